@@ -83,8 +83,8 @@ fn workspace_root() -> PathBuf {
 /// Reads the spec and renders both generated files.
 fn generate(root: &Path) -> Result<Vec<GeneratedFile>> {
     let spec_path = root.join(SPEC);
-    let text =
-        fs::read_to_string(&spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
+    let text = fs::read_to_string(&spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
     let spec: openapiv3::OpenAPI =
         serde_norway::from_str(&text).with_context(|| format!("parsing {SPEC}"))?;
 
@@ -159,11 +159,17 @@ mod tests {
     #[test]
     fn generated_code_is_up_to_date_with_the_spec() {
         let stale = stale_files(&workspace_root()).expect("codegen runs");
-        let names: Vec<_> = stale.iter().map(|(path, _)| path.display().to_string()).collect();
+        let names: Vec<_> = stale
+            .iter()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
         assert!(
             stale.is_empty(),
             "stale generated files {names:?}: run `cargo xtask codegen` and commit the result\n{}",
-            stale.iter().map(|(_, diff)| diff.as_str()).collect::<String>()
+            stale
+                .iter()
+                .map(|(_, diff)| diff.as_str())
+                .collect::<String>()
         );
     }
 
@@ -172,7 +178,12 @@ mod tests {
         let first = generate(&workspace_root()).expect("codegen runs");
         let second = generate(&workspace_root()).expect("codegen runs");
         for (a, b) in first.iter().zip(&second) {
-            assert_eq!(a.contents, b.contents, "{} differs between runs", a.path.display());
+            assert_eq!(
+                a.contents,
+                b.contents,
+                "{} differs between runs",
+                a.path.display()
+            );
         }
     }
 }
