@@ -287,7 +287,7 @@ async fn an_error_body_that_is_any_json_object_still_decodes() {
 }
 
 #[tokio::test]
-async fn an_error_status_with_an_html_body_keeps_status_and_headers_in_the_response_head() {
+async fn an_error_status_with_an_html_body_keeps_status_and_headers_in_the_hooks() {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -298,7 +298,7 @@ async fn an_error_status_with_an_html_body_keeps_status_and_headers_in_the_respo
                 .body(fixture("proxy-502.html"));
         })
         .await;
-    let (client, head) = generated_client(&server.base_url());
+    let (client, hooks) = generated_client(&server.base_url());
 
     let err = client
         .get_costs_items_by_deployment()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 /// An API key that must never show up anywhere but the `Authorization` header.
 pub(crate) const CANARY_KEY: &str = "canary-key-7c1e5a9f";

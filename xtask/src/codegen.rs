@@ -115,10 +115,11 @@ fn settings() -> GenerationSettings {
         // Builder methods, as in oxide.rs: `client.op().organization_id(..).send()`.
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
-        // Every call records its response's status and headers before the body is
-        // decoded (see `ResponseHead` in ec-billing-api), so that an error whose body is
-        // not JSON keeps them. `Expected` makes a missing hooks impl a compile error.
-        .with_inner_type("crate::ResponseHead".parse().expect("a type path"))
+        // Every call adds the caller's headers (credentials) and records its response's
+        // status and headers before the body is decoded (see `CallHooks` in
+        // ec-billing-api), so that an error whose body is not JSON keeps them.
+        // `Expected` makes a missing hooks impl a compile error.
+        .with_inner_type("crate::CallHooks".parse().expect("a type path"))
         .with_hooks(HooksMode::Expected)
         // One date-time crate for the workspace: jiff.
         .with_conversion(

@@ -1279,7 +1279,7 @@ Version: 1*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::ResponseHead,
+    pub(crate) inner: crate::CallHooks,
 }
 impl Client {
     /// Create a new client.
@@ -1287,7 +1287,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::ResponseHead) -> Self {
+    pub fn new(baseurl: &str, inner: crate::CallHooks) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -1306,7 +1306,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::ResponseHead,
+        inner: crate::CallHooks,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -1315,7 +1315,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::ResponseHead> for Client {
+impl ClientInfo<crate::CallHooks> for Client {
     fn api_version() -> &'static str {
         "1"
     }
@@ -1325,7 +1325,7 @@ impl ClientInfo<crate::ResponseHead> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::ResponseHead {
+    fn inner(&self) -> &crate::CallHooks {
         &self.inner
     }
 }
@@ -1333,7 +1333,7 @@ const _: () = {
     #[allow(dead_code)]
     fn assert_client_hooks()
     where
-        Client: ClientHooks<crate::ResponseHead>,
+        Client: ClientHooks<crate::CallHooks>,
     {}
 };
 impl Client {

@@ -9,17 +9,21 @@
 //!   [`Client::get_costs_charts_by_deployment`] and [`Client::get_costs_items_by_deployment`].
 //!   Both operations are deprecated upstream (Elastic's v2 billing API replaces them).
 //! - [`types`] holds the request and response types, with upstream's names.
-//! - Every call records its response's status and headers in the client's
-//!   [`ResponseHead`] before the body is decoded, so that a caller can still read them
-//!   when the body is not the documented JSON (an HTML page from a proxy, an empty 429).
-//! - The generated client sends no credentials: build the `reqwest::Client` passed to
-//!   [`Client::new_with_client`] with a default `Authorization: ApiKey <key>` header.
+//! - A [`Client`] carries [`CallHooks`]: headers added to every request (the spec's
+//!   security scheme is not applied by the generator, so `Authorization: ApiKey <key>`
+//!   goes here), and the status and headers of the last response, recorded before the
+//!   body is decoded, so that a caller can still read them when the body is not the
+//!   documented JSON (an HTML page from a proxy, an empty 429).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ec_billing_api::Error<ec_billing_api::types::BasicFailedReply>> {
-//! use ec_billing_api::{Client, ResponseHead};
+//! use ec_billing_api::{CallHooks, Client};
+//! use reqwest::header::{AUTHORIZATION, HeaderValue};
 //!
-//! let client = Client::new("https://api.elastic-cloud.com/api/v1", ResponseHead::default());
+//! let mut auth = HeaderValue::from_static("ApiKey my-key");
+//! auth.set_sensitive(true);
+//! let hooks = CallHooks::new().with_header(AUTHORIZATION, auth);
+//! let client = Client::new("https://api.elastic-cloud.com/api/v1", hooks);
 //! let items = client
 //!     .get_costs_items_by_deployment()
 //!     .organization_id("my-org")
@@ -36,7 +40,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::{
+    StatusCode,
+    header::{HeaderMap, HeaderName, HeaderValue},
+};
 
 #[rustfmt::skip]
 #[allow(
@@ -50,47 +57,80 @@ mod generated;
 
 pub use generated::*;
 
-/// The status and headers of the last response a [`Client`] received.
+/// The hooks of one [`Client`]: headers added to every request, and the head of the last
+/// response.
 ///
-/// progenitor drops the status and headers of a documented error status whose body does
-/// not decode (`Error::InvalidResponsePayload`). The client's hooks record them here
-/// before decoding, so that a caller can classify such a response and honour its
-/// `Retry-After`. Clones share one record; give each concurrent call its own
-/// `ResponseHead` (a [`Client`] is cheap to build around a shared `reqwest::Client`).
+/// - [`CallHooks::with_header`] adds a header to every request just before it is sent,
+///   whatever `reqwest::Client` the [`Client`] was built around (the `Authorization`
+///   header, typically, marked sensitive).
+/// - [`CallHooks::last_response`] is the status and headers of the last response,
+///   recorded before its body is decoded. progenitor drops them for a documented error
+///   status whose body does not decode (`Error::InvalidResponsePayload`); this keeps
+///   them, so that a caller can still classify the response and honour its
+///   `Retry-After`.
+///
+/// Clones share one record of the last response: give each concurrent call its own
+/// `CallHooks` (a [`Client`] is cheap to build around a shared `reqwest::Client`).
 #[derive(Clone, Debug, Default)]
-pub struct ResponseHead {
-    last: Arc<Mutex<Option<(StatusCode, HeaderMap)>>>,
+pub struct CallHooks {
+    headers: HeaderMap,
+    last: Arc<Mutex<Option<ResponseHead>>>,
 }
 
-impl ResponseHead {
-    /// The status of the last response received, if any.
-    pub fn status(&self) -> Option<StatusCode> {
-        self.lock().as_ref().map(|(status, _)| *status)
+impl CallHooks {
+    /// Hooks that add no header.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The headers of the last response received, if any.
-    pub fn headers(&self) -> Option<HeaderMap> {
-        self.lock().as_ref().map(|(_, headers)| headers.clone())
+    /// Adds `name: value` to every request, replacing a value the request already has.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
     }
 
-    fn record(&self, status: StatusCode, headers: &HeaderMap) {
-        *self.lock() = Some((status, headers.clone()));
+    /// The status and headers of the last response received, if any.
+    pub fn last_response(&self) -> Option<ResponseHead> {
+        self.lock().clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(StatusCode, HeaderMap)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ResponseHead>> {
         // The record is plain data, valid whatever a panicking holder left behind.
         self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl ClientHooks<ResponseHead> for Client {
+/// The status and headers of a response, without its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+}
+
+impl ClientHooks<CallHooks> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
+        for (name, value) in &self.inner.headers {
+            request.headers_mut().insert(name, value.clone());
+        }
+        Ok(())
+    }
+
     async fn post<E>(
         &self,
         result: &reqwest::Result<reqwest::Response>,
         _info: &OperationInfo,
     ) -> Result<(), Error<E>> {
         if let Ok(response) = result {
-            self.inner.record(response.status(), response.headers());
+            *self.inner.lock() = Some(ResponseHead {
+                status: response.status(),
+                headers: response.headers().clone(),
+            });
         }
         Ok(())
     }

@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules at a glance
+//!
+//! - [`Client`], [`ClientBuilder`]: configuration, and [`Client::items`] /
+//!   [`Client::charts`], which return requests to [`send`](ItemsRequest::send) (one
+//!   merged result) or [`stream`](ItemsRequest::stream) (per window, in order).
+//! - [`DateRange`], [`WindowSize`], [`Window`], [`Bucketing`]: time, parsed once.
+//! - [`Items`], [`Charts`] and their lines: exact [`Decimal`] money.
+//! - [`ItemsCsvReader`]: the items CSV, read by header name, one line at a time.
+//! - [`Error`], [`ErrorCode`]: one error type, with typed API codes.
+//! - [`RetryPolicy`], [`Clock`]: retries and the clock they wait on.
+
+mod client;
+mod error;
+mod items_csv;
+mod key;
+mod model;
+mod retry;
+mod time;
+
+pub use client::{
+    ChartsReport, ChartsRequest, Client, ClientBuilder, DEFAULT_BASE_URL, Format, ItemsReport,
+    ItemsRequest,
+};
+pub use error::{
+    ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, RequestContext,
+    Result, TransportError, TransportKind,
+};
+pub use items_csv::{ItemLine, ItemsCsvReader};
+pub use key::ApiKey;
+pub use model::{
+    ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Items, Period,
+    Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
+};
+pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
+pub use rust_decimal::Decimal;
+pub use time::{Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, Window, WindowSize};
+
+/// The workspace README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadme;
