@@ -1,6 +1,13 @@
-//! Fixtures read from `tests/fixtures/` and a generated client pointed at a mock server.
+//! Fixtures read from `tests/fixtures/`, clients pointed at loopback servers, a clock
+//! that does not sleep, and a scripted loopback server for fault sequences.
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use ec_billing::{Clock, Sleep};
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
@@ -20,27 +27,190 @@ pub(crate) fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(name)).expect("fixture is valid JSON")
 }
 
-/// A generated client for `base_url` that authenticates with [`CANARY_KEY`], and the
-/// head of the last response it receives.
+/// A generated client for `base_url` that authenticates with [`CANARY_KEY`], and its
+/// hooks, which record the head of the last response.
 pub(crate) fn generated_client(
     base_url: &str,
-) -> (ec_billing_api::Client, ec_billing_api::ResponseHead) {
+) -> (ec_billing_api::Client, ec_billing_api::CallHooks) {
     let mut auth = HeaderValue::from_str(&format!("ApiKey {CANARY_KEY}")).expect("valid header");
     auth.set_sensitive(true);
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, auth);
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client");
-    let head = ec_billing_api::ResponseHead::default();
-    (
-        ec_billing_api::Client::new_with_client(base_url, http, head.clone()),
-        head,
-    )
+    let hooks = ec_billing_api::CallHooks::new().with_header(AUTHORIZATION, auth);
+    (ec_billing_api::Client::new(base_url, hooks.clone()), hooks)
 }
 
 /// A UTC instant from an RFC 3339 literal.
 pub(crate) fn ts(text: &str) -> jiff::Timestamp {
     text.parse().expect("valid RFC 3339 timestamp")
+}
+
+/// A clock for retries that never really sleeps: it records each wait and moves its
+/// own time forward by it.
+#[derive(Debug)]
+pub(crate) struct TestClock {
+    now: Mutex<jiff::Timestamp>,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl TestClock {
+    /// A clock that reads `2024-06-01T00:00:00Z` until something sleeps.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            now: Mutex::new(ts("2024-06-01T00:00:00Z")),
+            sleeps: Mutex::default(),
+        })
+    }
+
+    /// Every wait asked for, in order.
+    pub(crate) fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps.lock().unwrap().clone()
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> jiff::Timestamp {
+        *self.now.lock().unwrap()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.sleeps.lock().unwrap().push(duration);
+        let mut now = self.now.lock().unwrap();
+        *now = now.checked_add(duration).expect("test time stays in range");
+        Box::pin(async {})
+    }
+}
+
+/// A wrapper client for `base_url` with [`CANARY_KEY`], the given clock, and retries
+/// without jitter so that waits are exact.
+pub(crate) fn wrapper_client(base_url: &str, clock: Arc<TestClock>) -> ec_billing::Client {
+    wrapper_builder(base_url, clock)
+        .build()
+        .expect("a valid configuration")
+}
+
+/// As [`wrapper_client`], for tests that configure more.
+pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<TestClock>) -> ec_billing::ClientBuilder {
+    ec_billing::Client::builder()
+        .base_url(base_url)
+        .api_key(CANARY_KEY.parse().expect("a valid key"))
+        .attempt_timeout(Duration::from_secs(5))
+        .retry_policy(ec_billing::RetryPolicy::default().jitter(ec_billing::Jitter::None))
+        .clock(clock)
+}
+
+/// A decimal from its text.
+pub(crate) fn dec(text: &str) -> ec_billing::Decimal {
+    text.parse().expect("a valid decimal")
+}
+
+/// One scripted answer of a [`ScriptedServer`].
+#[derive(Clone, Debug)]
+pub(crate) enum Reply {
+    /// These bytes, then the connection is closed.
+    Raw(Vec<u8>),
+    /// The connection is closed without an answer.
+    Hangup,
+    /// Nothing for this long, then these bytes.
+    Stall(Duration, Vec<u8>),
+}
+
+/// A complete HTTP/1.1 answer with `Content-Length` and `Connection: close`.
+pub(crate) fn http(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+    Reply::Raw(http_bytes(status, headers, body, body.len()))
+}
+
+/// An answer whose `Content-Length` promises more body than is sent.
+pub(crate) fn truncated(status: u16, body: &str, sent: usize) -> Reply {
+    let mut bytes = http_bytes(status, &[], body, body.len());
+    bytes.truncate(bytes.len() - body.len() + sent);
+    Reply::Raw(bytes)
+}
+
+fn http_bytes(status: u16, headers: &[(&str, &str)], body: &str, length: usize) -> Vec<u8> {
+    let mut head =
+        format!("HTTP/1.1 {status} Status\r\ncontent-length: {length}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+/// A loopback HTTP server that answers each connection with the next reply of a
+/// script (the last one repeats), and records each request's head.
+#[derive(Debug)]
+pub(crate) struct ScriptedServer {
+    base_url: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ScriptedServer {
+    pub(crate) async fn start(script: Vec<Reply>) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base_url = format!("http://{}/api/v1", listener.local_addr().expect("bound"));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = requests.clone();
+        let task = tokio::spawn(async move {
+            let mut served = 0;
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = script[served.min(script.len() - 1)].clone();
+                served += 1;
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    match reply {
+                        Reply::Raw(bytes) => {
+                            let _ = socket.write_all(&bytes).await;
+                        }
+                        Reply::Hangup => {}
+                        Reply::Stall(delay, bytes) => {
+                            tokio::time::sleep(delay).await;
+                            let _ = socket.write_all(&bytes).await;
+                        }
+                    }
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self {
+            base_url,
+            requests,
+            task,
+        }
+    }
+
+    /// The base URL, with the `/api/v1` prefix.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The head of every request received, in order.
+    pub(crate) fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -510,7 +510,10 @@ impl Client {
                 transport(request, TransportKind::Timeout, Some(Box::new(err)))
             }
             Some(_) => transport(request, TransportKind::Body, Some(Box::new(err))),
-            None => decode(request, "CSV", err),
+            None => match err {
+                Error::Csv(csv) => decode(request, "CSV", *csv),
+                other => other,
+            },
         })
     }
 
