@@ -77,6 +77,22 @@ impl Error {
         matches!(self, Self::Api(e) if e.is_rate_limited())
     }
 
+    /// The messages of the API's error answer, in order (empty for other errors).
+    pub fn messages(&self) -> &[String] {
+        match self {
+            Self::Api(e) => &e.messages,
+            _ => &[],
+        }
+    }
+
+    /// The request id of the API's error answer, if it carried one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The window of the failed request, if the error belongs to one.
     pub fn window(&self) -> Option<&Window> {
         self.request().and_then(|r| r.window.as_ref())

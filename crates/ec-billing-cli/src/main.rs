@@ -1,0 +1,252 @@
+//! `ec-billing`: itemized costs and usage charts of Elastic Cloud deployments.
+//!
+//! Exit status: 0 on success; 2 for bad input, refused before any request; 1 for any
+//! other failure, with one line on stderr naming the error code, the deployment and
+//! the window.
+
+mod args;
+mod output;
+
+use std::{
+    io::{IsTerminal, Write},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use clap::Parser;
+use ec_billing::{Client, Format, WindowResult};
+use futures_util::{Stream, StreamExt, future::try_join_all};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{
+    args::{Cli, Connection, Job, OutputFormat, Plan},
+    output::{ChartsOutput, ItemsOutput},
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let plan = match cli.plan(jiff::Timestamp::now()) {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(plan)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", describe(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether stdout was closed by its reader (`ec-billing ... | head`): not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// One line for a failure. An API error's `Display` already names its status, code,
+/// deployment and window; other errors add their innermost cause.
+fn describe(err: &anyhow::Error) -> String {
+    let Some(failure) = err.downcast_ref::<ec_billing::Error>() else {
+        return format!("{err:#}");
+    };
+    let mut line = failure.to_string();
+    if failure.code().is_none() && failure.status().is_none() {
+        if let Some(cause) = err.chain().last().filter(|c| c.to_string() != line) {
+            line.push_str(&format!(": {cause}"));
+        }
+    }
+    if failure.attempts() > 1 {
+        line.push_str(&format!(" (after {} attempts)", failure.attempts()));
+    }
+    line
+}
+
+/// `-v`: the client's requests and retries; `-vv`: every attempt. `RUST_LOG` overrides.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => return,
+        1 => "warn,ec_billing=info",
+        _ => "warn,ec_billing=debug,ec_billing_sim=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+async fn run(plan: Plan) -> anyhow::Result<()> {
+    let (client, _simulator) = connect(&plan).await?;
+    let windows_per_deployment = match plan.job {
+        Job::Items { .. } => client
+            .items(&plan.organization, "-")
+            .range(plan.range)
+            .window(plan.window)
+            .windows()?,
+        Job::Charts { bucketing } => client
+            .charts(&plan.organization, "-")
+            .range(plan.range)
+            .window(plan.window)
+            .bucketing(bucketing)
+            .windows()?,
+    }
+    .len();
+    let progress = progress_bar((windows_per_deployment * plan.deployments.len()) as u64);
+    let mut stdout = std::io::stdout().lock();
+    let organization = &plan.organization;
+    match plan.job {
+        Job::Items { csv } => {
+            let format = if csv { Format::Csv } else { Format::Json };
+            let reports = try_join_all(plan.deployments.iter().map(|deployment| {
+                let request = client
+                    .items(&plan.organization, deployment)
+                    .range(plan.range)
+                    .window(plan.window)
+                    .format(format);
+                let progress = progress.clone();
+                async move {
+                    let windows = request.windows()?;
+                    let parts = gather(request.stream(), &progress).await?;
+                    Ok::<_, ec_billing::Error>(ec_billing::ItemsReport {
+                        organization: organization.clone(),
+                        deployment: deployment.clone(),
+                        range: plan.range,
+                        windows,
+                        items: ec_billing::Items::merge(parts),
+                    })
+                }
+            }))
+            .await?;
+            progress.finish_and_clear();
+            let out = ItemsOutput {
+                organization: &plan.organization,
+                range: plan.range,
+                reports: &reports,
+            };
+            match plan.format {
+                OutputFormat::Table => out.table(&mut stdout)?,
+                OutputFormat::Json => {
+                    writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?
+                }
+                OutputFormat::Csv => out.csv(&mut stdout)?,
+            }
+        }
+        Job::Charts { bucketing } => {
+            let reports = try_join_all(plan.deployments.iter().map(|deployment| {
+                let request = client
+                    .charts(&plan.organization, deployment)
+                    .range(plan.range)
+                    .window(plan.window)
+                    .bucketing(bucketing);
+                let progress = progress.clone();
+                async move {
+                    let windows = request.windows()?;
+                    let parts = gather(request.stream(), &progress).await?;
+                    Ok::<_, ec_billing::Error>(ec_billing::ChartsReport {
+                        organization: organization.clone(),
+                        deployment: deployment.clone(),
+                        range: plan.range,
+                        bucketing,
+                        windows,
+                        charts: ec_billing::Charts::merge(parts),
+                    })
+                }
+            }))
+            .await?;
+            progress.finish_and_clear();
+            let out = ChartsOutput {
+                organization: &plan.organization,
+                range: plan.range,
+                bucketing,
+                reports: &reports,
+            };
+            match plan.format {
+                OutputFormat::Table => out.table(&mut stdout)?,
+                OutputFormat::Json => {
+                    writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?
+                }
+                OutputFormat::Csv => out.csv(&mut stdout)?,
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// The client, and the simulator it talks to when `--simulate` (kept alive until the
+/// end of the run).
+async fn connect(
+    plan: &Plan,
+) -> anyhow::Result<(Client, Option<ec_billing_sim::RunningSimulator>)> {
+    let builder = Client::builder()
+        .concurrency(plan.concurrency)
+        .retry_policy(plan.retry.clone());
+    match &plan.connection {
+        Connection::Simulator => {
+            let sim = ec_billing_sim::Simulator::new()
+                .start()
+                .await
+                .context("cannot start the simulator")?;
+            let key = ec_billing::ApiKey::new(sim.api_key())?;
+            let client = builder.base_url(sim.base_url()).api_key(key).build()?;
+            Ok((client, Some(sim)))
+        }
+        Connection::Api { base_url, key } => {
+            let builder = builder.api_key(key.clone());
+            let builder = match base_url {
+                Some(url) => builder.base_url(url),
+                None => builder,
+            };
+            Ok((builder.build()?, None))
+        }
+    }
+}
+
+/// Collects a deployment's windows in order, ticking the progress bar for each.
+async fn gather<T>(
+    stream: impl Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
+    progress: &ProgressBar,
+) -> Result<Vec<T>, ec_billing::Error> {
+    let mut stream = std::pin::pin!(stream);
+    let mut parts = Vec::new();
+    while let Some(result) = stream.next().await {
+        parts.push(result?.value);
+        progress.inc(1);
+    }
+    Ok(parts)
+}
+
+/// A bar over all windows on stderr, shown only when stderr is a terminal.
+fn progress_bar(windows: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(windows);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {pos}/{len} windows [{bar:30}] {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -1,0 +1,403 @@
+//! Printing results: a table for people, JSON and CSV for programs. Money is printed
+//! as exact decimal strings, never through a float.
+
+use std::{collections::BTreeMap, io::Write};
+
+use ec_billing::{ChartsReport, Decimal, DtsLine, Items, ItemsReport, ResourceLine};
+use serde_json::{Value, json};
+
+/// Everything printed for one run of `items`.
+#[derive(Debug)]
+pub(crate) struct ItemsOutput<'a> {
+    pub(crate) organization: &'a str,
+    pub(crate) range: ec_billing::DateRange,
+    pub(crate) reports: &'a [ItemsReport],
+}
+
+/// Everything printed for one run of `charts`.
+#[derive(Debug)]
+pub(crate) struct ChartsOutput<'a> {
+    pub(crate) organization: &'a str,
+    pub(crate) range: ec_billing::DateRange,
+    pub(crate) bucketing: ec_billing::Bucketing,
+    pub(crate) reports: &'a [ChartsReport],
+}
+
+impl ItemsOutput<'_> {
+    fn total(&self) -> Decimal {
+        self.reports.iter().map(|r| r.items.costs.total).sum()
+    }
+
+    /// The contract's JSON document.
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            "organization": self.organization,
+            "from": self.range.from().to_string(),
+            "to": self.range.to().to_string(),
+            "total": money(self.total()),
+            "deployments": self.reports.iter().map(|r| json!({
+                "deployment_id": r.deployment,
+                "windows": r.windows.iter().map(|w| json!({"from": w.from().to_string(), "to": w.to().to_string()})).collect::<Vec<_>>(),
+                "total": money(r.items.costs.total),
+                "dimensions": r.items.costs.dimensions.iter().map(|d| json!({"type": d.dimension.as_str(), "cost": money(d.cost)})).collect::<Vec<_>>(),
+                "resources": r.items.resources.iter().map(resource_json).collect::<Vec<_>>(),
+                "data_transfer_and_storage": r.items.data_transfer_and_storage.iter().map(dts_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// One CSV row per line item.
+    pub(crate) fn csv(&self, out: impl Write) -> csv::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record([
+            "deployment_id",
+            "line",
+            "kind",
+            "type",
+            "name",
+            "sku",
+            "period_start",
+            "period_end",
+            "hours",
+            "instance_count",
+            "price_per_hour",
+            "quantity",
+            "rate",
+            "cost",
+        ])?;
+        for report in self.reports {
+            let d = report.deployment.as_str();
+            for r in &report.items.resources {
+                let (start, end) = (r.period.start.to_string(), r.period.end.to_string());
+                let (hours, count) = (r.hours.to_string(), r.instance_count.to_string());
+                let (pph, cost) = (money(r.price_per_hour), money(r.cost));
+                w.write_record([
+                    d,
+                    "resource",
+                    r.kind.as_str(),
+                    "",
+                    &r.name,
+                    &r.sku,
+                    &start,
+                    &end,
+                    &hours,
+                    &count,
+                    &pph,
+                    "",
+                    "",
+                    &cost,
+                ])?;
+            }
+            for t in &report.items.data_transfer_and_storage {
+                let (quantity, rate, cost) =
+                    (money(t.quantity.value), money(t.rate.value), money(t.cost));
+                w.write_record([
+                    d,
+                    "dts",
+                    "",
+                    &t.usage_type,
+                    &t.name,
+                    &t.sku,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    &quantity,
+                    &rate,
+                    &cost,
+                ])?;
+            }
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    /// The table: per deployment, its total and dimensions, then its line items
+    /// grouped by SKU (every line is in the JSON and CSV outputs).
+    pub(crate) fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "Organization {}  {} .. {} (UTC, end exclusive)",
+            self.organization,
+            self.range.from(),
+            self.range.to()
+        )?;
+        for report in self.reports {
+            let items = &report.items;
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Deployment {}  ({} windows, {} line items)",
+                report.deployment,
+                report.windows.len(),
+                items.resources.len() + items.data_transfer_and_storage.len()
+            )?;
+            let mut rows: Vec<[String; 2]> = vec![["Total".into(), money(items.costs.total)]];
+            rows.extend(
+                items
+                    .costs
+                    .dimensions
+                    .iter()
+                    .map(|d| [format!("  {}", d.dimension), money(d.cost)]),
+            );
+            let money = aligned(rows.iter().map(|r| r[1].as_str()));
+            for (row, cost) in rows.iter().zip(money) {
+                writeln!(out, "  {:<34} {cost} ECU", row[0])?;
+            }
+            print_groups(out, items)?;
+        }
+        if self.reports.len() > 1 {
+            writeln!(out)?;
+            writeln!(out, "All deployments: {} ECU", money(self.total()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Resource and DTS lines grouped by kind/name/SKU, with summed hours, quantity and cost.
+fn print_groups(out: &mut impl Write, items: &Items) -> std::io::Result<()> {
+    let mut resources: BTreeMap<(String, String), (i64, Decimal, usize)> = BTreeMap::new();
+    for r in &items.resources {
+        let entry = resources
+            .entry((r.kind.to_string(), r.name.clone()))
+            .or_default();
+        entry.0 += r.hours * i64::from(r.instance_count);
+        entry.1 += r.cost;
+        entry.2 += 1;
+    }
+    let mut dts: BTreeMap<String, (Decimal, Decimal, usize)> = BTreeMap::new();
+    for t in &items.data_transfer_and_storage {
+        let entry = dts.entry(t.name.clone()).or_default();
+        entry.0 += t.quantity.value;
+        entry.1 += t.cost;
+        entry.2 += 1;
+    }
+    let costs: Vec<String> = resources
+        .values()
+        .map(|v| money(v.1))
+        .chain(dts.values().map(|v| money(v.1)))
+        .collect();
+    let mut costs = aligned(costs.iter().map(String::as_str)).into_iter();
+    if !resources.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  {:<14} {:<58} {:>14} {:>6}  {:>14}",
+            "Resource", "Name", "Instance hours", "Lines", "Cost (ECU)"
+        )?;
+        for ((kind, name), (hours, _, lines)) in &resources {
+            let cost = costs.next().unwrap_or_default();
+            writeln!(
+                out,
+                "  {kind:<14} {:<58} {hours:>14} {lines:>6}  {cost:>14}",
+                clip(name, 58)
+            )?;
+        }
+    }
+    if !dts.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  {:<73} {:>14} {:>6}  {:>14}",
+            "Data transfer and storage", "Quantity", "Lines", "Cost (ECU)"
+        )?;
+        for (name, (quantity, _, lines)) in &dts {
+            let cost = costs.next().unwrap_or_default();
+            writeln!(
+                out,
+                "  {:<73} {quantity:>14} {lines:>6}  {cost:>14}",
+                clip(name, 73)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+impl ChartsOutput<'_> {
+    /// The contract's JSON document.
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            "organization": self.organization,
+            "from": self.range.from().to_string(),
+            "to": self.range.to().to_string(),
+            "bucketing": self.bucketing.as_str(),
+            "deployments": self.reports.iter().map(|r| json!({
+                "deployment_id": r.deployment,
+                "buckets": r.charts.buckets.iter().map(|b| json!({
+                    "timestamp": b.timestamp.to_string(),
+                    "values": b.values.iter().map(|v| json!({"id": v.id, "name": v.name, "value": money(v.value)})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// One CSV row per bucket value.
+    pub(crate) fn csv(&self, out: impl Write) -> csv::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(["deployment_id", "timestamp", "id", "name", "value"])?;
+        for report in self.reports {
+            for bucket in &report.charts.buckets {
+                let at = bucket.timestamp.to_string();
+                for v in &bucket.values {
+                    w.write_record([
+                        report.deployment.as_str(),
+                        &at,
+                        &v.id,
+                        &v.name,
+                        &money(v.value),
+                    ])?;
+                }
+            }
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    /// The table: one row per bucket, one column per series, per deployment.
+    pub(crate) fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "Organization {}  {} .. {} (UTC, end exclusive), {} buckets",
+            self.organization,
+            self.range.from(),
+            self.range.to(),
+            self.bucketing
+        )?;
+        for report in self.reports {
+            let mut series: Vec<(&str, &str)> = Vec::new();
+            for v in report.charts.buckets.iter().flat_map(|b| &b.values) {
+                if !series.iter().any(|(id, _)| *id == v.id) {
+                    series.push((&v.id, &v.name));
+                }
+            }
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Deployment {}  ({} buckets)",
+                report.deployment,
+                report.charts.buckets.len()
+            )?;
+            write!(out, "  {:<22}", "Timestamp")?;
+            for (_, name) in &series {
+                write!(out, " {:>16}", clip(name, 16))?;
+            }
+            writeln!(out)?;
+            let columns: Vec<Vec<String>> = series
+                .iter()
+                .map(|(id, _)| {
+                    let texts: Vec<String> = report
+                        .charts
+                        .buckets
+                        .iter()
+                        .map(|b| {
+                            b.values
+                                .iter()
+                                .find(|v| v.id == *id)
+                                .map(|v| money(v.value))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    aligned(texts.iter().map(String::as_str))
+                })
+                .collect();
+            for (i, bucket) in report.charts.buckets.iter().enumerate() {
+                write!(out, "  {:<22}", bucket.timestamp.to_string())?;
+                for column in &columns {
+                    write!(out, " {:>16}", column[i])?;
+                }
+                writeln!(out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn resource_json(r: &ResourceLine) -> Value {
+    let mut line = json!({
+        "kind": r.kind.as_str(),
+        "name": r.name,
+        "sku": r.sku,
+        "hours": r.hours,
+        "instance_count": r.instance_count,
+        "period": {"start": r.period.start.to_string(), "end": r.period.end.to_string()},
+        "price": money(r.cost),
+        "price_per_hour": money(r.price_per_hour),
+    });
+    if !r.extra.is_empty() {
+        line["extra"] = json!(r.extra);
+    }
+    line
+}
+
+fn dts_json(t: &DtsLine) -> Value {
+    let mut line = json!({
+        "name": t.name,
+        "sku": t.sku,
+        "type": t.usage_type,
+        "quantity": {"value": money(t.quantity.value), "formatted_value": t.quantity.formatted},
+        "rate": {"value": money(t.rate.value), "formatted_value": t.rate.formatted},
+        "cost": money(t.cost),
+    });
+    if !t.extra.is_empty() {
+        line["extra"] = json!(t.extra);
+    }
+    line
+}
+
+/// A decimal as printed everywhere: exact, without trailing zeros, so that the same
+/// amount reads the same whichever format the API answered in.
+fn money(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// Decimal texts padded so that their decimal points line up (right-aligned by the
+/// caller). Digits are only ever added as trailing zeros: nothing is rounded.
+fn aligned<'a>(texts: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
+    let scale = texts
+        .clone()
+        .map(|t| t.split_once('.').map_or(0, |(_, f)| f.len()))
+        .max()
+        .unwrap_or(0);
+    let texts: Vec<String> = texts
+        .map(|t| {
+            if t.is_empty() {
+                return String::new();
+            }
+            let fraction = t.split_once('.').map_or(0, |(_, f)| f.len());
+            let mut s = t.to_string();
+            if fraction == 0 && scale > 0 {
+                s.push('.');
+            }
+            s.extend(std::iter::repeat_n('0', scale - fraction));
+            s
+        })
+        .collect();
+    let width = texts.iter().map(String::len).max().unwrap_or(0);
+    texts.into_iter().map(|t| format!("{t:>width$}")).collect()
+}
+
+/// `text` cut to `width` characters, with an ellipsis when cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_lines_up_on_the_decimal_point_without_rounding() {
+        let texts = ["1101.0375", "40.917", "0", "0.000001"];
+        assert_eq!(
+            aligned(texts.iter().copied()),
+            ["1101.037500", "  40.917000", "   0.000000", "   0.000001"]
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! The simulator's data: a few organizations and deployments, with deterministic line
+//! items for every UTC day and exact decimal costs.
+//!
+//! A day's lines belong to a range when the day's start (midnight UTC) is in
+//! `[from, to)`, so any split of a range into adjacent windows sees each day once and
+//! the totals of the windows add up to the total of the range.
+
+use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
+use rust_decimal::Decimal;
+
+/// One line of a day's costs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A resource line.
+    Resource {
+        /// `elasticsearch`, `kibana`, ...
+        kind: &'static str,
+        /// Display name.
+        name: String,
+        /// Stock keeping unit.
+        sku: &'static str,
+        /// Hours of use.
+        hours: i64,
+        /// Instances.
+        instance_count: i32,
+        /// Start of the period (the day's midnight).
+        start: Timestamp,
+        /// End of the period (the next midnight).
+        end: Timestamp,
+        /// Price per hour per instance.
+        price_per_hour: Decimal,
+        /// `hours × instance_count × price_per_hour`.
+        cost: Decimal,
+    },
+    /// A data-transfer-and-storage line.
+    Dts {
+        /// Display name.
+        name: String,
+        /// Stock keeping unit.
+        sku: &'static str,
+        /// Usage type, also its billing dimension: `data_out`, `storage_bytes`.
+        usage_type: &'static str,
+        /// Raw quantity in bytes.
+        quantity: i64,
+        /// Human-readable quantity.
+        quantity_formatted: String,
+        /// ECU per GB.
+        rate: Decimal,
+        /// Human-readable rate.
+        rate_formatted: String,
+        /// `GB × rate`.
+        cost: Decimal,
+    },
+}
+
+impl Line {
+    /// The line's cost.
+    pub fn cost(&self) -> Decimal {
+        match self {
+            Self::Resource { cost, .. } | Self::Dts { cost, .. } => *cost,
+        }
+    }
+
+    /// The billing dimension the line counts toward.
+    pub fn dimension(&self) -> &'static str {
+        match self {
+            Self::Resource { .. } => "capacity",
+            Self::Dts { usage_type, .. } => usage_type,
+        }
+    }
+}
+
+/// A deployment's shape: what it runs and how much traffic it has.
+#[derive(Clone, Debug)]
+struct Profile {
+    id: &'static str,
+    region: &'static str,
+    es_instances: i32,
+    es_sku: &'static str,
+    es_memory: &'static str,
+    /// ECU per instance-hour, in ten-thousandths.
+    es_price: i64,
+    kibana_price: i64,
+    /// Mean GB of data out per day.
+    data_out_gb: i64,
+    /// GB of snapshots kept.
+    snapshot_gb: i64,
+}
+
+/// An organization and its deployments.
+#[derive(Clone, Debug)]
+struct Organization {
+    id: &'static str,
+    deployments: Vec<Profile>,
+}
+
+/// The simulator's organizations, deployments and their costs.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    organizations: Vec<Organization>,
+}
+
+impl Default for Dataset {
+    fn default() -> Self {
+        Self::standard()
+    }
+}
+
+impl Dataset {
+    /// The standard data set: organization `acme` with deployments `prod`, `staging`
+    /// and `we/ird id` (reserved characters in an id), and organization `globex` with
+    /// `search`.
+    pub fn standard() -> Self {
+        let profile =
+            |id, region, es_instances, es_sku, es_memory, es_price, data_out_gb, snapshot_gb| {
+                Profile {
+                    id,
+                    region,
+                    es_instances,
+                    es_sku,
+                    es_memory,
+                    es_price,
+                    kibana_price: 1199,
+                    data_out_gb,
+                    snapshot_gb,
+                }
+            };
+        Self {
+            organizations: vec![
+                Organization {
+                    id: "acme",
+                    deployments: vec![
+                        profile(
+                            "prod",
+                            "gcp-us-central1",
+                            3,
+                            "gcp.es.datahot.n2.68x10x45",
+                            "8 GB RAM",
+                            6800,
+                            40,
+                            900,
+                        ),
+                        profile(
+                            "staging",
+                            "gcp-us-central1",
+                            1,
+                            "gcp.es.datahot.n2.68x10x45",
+                            "4 GB RAM",
+                            3400,
+                            3,
+                            120,
+                        ),
+                        profile(
+                            "we/ird id",
+                            "aws-eu-west-1",
+                            2,
+                            "aws.es.datahot.c6gd",
+                            "2 GB RAM",
+                            1700,
+                            1,
+                            30,
+                        ),
+                    ],
+                },
+                Organization {
+                    id: "globex",
+                    deployments: vec![profile(
+                        "search",
+                        "azure-westeurope",
+                        2,
+                        "azure.es.datahot.edsv4",
+                        "16 GB RAM",
+                        13600,
+                        120,
+                        4000,
+                    )],
+                },
+            ],
+        }
+    }
+
+    /// Whether the organization exists.
+    pub fn has_organization(&self, organization: &str) -> bool {
+        self.organizations.iter().any(|o| o.id == organization)
+    }
+
+    /// Whether the deployment exists in the organization.
+    pub fn has_deployment(&self, organization: &str, deployment: &str) -> bool {
+        self.profile(organization, deployment).is_some()
+    }
+
+    /// Every `(organization, deployment)` pair.
+    pub fn deployments(&self) -> Vec<(&'static str, &'static str)> {
+        self.organizations
+            .iter()
+            .flat_map(|o| o.deployments.iter().map(|d| (o.id, d.id)))
+            .collect()
+    }
+
+    fn profile(&self, organization: &str, deployment: &str) -> Option<&Profile> {
+        self.organizations
+            .iter()
+            .find(|o| o.id == organization)?
+            .deployments
+            .iter()
+            .find(|d| d.id == deployment)
+    }
+
+    /// The lines of every day whose start is in `[from, to)`, day by day, or `None`
+    /// for an unknown deployment.
+    pub fn lines(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<Vec<(Date, Vec<Line>)>> {
+        let profile = self.profile(organization, deployment)?;
+        Some(
+            days_starting_in(from, to)
+                .map(|day| (day, day_lines(profile, day)))
+                .collect(),
+        )
+    }
+
+    /// The exact total the simulator serves for `[from, to)`, or `None` for an unknown
+    /// deployment. Any split of the range into adjacent windows adds up to it.
+    pub fn items_total(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<Decimal> {
+        let days = self.lines(organization, deployment, from, to)?;
+        Some(
+            days.iter()
+                .flat_map(|(_, lines)| lines)
+                .map(Line::cost)
+                .sum(),
+        )
+    }
+}
+
+/// Midnight UTC of `date`.
+pub(crate) fn midnight(date: Date) -> Timestamp {
+    date.to_zoned_datetime(TimeZone::UTC)
+        .expect("a UTC midnight exists")
+        .timestamp()
+}
+
+/// The UTC date of an instant.
+pub(crate) fn utc_date(at: Timestamp) -> Date {
+    at.to_zoned_datetime(TimeZone::UTC).date()
+}
+
+/// Every date whose midnight is in `[from, to)`.
+fn days_starting_in(from: Timestamp, to: Timestamp) -> impl Iterator<Item = Date> {
+    let first = {
+        let date = utc_date(from);
+        if midnight(date) < from {
+            date.tomorrow().expect("in range")
+        } else {
+            date
+        }
+    };
+    std::iter::successors(Some(first), |d| d.tomorrow().ok()).take_while(move |d| midnight(*d) < to)
+}
+
+/// A stable pseudo-random number for a deployment and day.
+fn mix(id: &str, day: Date, salt: u64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ salt;
+    for b in id.bytes().chain(day.to_string().bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (h >> 29)
+}
+
+fn ten_thousandths(value: i64) -> Decimal {
+    Decimal::new(value, 4)
+}
+
+/// The lines of one day of one deployment.
+fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
+    let start = midnight(day);
+    let end = midnight(day.checked_add(1.day()).expect("in range"));
+    let es_price = ten_thousandths(p.es_price);
+    let kibana_price = ten_thousandths(p.kibana_price);
+    let es_cost = Decimal::from(24 * i64::from(p.es_instances)) * es_price;
+    let kibana_cost = Decimal::from(24) * kibana_price;
+    // Data out varies by day: between half and one and a half times the mean, in
+    // hundredths of a GB.
+    let out_centi_gb =
+        p.data_out_gb * 50 + (mix(p.id, day, 1) % (p.data_out_gb as u64 * 100 + 1)) as i64;
+    let out_gb = Decimal::new(out_centi_gb, 2);
+    let out_rate = ten_thousandths(320);
+    let snapshot_centi_gb = p.snapshot_gb * 100 + (mix(p.id, day, 2) % 5000) as i64;
+    let snapshot_gb = Decimal::new(snapshot_centi_gb, 2);
+    let snapshot_rate = ten_thousandths(11);
+    vec![
+        Line::Resource {
+            kind: "elasticsearch",
+            name: format!(
+                "{} in {} ({}, {} zones)",
+                p.es_sku.to_uppercase(),
+                p.region,
+                p.es_memory,
+                p.es_instances
+            ),
+            sku: p.es_sku,
+            hours: 24,
+            instance_count: p.es_instances,
+            start,
+            end,
+            price_per_hour: es_price,
+            cost: es_cost,
+        },
+        Line::Resource {
+            kind: "kibana",
+            name: format!("KIBANA in {} (1 GB RAM, 1 zone)", p.region),
+            sku: "kibana.n2.68x32x45",
+            hours: 24,
+            instance_count: 1,
+            start,
+            end,
+            price_per_hour: kibana_price,
+            cost: kibana_cost,
+        },
+        Line::Dts {
+            name: format!("Data out ({})", p.region),
+            sku: "data-out",
+            usage_type: "data_out",
+            quantity: out_centi_gb * 10_000_000,
+            quantity_formatted: format!("{out_gb} GB"),
+            rate: out_rate,
+            rate_formatted: format!("{out_rate} per GB"),
+            cost: out_gb * out_rate,
+        },
+        Line::Dts {
+            name: format!("Snapshot storage ({})", p.region),
+            sku: "snapshot-storage",
+            usage_type: "storage_bytes",
+            quantity: snapshot_centi_gb * 10_000_000,
+            quantity_formatted: format!("{snapshot_gb} GB"),
+            rate: snapshot_rate,
+            rate_formatted: format!("{snapshot_rate} per GB-day"),
+            cost: snapshot_gb * snapshot_rate,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn any_split_of_a_range_adds_up_to_its_total() {
+        let data = Dataset::standard();
+        let (from, mid, to) = (
+            at("2024-01-01T00:00:00Z"),
+            at("2024-02-17T13:00:00Z"),
+            at("2024-04-01T00:00:00Z"),
+        );
+        let whole = data.items_total("acme", "prod", from, to).unwrap();
+        let parts = data.items_total("acme", "prod", from, mid).unwrap()
+            + data.items_total("acme", "prod", mid, to).unwrap();
+        assert_eq!(whole, parts);
+        assert_eq!(data.lines("acme", "prod", from, to).unwrap().len(), 91);
+    }
+
+    #[test]
+    fn the_same_day_always_has_the_same_costs() {
+        let data = Dataset::standard();
+        let day = (at("2024-03-01T00:00:00Z"), at("2024-03-02T00:00:00Z"));
+        assert_eq!(
+            data.items_total("globex", "search", day.0, day.1),
+            data.items_total("globex", "search", day.0, day.1)
+        );
+        assert!(data.items_total("acme", "nope", day.0, day.1).is_none());
+    }
+}
