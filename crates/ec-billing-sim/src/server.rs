@@ -30,6 +30,9 @@ use crate::{
     dataset::{Dataset, Line, midnight, utc_date},
 };
 
+/// One chart value being summed: series id, series name, value.
+type SeriesValue = (&'static str, &'static str, Decimal);
+
 /// The earliest `from` the API accepts.
 const EARLIEST: &str = "2021-01-01T00:00:00Z";
 
@@ -166,7 +169,7 @@ async fn charts(
         .dataset
         .lines(&organization, &deployment, from, to)
         .expect("admitted");
-    let mut buckets: Vec<(Timestamp, Vec<(&'static str, &'static str, Decimal)>)> = Vec::new();
+    let mut buckets: Vec<(Timestamp, Vec<SeriesValue>)> = Vec::new();
     for (day, lines) in days {
         let at = if monthly {
             midnight(day.first_of_month())
