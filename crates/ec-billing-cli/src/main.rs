@@ -69,10 +69,9 @@ fn describe(err: &anyhow::Error) -> String {
         return format!("{err:#}");
     };
     let mut line = failure.to_string();
-    if failure.code().is_none() && failure.status().is_none() {
-        if let Some(cause) = err.chain().last().filter(|c| c.to_string() != line) {
-            line.push_str(&format!(": {cause}"));
-        }
+    let innermost = err.chain().last().filter(|c| c.to_string() != line);
+    if let (None, Some(cause)) = (failure.status(), innermost) {
+        line.push_str(&format!(": {cause}"));
     }
     if failure.attempts() > 1 {
         line.push_str(&format!(" (after {} attempts)", failure.attempts()));
