@@ -23,3 +23,6 @@ mod wrapper_csv;
 
 // The API key never shows up in output.
 mod redaction;
+
+// The simulator's answers, and fault drills against it.
+mod simulator;

@@ -1,0 +1,269 @@
+//! The simulator answers like the API, and `ec-billing` gets its exact totals through
+//! every fault it injects (retries wait on an injected clock, so nothing really sleeps
+//! except where the server's own rate limit is the point).
+
+use ec_billing::{DateRange, Error, Format, RetryPolicy};
+use ec_billing_sim::{Faults, RunningSimulator, Simulator};
+
+use crate::support::{CANARY_KEY, TestClock, wrapper_builder};
+
+async fn start(faults: Faults) -> RunningSimulator {
+    Simulator::new()
+        .api_key(CANARY_KEY)
+        .faults(faults)
+        .start()
+        .await
+        .expect("the simulator starts")
+}
+
+fn expected(sim: &RunningSimulator, deployment: &str, range: DateRange) -> ec_billing::Decimal {
+    sim.dataset()
+        .items_total("acme", deployment, range.from(), range.to())
+        .expect("known deployment")
+}
+
+/// A raw GET of the items endpoint, for what the wrapper would refuse to send.
+async fn raw(sim: &RunningSimulator, path_and_query: &str, key: &str) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path_and_query}", sim.base_url()))
+        .header("authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .expect("the simulator answers");
+    let status = response.status().as_u16();
+    let codes = response
+        .headers()
+        .get("x-cloud-error-codes")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, codes, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_bad_ranges_ids_and_keys_with_documented_codes() {
+    let sim = start(Faults::default()).await;
+    let items = "/billing/costs/acme/deployments/prod/items";
+    for (path, key, status, code) in [
+        (
+            format!("{items}?from=2024-02-01&to=2024-01-01"),
+            CANARY_KEY,
+            400,
+            "costs.invalid_date_range",
+        ),
+        (
+            format!("{items}?from=2024-01-01&to=2024-05-01"),
+            CANARY_KEY,
+            400,
+            "costs.invalid_date_range",
+        ),
+        (
+            format!("{items}?from=2020-12-01&to=2021-01-02"),
+            CANARY_KEY,
+            400,
+            "costs.invalid_date_range",
+        ),
+        (
+            format!("{items}?from=soon&to=2024-01-01"),
+            CANARY_KEY,
+            400,
+            "costs.invalid_date_range",
+        ),
+        (
+            "/billing/costs/nobody/deployments/prod/items".to_string(),
+            CANARY_KEY,
+            404,
+            "organization.not_found",
+        ),
+        (
+            "/billing/costs/acme/deployments/ghost/items".to_string(),
+            CANARY_KEY,
+            404,
+            "billing_service.es_cluster_id_not_found",
+        ),
+        (
+            "/billing/costs/acme/deployments/ghost/charts".to_string(),
+            CANARY_KEY,
+            404,
+            "organization.not_found",
+        ),
+        (items.to_string(), "wrong-key", 401, "root.unauthorized"),
+    ] {
+        let (got, codes, body) = raw(&sim, &path, key).await;
+        assert_eq!((got, codes.as_str()), (status, code), "{path}: {body}");
+        assert!(
+            body.contains(code),
+            "{path}: the body names the code too: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_simulator_serves_a_half_open_range_from_bare_dates_or_timestamps() {
+    let sim = start(Faults::default()).await;
+    let items = "/billing/costs/acme/deployments/we%2Fird%20id/items";
+
+    let (status, _, dates) = raw(
+        &sim,
+        &format!("{items}?from=2024-01-01&to=2024-01-03"),
+        CANARY_KEY,
+    )
+    .await;
+    let (_, _, stamps) = raw(
+        &sim,
+        &format!("{items}?from=2024-01-01T00:00:00Z&to=2024-01-03T00:00:00%2B00:00"),
+        CANARY_KEY,
+    )
+    .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(dates, stamps);
+    let doc: serde_json::Value = serde_json::from_str(&dates).unwrap();
+    let starts: Vec<&str> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["period"]["start"].as_str().unwrap())
+        .collect();
+    assert!(
+        starts
+            .iter()
+            .all(|s| s.starts_with("2024-01-01") || s.starts_with("2024-01-02")),
+        "{starts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_year_through_server_errors_and_truncated_bodies_has_the_exact_total() {
+    let sim = start(Faults {
+        error_share: 0.3,
+        truncate_share: 0.15,
+        seed: 11,
+        ..Faults::default()
+    })
+    .await;
+    let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
+    let clock = TestClock::new();
+    let client = wrapper_builder(&sim.base_url(), clock.clone())
+        .retry_policy(RetryPolicy::default().max_attempts(20).unwrap())
+        .build()
+        .unwrap();
+
+    for format in [Format::Json, Format::Csv] {
+        let report = client
+            .items("acme", "prod")
+            .range(range)
+            .format(format)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            report.items.costs.total,
+            expected(&sim, "prod", range),
+            "{format:?}"
+        );
+    }
+    assert!(sim.stats().faults > 0);
+    assert!(!clock.sleeps().is_empty(), "the faults were retried");
+}
+
+#[tokio::test]
+async fn a_chaos_drill_over_eight_deployments_and_twelve_windows_keeps_every_total_exact() {
+    let sim = start(Faults {
+        error_share: 0.3,
+        truncate_share: 0.05,
+        seed: 2024,
+        ..Faults::default()
+    })
+    .await;
+    let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
+    let client = wrapper_builder(&sim.base_url(), TestClock::new())
+        .concurrency(8)
+        .retry_policy(RetryPolicy::default().max_attempts(25).unwrap())
+        .build()
+        .unwrap();
+    let deployments = [
+        "prod",
+        "staging",
+        "we/ird id",
+        "prod",
+        "staging",
+        "we/ird id",
+        "prod",
+        "staging",
+    ];
+
+    let reports = futures_util::future::join_all(
+        deployments
+            .iter()
+            .map(|d| client.items("acme", *d).range(range).send()),
+    )
+    .await;
+
+    for (deployment, report) in deployments.iter().zip(reports) {
+        let report = report.unwrap_or_else(|e| panic!("{deployment}: {e}"));
+        assert_eq!(report.windows.len(), 12);
+        assert_eq!(
+            report.items.costs.total,
+            expected(&sim, deployment, range),
+            "{deployment}"
+        );
+    }
+    assert!(sim.stats().faults >= 20, "{:?}", sim.stats());
+}
+
+#[tokio::test]
+async fn when_faults_outlast_the_retries_the_error_names_its_window() {
+    let sim = start(Faults {
+        error_share: 1.0,
+        seed: 5,
+        ..Faults::default()
+    })
+    .await;
+    let client = wrapper_builder(&sim.base_url(), TestClock::new())
+        .retry_policy(RetryPolicy::default().max_attempts(3).unwrap())
+        .build()
+        .unwrap();
+    let range = DateRange::parse("2024-03-01", "2024-04-01").unwrap();
+
+    let err = client
+        .items("acme", "prod")
+        .range(range)
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert!(matches!(err.status(), Some(500 | 502 | 503)), "{err}");
+    assert_eq!(err.window().map(|w| w.range()), Some(range));
+    assert_eq!(err.attempts(), 3);
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_attempt_timeout_fails_as_a_timeout_naming_its_window() {
+    let sim = start(Faults {
+        slow_body: Some(std::time::Duration::from_millis(400)),
+        ..Faults::default()
+    })
+    .await;
+    let client = wrapper_builder(&sim.base_url(), TestClock::new())
+        .attempt_timeout(std::time::Duration::from_millis(150))
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .unwrap();
+    let range = DateRange::parse("2024-03-01", "2024-03-02").unwrap();
+
+    for format in [Format::Json, Format::Csv] {
+        let err = client
+            .items("acme", "prod")
+            .range(range)
+            .format(format)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Transport(t) if t.kind() == ec_billing::TransportKind::Timeout),
+            "{format:?}: {err:?}"
+        );
+        assert_eq!(err.window().map(|w| w.range()), Some(range));
+    }
+}
