@@ -183,15 +183,15 @@ fn print_groups(out: &mut impl Write, items: &Items) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "  {:<14} {:<58} {:>14} {:>6}  {:>14}",
+            "  {:<14} {:<66} {:>16} {:>6}  {:>14}",
             "Resource", "Name", "Instance hours", "Lines", "Cost (ECU)"
         )?;
         for ((kind, name), (hours, _, lines)) in &resources {
             let cost = costs.next().unwrap_or_default();
             writeln!(
                 out,
-                "  {kind:<14} {:<58} {hours:>14} {lines:>6}  {cost:>14}",
-                clip(name, 58)
+                "  {kind:<14} {:<66} {hours:>16} {lines:>6}  {cost:>14}",
+                clip(name, 66)
             )?;
         }
     }
@@ -199,15 +199,15 @@ fn print_groups(out: &mut impl Write, items: &Items) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "  {:<73} {:>14} {:>6}  {:>14}",
+            "  {:<81} {:>16} {:>6}  {:>14}",
             "Data transfer and storage", "Quantity", "Lines", "Cost (ECU)"
         )?;
         for (name, (quantity, _, lines)) in &dts {
             let cost = costs.next().unwrap_or_default();
             writeln!(
                 out,
-                "  {:<73} {quantity:>14} {lines:>6}  {cost:>14}",
-                clip(name, 73)
+                "  {:<81} {quantity:>16} {lines:>6}  {cost:>14}",
+                clip(name, 81)
             )?;
         }
     }
