@@ -1349,7 +1349,7 @@ Arguments:
 - `bucketing_strategy`: The desired bucketing strategy for the charts. Defaults to `daily`.
 - `from`: A datetime for the beginning of the desired range for which to fetch costs. Defaults to start of current month.
 - `to`: A datetime for the end of the desired range for which to fetch costs. Defaults to the current date.
-```ignore
+```text
 let response = client.get_costs_charts_by_deployment()
     .organization_id(organization_id)
     .deployment_id(deployment_id)
@@ -1375,7 +1375,7 @@ Arguments:
 - `deployment_id`: Id of a Deployment
 - `from`: A datetime for the beginning of the desired range for which to fetch costs. Defaults to start of current month.
 - `to`: A datetime for the end of the desired range for which to fetch costs. Defaults to the current date.
-```ignore
+```text
 let response = client.get_costs_items_by_deployment()
     .organization_id(organization_id)
     .deployment_id(deployment_id)
