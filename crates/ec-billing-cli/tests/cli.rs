@@ -4,7 +4,7 @@
 use std::{process::Output, time::Duration};
 
 use ec_billing::Decimal;
-use ec_billing_sim::{Faults, RunningSimulator, Simulator};
+use ec_billing_sim::{Fault, Faults, RunningSimulator, Simulator};
 use serde_json::Value;
 
 const KEY: &str = "canary-cli-5d1f0b";
@@ -294,8 +294,13 @@ fn several_deployments_are_fetched_and_totalled_separately() {
 fn with_rate_limits_and_server_errors_the_total_is_still_exact() {
     let sim = Sim::start(Faults {
         rate_limit: Some(8),
-        error_share: 0.2,
-        truncate_share: 0.1,
+        share: 0.3,
+        kinds: vec![
+            Fault::ServerErrorJson,
+            Fault::BadGatewayHtml,
+            Fault::UnavailableEmpty,
+            Fault::Truncated,
+        ],
         seed: 7,
         ..Faults::default()
     });
@@ -452,7 +457,8 @@ fn an_unknown_deployment_exits_1_with_one_line_naming_code_deployment_and_window
 #[test]
 fn the_key_is_never_printed_even_with_vv() {
     let sim = Sim::start(Faults {
-        error_share: 0.3,
+        share: 0.3,
+        kinds: vec![Fault::ServerErrorHtml, Fault::Truncated],
         seed: 3,
         ..Faults::default()
     });

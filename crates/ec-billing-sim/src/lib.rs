@@ -16,8 +16,10 @@
 //!   or, with `Accept: text/csv`, as CSV; charts daily or monthly, timestamps in epoch
 //!   milliseconds.
 //! - **Faults**, all off by default ([`Faults`]): latency, a rate limit answering 429
-//!   with `Retry-After` (and `x-ratelimit-*` headers on every answer), a share of
-//!   500 (JSON) / 502 (HTML) / 503 (empty) answers, truncated bodies, slow bodies.
+//!   with `Retry-After` (and `x-ratelimit-*` headers on every answer), and a share of
+//!   requests answered with a [`Fault`]: 429 with or without `Retry-After` or as plain
+//!   text, 500 JSON or HTML, 502 HTML, 503 empty, a truncated body, a connection broken
+//!   before the body, a slow body.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -39,6 +41,7 @@ use std::{
 };
 
 pub use dataset::{Dataset, Line};
+pub use server::csv_document;
 use server::{Counters, Shared, TokenBucket};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -46,22 +49,86 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 pub const DEFAULT_API_KEY: &str = "sim-key";
 
 /// Faults to inject; all off by default.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// ```
+/// use ec_billing_sim::{Fault, Faults};
+///
+/// // A third of requests fail with a 502 HTML page or break off mid-body.
+/// let faults = Faults { share: 0.33, kinds: vec![Fault::BadGatewayHtml, Fault::Truncated], ..Faults::default() };
+/// # let _ = faults;
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 pub struct Faults {
     /// Added before every answer.
     pub latency: Duration,
     /// Requests per second allowed (a token bucket with a burst of one second's worth);
-    /// beyond it, 429 `billing_service.rate_limited` with `Retry-After`.
+    /// beyond it, 429 `billing_service.rate_limited` with `Retry-After`. Every answer
+    /// then carries `x-ratelimit-limit`, `x-ratelimit-remaining` and
+    /// `x-ratelimit-interval`.
     pub rate_limit: Option<u32>,
-    /// The share (0 to 1) of requests answered with 500 (JSON), 502 (HTML) or 503
-    /// (empty), at random.
-    pub error_share: f64,
-    /// The share (0 to 1) of successful answers whose body breaks off halfway.
-    pub truncate_share: f64,
-    /// A pause before every 8 KiB of a successful body.
-    pub slow_body: Option<Duration>,
+    /// The share (0 to 1) of requests answered with a fault from `kinds`.
+    pub share: f64,
+    /// The faults to pick from, at random; empty means every [`Fault`].
+    pub kinds: Vec<Fault>,
+    /// The pause before each 8 KiB of a [`Fault::SlowBody`] body.
+    pub slow_pause: Duration,
     /// The seed of the random choices, so that a run can be repeated.
     pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            rate_limit: None,
+            share: 0.0,
+            kinds: Vec::new(),
+            slow_pause: Duration::from_millis(500),
+            seed: 0,
+        }
+    }
+}
+
+/// One kind of injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// 429 `billing_service.rate_limited`, JSON body, `Retry-After: 1`.
+    RateLimited,
+    /// 429 `billing_service.rate_limited`, JSON body, no `Retry-After`.
+    RateLimitedWithoutRetryAfter,
+    /// 429 with a plain-text body and `Retry-After: 1`, as a proxy might answer.
+    RateLimitedPlainText,
+    /// 500 `billing_service.failed_request`, JSON body.
+    ServerErrorJson,
+    /// 500 with an HTML page.
+    ServerErrorHtml,
+    /// 502 with an HTML page, as a proxy answers.
+    BadGatewayHtml,
+    /// 503 with an empty body.
+    UnavailableEmpty,
+    /// 200, half the body, then the connection breaks.
+    Truncated,
+    /// 200 and its headers, then the connection breaks before any body.
+    Reset,
+    /// 200, the body trickled out (see [`Faults::slow_pause`]).
+    SlowBody,
+}
+
+impl Fault {
+    /// Every kind.
+    pub const ALL: [Fault; 10] = [
+        Fault::RateLimited,
+        Fault::RateLimitedWithoutRetryAfter,
+        Fault::RateLimitedPlainText,
+        Fault::ServerErrorJson,
+        Fault::ServerErrorHtml,
+        Fault::BadGatewayHtml,
+        Fault::UnavailableEmpty,
+        Fault::Truncated,
+        Fault::Reset,
+        Fault::SlowBody,
+    ];
 }
 
 /// A simulator, ready to start.
@@ -209,6 +276,6 @@ pub struct Stats {
     pub requests: u64,
     /// Answered 429 by the rate limit.
     pub throttled: u64,
-    /// Answered with an injected fault (error status or truncated body).
+    /// Answered with an injected [`Fault`].
     pub faults: u64,
 }

@@ -5,10 +5,12 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 use ec_billing_sim::{Faults, Simulator};
 
 const USAGE: &str = "\
-usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--rate-limit N] [--error-share F]
+usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--rate-limit N] [--fault-share F]
 
 Serves the Elastic Cloud billing-costs API's two endpoints on 127.0.0.1 with
-deterministic data, until interrupted.
+deterministic data, until interrupted. --fault-share answers that share of
+requests with a random fault (429s, 5xx with JSON, HTML or empty bodies, broken
+or slow bodies).
 ";
 
 #[tokio::main]
@@ -39,8 +41,8 @@ async fn run() -> Result<(), String> {
             "--key" => sim = sim.api_key(value.clone()),
             "--latency-ms" => faults.latency = Duration::from_millis(value.parse().map_err(bad)?),
             "--rate-limit" => faults.rate_limit = Some(value.parse().map_err(bad)?),
-            "--error-share" => {
-                faults.error_share = value
+            "--fault-share" => {
+                faults.share = value
                     .parse()
                     .map_err(|_| format!("invalid value \"{value}\" for {flag}"))?
             }

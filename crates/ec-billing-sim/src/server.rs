@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::{
-    Faults,
+    Fault, Faults,
     dataset::{Dataset, Line, midnight, utc_date},
 };
 
@@ -114,11 +114,11 @@ async fn items(
     Query(query): Query<RangeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (from, to) = match shared
+    let (from, to, fault) = match shared
         .admit(&organization, &deployment, &query, &headers, true)
         .await
     {
-        Ok(range) => range,
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let days = shared
@@ -138,7 +138,7 @@ async fn items(
             serde_json::to_vec(&items_json(&lines)).expect("serializable"),
         )
     };
-    shared.body(StatusCode::OK, content_type, body)
+    shared.body(content_type, body, fault)
 }
 
 async fn charts(
@@ -147,11 +147,11 @@ async fn charts(
     Query(query): Query<RangeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (from, to) = match shared
+    let (from, to, fault) = match shared
         .admit(&organization, &deployment, &query, &headers, false)
         .await
     {
-        Ok(range) => range,
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let monthly = match query.bucketing_strategy.as_deref() {
@@ -208,12 +208,13 @@ async fn charts(
         })
         .collect();
     let body = serde_json::to_vec(&wire::ChartItems { data }).expect("serializable");
-    shared.body(StatusCode::OK, "application/json", body)
+    shared.body("application/json", body, fault)
 }
 
 impl Shared {
-    /// Everything before the data: faults, key, rate limit, latency, the ids and the
-    /// range. Returns the range, or the answer to send instead.
+    /// Everything before the data: latency, rate limit, faults, key, the ids and the
+    /// range. Returns the range and a fault still to inject in the body, or the answer
+    /// to send instead.
     async fn admit(
         &self,
         organization: &str,
@@ -221,7 +222,7 @@ impl Shared {
         query: &RangeQuery,
         headers: &HeaderMap,
         items: bool,
-    ) -> Result<(Timestamp, Timestamp), Response> {
+    ) -> Result<(Timestamp, Timestamp, Option<Fault>), Response> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if !self.faults.latency.is_zero() {
             tokio::time::sleep(self.faults.latency).await;
@@ -255,7 +256,8 @@ impl Shared {
             }
             response
         };
-        if let Some(response) = self.injected_failure() {
+        let fault = self.draw_fault();
+        if let Some(response) = fault.and_then(fault_answer) {
             return Err(with_limits(response));
         }
         let expected = format!("ApiKey {}", self.key);
@@ -289,76 +291,113 @@ impl Shared {
                 &format!("Deployment '{deployment}' not found"),
             )));
         }
-        let range = parse_range(query.from.as_deref(), query.to.as_deref());
-        range.map_err(|message| {
-            with_limits(error(
-                StatusCode::BAD_REQUEST,
-                "costs.invalid_date_range",
-                &message,
-            ))
-        })
+        let (from, to) =
+            parse_range(query.from.as_deref(), query.to.as_deref()).map_err(|message| {
+                with_limits(error(
+                    StatusCode::BAD_REQUEST,
+                    "costs.invalid_date_range",
+                    &message,
+                ))
+            })?;
+        Ok((from, to, fault))
     }
 
-    /// A random server-side failure, when faults say so: 500 JSON, 502 HTML or 503 empty.
-    fn injected_failure(&self) -> Option<Response> {
-        if self.faults.error_share <= 0.0 {
+    /// The fault for this request, if the dice say so.
+    fn draw_fault(&self) -> Option<Fault> {
+        if self.faults.share <= 0.0 {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        if rng.f64() >= self.faults.error_share {
+        if rng.f64() >= self.faults.share {
             return None;
         }
+        let kinds: &[Fault] = if self.faults.kinds.is_empty() {
+            &Fault::ALL
+        } else {
+            &self.faults.kinds
+        };
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
-        Some(match rng.u8(0..3) {
-            0 => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "billing_service.failed_request",
-                "Error fetching the itemized costs",
-            ),
-            1 => (
-                StatusCode::BAD_GATEWAY,
-                [(header::CONTENT_TYPE, "text/html")],
-                "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
-            )
-                .into_response(),
-            _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        })
+        Some(kinds[rng.usize(0..kinds.len())])
     }
 
-    /// A successful body, cut short or trickled out when faults say so.
-    fn body(&self, status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
-        let truncate = self.faults.truncate_share > 0.0
-            && self
-                .rng
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .f64()
-                < self.faults.truncate_share;
+    /// A successful body, broken or trickled out when `fault` says so.
+    fn body(&self, content_type: &'static str, body: Vec<u8>, fault: Option<Fault>) -> Response {
         let body = Bytes::from(body);
-        let response_body = if truncate {
-            self.stats.faults.fetch_add(1, Ordering::Relaxed);
-            // Half the body, then the connection breaks.
-            let half = body.slice(..body.len() / 2);
-            let chunks = vec![Ok(half), Err(std::io::Error::other("simulated truncation"))];
+        let broken = |sent: Bytes| {
+            let chunks = vec![
+                Ok(sent),
+                Err(std::io::Error::other("simulated broken connection")),
+            ];
             Body::from_stream(stream::iter(chunks))
-        } else if let Some(pause) = self.faults.slow_body {
-            let chunks: Vec<Bytes> = body.chunks(8 * 1024).map(Bytes::copy_from_slice).collect();
-            Body::from_stream(stream::unfold(
-                chunks.into_iter(),
-                move |mut rest| async move {
-                    let chunk = rest.next()?;
-                    tokio::time::sleep(pause).await;
-                    Some((Ok::<_, std::io::Error>(chunk), rest))
-                },
-            ))
-        } else {
-            Body::from(body)
+        };
+        let response_body = match fault {
+            Some(Fault::Truncated) => broken(body.slice(..body.len() / 2)),
+            Some(Fault::Reset) => broken(Bytes::new()),
+            Some(Fault::SlowBody) => {
+                let pause = self.faults.slow_pause;
+                let chunks: Vec<Bytes> =
+                    body.chunks(8 * 1024).map(Bytes::copy_from_slice).collect();
+                Body::from_stream(stream::unfold(
+                    chunks.into_iter(),
+                    move |mut rest| async move {
+                        let chunk = rest.next()?;
+                        tokio::time::sleep(pause).await;
+                        Some((Ok::<_, std::io::Error>(chunk), rest))
+                    },
+                ))
+            }
+            _ => Body::from(body),
         };
         let mut response = Response::new(response_body);
-        *response.status_mut() = status;
         set(&mut response, header::CONTENT_TYPE.as_str(), content_type);
         response
     }
+}
+
+/// The answer a fault replaces the real one with; `None` for faults of the body.
+fn fault_answer(fault: Fault) -> Option<Response> {
+    let html = "<html><head><title>Error</title></head><body><h1>Something went wrong</h1>nginx</body></html>";
+    Some(match fault {
+        Fault::RateLimited | Fault::RateLimitedWithoutRetryAfter => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "billing_service.rate_limited",
+                "Too many requests",
+            );
+            if fault == Fault::RateLimited {
+                set(&mut response, "retry-after", "1");
+            }
+            response
+        }
+        Fault::RateLimitedPlainText => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "text/plain"),
+                (header::RETRY_AFTER, "1"),
+            ],
+            "Too Many Requests",
+        )
+            .into_response(),
+        Fault::ServerErrorJson => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "billing_service.failed_request",
+            "Error fetching the itemized costs",
+        ),
+        Fault::ServerErrorHtml => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/html")],
+            html,
+        )
+            .into_response(),
+        Fault::BadGatewayHtml => (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html")],
+            html,
+        )
+            .into_response(),
+        Fault::UnavailableEmpty => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Fault::Truncated | Fault::Reset | Fault::SlowBody => return None,
+    })
 }
 
 fn set(response: &mut Response, name: &str, value: &str) {
@@ -526,6 +565,11 @@ fn items_json(lines: &[Line]) -> wire::ItemsCosts {
 /// row, one row per line, CRLF line ends, fields quoted where they need it.
 pub(crate) const CSV_HEADER: &str = "Name,Kind,Type,SKU,Period Start,Period End,Hours,Instance Count,\
 Price Per Hour,Quantity,Quantity Formatted,Rate,Rate Formatted,Cost";
+
+/// The items CSV the simulator serves for `lines`: a header row, then one row per line.
+pub fn csv_document(lines: &[Line]) -> Vec<u8> {
+    items_csv(lines)
+}
 
 fn items_csv(lines: &[Line]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + lines.len() * 160);
