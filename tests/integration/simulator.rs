@@ -265,3 +265,35 @@ async fn a_chaos_drill_over_eight_deployments_and_twelve_windows_keeps_every_tot
     }
     assert!(sim.stats().faults >= 20, "{:?}", sim.stats());
 }
+
+#[tokio::test]
+async fn a_client_learns_the_published_limit_and_stays_under_it() {
+    // Real time: the simulator's rate limit is a real token bucket. 60 requests at a
+    // limit of 40 a second take about a second.
+    let sim = start(Faults {
+        rate_limit: Some(40),
+        ..Faults::default()
+    })
+    .await;
+    let client = ec_billing::Client::builder()
+        .base_url(sim.base_url())
+        .api_key(CANARY_KEY.parse().unwrap())
+        .concurrency(8)
+        .build()
+        .unwrap();
+    let range = DateRange::parse("2024-01-01", "2024-03-01").unwrap();
+
+    let report = client
+        .items("acme", "prod")
+        .range(range)
+        .window(ec_billing::WindowSize::Day)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(report.items.costs.total, expected(&sim, "prod", range));
+    assert_eq!(sim.stats().requests, 60);
+    assert_eq!(sim.stats().throttled, 0, "no request went over the limit");
+    let pace = client.pacing_rate().expect("the limit was learnt");
+    assert!((38.0..40.0).contains(&pace), "{pace}");
+}

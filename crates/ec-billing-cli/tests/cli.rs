@@ -291,7 +291,7 @@ fn several_deployments_are_fetched_and_totalled_separately() {
 }
 
 #[test]
-fn with_rate_limits_and_server_errors_the_total_is_still_exact() {
+fn under_a_rate_limit_and_server_errors_the_total_is_exact_and_429s_are_avoided() {
     let sim = Sim::start(Faults {
         rate_limit: Some(8),
         share: 0.3,
@@ -332,10 +332,9 @@ fn with_rate_limits_and_server_errors_the_total_is_still_exact() {
         sim.total("prod", "2024-01-01", "2025-01-01")
     );
     let stats = sim.running.stats();
-    assert!(
-        stats.throttled > 0 && stats.faults > 0,
-        "faults were exercised: {stats:?}"
-    );
+    assert!(stats.faults > 0, "faults were exercised: {stats:?}");
+    // The client learns the limit from `x-ratelimit-*` and paces itself under it.
+    assert!(stats.throttled <= 2, "pacing kept 429s away: {stats:?}");
 }
 
 #[test]

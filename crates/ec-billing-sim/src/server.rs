@@ -101,6 +101,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// A request that passed every check: its range, a fault still to inject in its
+/// body, and the rate limit and tokens left to report, if limited.
+#[derive(Debug)]
+struct Admitted {
+    from: Timestamp,
+    to: Timestamp,
+    fault: Option<Fault>,
+    limits: Option<(u32, u32)>,
+}
+
 #[derive(Debug, Deserialize)]
 struct RangeQuery {
     from: Option<String>,
@@ -114,7 +124,7 @@ async fn items(
     Query(query): Query<RangeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (from, to, fault) = match shared
+    let admitted = match shared
         .admit(&organization, &deployment, &query, &headers, true)
         .await
     {
@@ -123,7 +133,7 @@ async fn items(
     };
     let days = shared
         .dataset
-        .lines(&organization, &deployment, from, to)
+        .lines(&organization, &deployment, admitted.from, admitted.to)
         .expect("admitted");
     let lines: Vec<Line> = days.into_iter().flat_map(|(_, lines)| lines).collect();
     let csv = headers
@@ -138,7 +148,7 @@ async fn items(
             serde_json::to_vec(&items_json(&lines)).expect("serializable"),
         )
     };
-    shared.body(content_type, body, fault)
+    shared.body(content_type, body, &admitted)
 }
 
 async fn charts(
@@ -147,7 +157,7 @@ async fn charts(
     Query(query): Query<RangeQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (from, to, fault) = match shared
+    let admitted = match shared
         .admit(&organization, &deployment, &query, &headers, false)
         .await
     {
@@ -167,7 +177,7 @@ async fn charts(
     };
     let days = shared
         .dataset
-        .lines(&organization, &deployment, from, to)
+        .lines(&organization, &deployment, admitted.from, admitted.to)
         .expect("admitted");
     let mut buckets: Vec<(Timestamp, Vec<SeriesValue>)> = Vec::new();
     for (day, lines) in days {
@@ -208,7 +218,7 @@ async fn charts(
         })
         .collect();
     let body = serde_json::to_vec(&wire::ChartItems { data }).expect("serializable");
-    shared.body("application/json", body, fault)
+    shared.body("application/json", body, &admitted)
 }
 
 impl Shared {
@@ -222,7 +232,7 @@ impl Shared {
         query: &RangeQuery,
         headers: &HeaderMap,
         items: bool,
-    ) -> Result<(Timestamp, Timestamp, Option<Fault>), Response> {
+    ) -> Result<Admitted, Response> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if !self.faults.latency.is_zero() {
             tokio::time::sleep(self.faults.latency).await;
@@ -299,7 +309,12 @@ impl Shared {
                     &message,
                 ))
             })?;
-        Ok((from, to, fault))
+        Ok(Admitted {
+            from,
+            to,
+            fault,
+            limits: remaining,
+        })
     }
 
     /// The fault for this request, if the dice say so.
@@ -321,7 +336,7 @@ impl Shared {
     }
 
     /// A successful body, broken or trickled out when `fault` says so.
-    fn body(&self, content_type: &'static str, body: Vec<u8>, fault: Option<Fault>) -> Response {
+    fn body(&self, content_type: &'static str, body: Vec<u8>, admitted: &Admitted) -> Response {
         let body = Bytes::from(body);
         let broken = |sent: Bytes| {
             let chunks = vec![
@@ -330,7 +345,7 @@ impl Shared {
             ];
             Body::from_stream(stream::iter(chunks))
         };
-        let response_body = match fault {
+        let response_body = match admitted.fault {
             Some(Fault::Truncated) => broken(body.slice(..body.len() / 2)),
             Some(Fault::Reset) => broken(Bytes::new()),
             Some(Fault::SlowBody) => {
@@ -349,6 +364,9 @@ impl Shared {
             _ => Body::from(body),
         };
         let mut response = Response::new(response_body);
+        if let Some((limit, remaining)) = admitted.limits {
+            set_rate_headers(&mut response, limit, remaining);
+        }
         set(&mut response, header::CONTENT_TYPE.as_str(), content_type);
         response
     }

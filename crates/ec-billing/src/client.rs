@@ -26,6 +26,7 @@ use crate::{
     items_csv::{ItemsCsvReader, io_cause},
     key::ApiKey,
     model::{Charts, Items, WindowResult},
+    pacing::{Pacer, Pacing},
     retry::{Clock, Jitter, RetryPolicy, SystemClock, retry_after},
     time::{Bucketing, DateRange, Window, WindowSize},
 };
@@ -56,6 +57,7 @@ pub struct ClientBuilder {
     user_agent: String,
     concurrency: usize,
     retry: RetryPolicy,
+    pacing: Pacing,
     clock: Arc<dyn Clock>,
     http: Option<reqwest::Client>,
 }
@@ -70,6 +72,7 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("concurrency", &self.concurrency)
             .field("retry", &self.retry)
+            .field("pacing", &self.pacing)
             .field("clock", &self.clock)
             .field("custom_http_client", &self.http.is_some())
             .finish()
@@ -86,6 +89,7 @@ impl Default for ClientBuilder {
             user_agent: format!("ec-billing/{}", env!("CARGO_PKG_VERSION")),
             concurrency: 4,
             retry: RetryPolicy::default(),
+            pacing: Pacing::default(),
             clock: Arc::new(SystemClock),
             http: None,
         }
@@ -135,7 +139,14 @@ impl ClientBuilder {
         self
     }
 
-    /// The clock retries wait on (tests inject one that does not really sleep).
+    /// How requests are paced to stay under the API's rate limit; see [`Pacing`].
+    pub fn pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
+        self
+    }
+
+    /// The clock retries and pacing wait on (tests inject one that does not really
+    /// sleep).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -199,6 +210,7 @@ impl ClientBuilder {
                 concurrency: self.concurrency,
                 limiter: Semaphore::new(self.concurrency),
                 retry: self.retry,
+                pacer: Pacer::new(self.pacing),
                 clock: self.clock,
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             }),
@@ -239,6 +251,7 @@ struct Shared {
     concurrency: usize,
     limiter: Semaphore,
     retry: RetryPolicy,
+    pacer: Pacer,
     clock: Arc<dyn Clock>,
     rng: Mutex<fastrand::Rng>,
 }
@@ -312,6 +325,12 @@ impl Client {
         self.shared.concurrency
     }
 
+    /// The pace requests are held to now, in requests per second, if any: fixed, or
+    /// learnt from the API (see [`Pacing`]).
+    pub fn pacing_rate(&self) -> Option<f64> {
+        self.shared.pacer.rate()
+    }
+
     /// The generated client for one attempt, with hooks of its own.
     fn generated(&self) -> (ec_billing_api::Client, CallHooks) {
         let shared = &self.shared;
@@ -360,6 +379,7 @@ impl Client {
             let mut attempts = 0;
             loop {
                 attempts += 1;
+                shared.pacer.acquire(&*shared.clock).await;
                 let begun = Instant::now();
                 let outcome = {
                     let _permit = shared.limiter.acquire().await.expect("the limiter is never closed");
@@ -407,7 +427,9 @@ impl Client {
             .from(window.from())
             .to(window.to())
             .send();
-        match tokio::time::timeout(self.shared.attempt_timeout, call).await {
+        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
+        self.observe(&hooks);
+        match outcome {
             Err(_) => Err(transport(request, TransportKind::Timeout, None)),
             Ok(Ok(reply)) => {
                 Items::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))
@@ -437,7 +459,9 @@ impl Client {
             .from(window.from())
             .to(window.to())
             .send();
-        match tokio::time::timeout(self.shared.attempt_timeout, call).await {
+        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
+        self.observe(&hooks);
+        match outcome {
             Err(_) => Err(transport(request, TransportKind::Timeout, None)),
             Ok(Ok(reply)) => {
                 Charts::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))
@@ -478,6 +502,9 @@ impl Client {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
+        shared
+            .pacer
+            .observe(&*shared.clock, status.as_u16(), response.headers());
         if !status.is_success() {
             let headers = response.headers().clone();
             let body = tokio::time::timeout(shared.attempt_timeout, response.bytes()).await;
@@ -515,6 +542,15 @@ impl Client {
                 other => other,
             },
         })
+    }
+
+    /// Lets the pacer learn from the head of the answer an attempt got, if any.
+    fn observe(&self, hooks: &CallHooks) {
+        if let Some(head) = hooks.last_response() {
+            self.shared
+                .pacer
+                .observe(&*self.shared.clock, head.status.as_u16(), &head.headers);
+        }
     }
 
     /// Maps an error of the generated client, with the head its hooks recorded.

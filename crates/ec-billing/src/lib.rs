@@ -9,13 +9,15 @@
 //! - [`Items`], [`Charts`] and their lines: exact [`Decimal`] money.
 //! - [`ItemsCsvReader`]: the items CSV, read by header name, one line at a time.
 //! - [`Error`], [`ErrorCode`]: one error type, with typed API codes.
-//! - [`RetryPolicy`], [`Clock`]: retries and the clock they wait on.
+//! - [`RetryPolicy`], [`Pacing`], [`Clock`]: retries, client-side pacing under the
+//!   API's rate limit, and the clock they wait on.
 
 mod client;
 mod error;
 mod items_csv;
 mod key;
 mod model;
+mod pacing;
 mod retry;
 mod time;
 
@@ -33,6 +35,7 @@ pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Items, Period,
     Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
 };
+pub use pacing::Pacing;
 pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
 pub use time::{Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, Window, WindowSize};
