@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use ec_billing::{DateRange, Error, ErrorCode, Format, Operation, RetryPolicy, TransportKind};
+use ec_billing::{
+    DateRange, Error, ErrorCode, Format, Operation, Pacing, RetryPolicy, TransportKind,
+};
 use httpmock::{Method::GET, MockServer};
 use serde_json::json;
 
@@ -207,8 +209,10 @@ async fn a_plain_text_429_is_rate_limited_and_its_retry_after_is_honoured() {
 async fn an_empty_429_stays_rate_limited_when_retries_run_out() {
     let server = ScriptedServer::start(vec![http(429, &[("retry-after", "1")], "")]).await;
     let clock = TestClock::new();
+    // Retries alone: AIMD pacing would add waits of its own after repeated 429s.
     let client = wrapper_builder(server.base_url(), clock.clone())
         .retry_policy(RetryPolicy::default().max_attempts(3).unwrap())
+        .pacing(Pacing::Off)
         .build()
         .unwrap();
 
