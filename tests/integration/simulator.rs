@@ -297,3 +297,45 @@ async fn a_client_learns_the_published_limit_and_stays_under_it() {
     let pace = client.pacing_rate().expect("the limit was learnt");
     assert!((38.0..40.0).contains(&pace), "{pace}");
 }
+
+#[tokio::test]
+async fn totals_equal_the_merged_report_and_count_every_line_without_keeping_them() {
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(ec_billing_sim::Dataset::standard().with_copies(3))
+        .start()
+        .await
+        .unwrap();
+    let client = wrapper_builder(&sim.base_url(), TestClock::new())
+        .build()
+        .unwrap();
+    let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
+
+    for format in [Format::Json, Format::Csv] {
+        let totals = client
+            .items("acme", "prod")
+            .range(range)
+            .format(format)
+            .totals()
+            .await
+            .unwrap();
+        let report = client
+            .items("acme", "prod")
+            .range(range)
+            .format(format)
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(
+            totals.costs.total,
+            expected(&sim, "prod", range),
+            "{format:?}"
+        );
+        assert_eq!(totals.costs.total, report.items.costs.total, "{format:?}");
+        let kept = report.items.resources.len() + report.items.data_transfer_and_storage.len();
+        assert_eq!(totals.lines, kept as u64, "{format:?}");
+        assert_eq!(totals.lines, 366 * 4 * 3, "{format:?}");
+        assert_eq!(totals.windows.len(), 12);
+    }
+}

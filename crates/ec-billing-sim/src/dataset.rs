@@ -98,6 +98,8 @@ struct Organization {
 #[derive(Clone, Debug)]
 pub struct Dataset {
     organizations: Vec<Organization>,
+    /// How many times each line of a day is repeated.
+    copies: u32,
 }
 
 impl Default for Dataset {
@@ -176,7 +178,15 @@ impl Dataset {
                     )],
                 },
             ],
+            copies: 1,
         }
+    }
+
+    /// Every line of every day repeated `copies` times (with the copy number in its
+    /// name): a large organization, for benchmarks. At least 1.
+    pub fn with_copies(mut self, copies: u32) -> Self {
+        self.copies = copies.max(1);
+        self
     }
 
     /// Whether the organization exists.
@@ -218,9 +228,38 @@ impl Dataset {
         let profile = self.profile(organization, deployment)?;
         Some(
             days_starting_in(from, to)
-                .map(|day| (day, day_lines(profile, day)))
+                .map(|day| (day, self.copied(day_lines(profile, day))))
                 .collect(),
         )
+    }
+
+    /// The days whose start is in `[from, to)`.
+    pub fn days(&self, from: Timestamp, to: Timestamp) -> Vec<Date> {
+        days_starting_in(from, to).collect()
+    }
+
+    /// The lines of one day, or `None` for an unknown deployment.
+    pub fn day_lines(&self, organization: &str, deployment: &str, day: Date) -> Option<Vec<Line>> {
+        let profile = self.profile(organization, deployment)?;
+        Some(self.copied(day_lines(profile, day)))
+    }
+
+    fn copied(&self, lines: Vec<Line>) -> Vec<Line> {
+        if self.copies == 1 {
+            return lines;
+        }
+        (1..=self.copies)
+            .flat_map(|copy| {
+                lines.iter().cloned().map(move |mut line| {
+                    match &mut line {
+                        Line::Resource { name, .. } | Line::Dts { name, .. } => {
+                            name.push_str(&format!(" #{copy}"))
+                        }
+                    }
+                    line
+                })
+            })
+            .collect()
     }
 
     /// The exact total the simulator serves for `[from, to)`, or `None` for an unknown
@@ -232,13 +271,12 @@ impl Dataset {
         from: Timestamp,
         to: Timestamp,
     ) -> Option<Decimal> {
-        let days = self.lines(organization, deployment, from, to)?;
-        Some(
-            days.iter()
-                .flat_map(|(_, lines)| lines)
-                .map(Line::cost)
-                .sum(),
-        )
+        let profile = self.profile(organization, deployment)?;
+        let one_copy: Decimal = days_starting_in(from, to)
+            .flat_map(|day| day_lines(profile, day))
+            .map(|l| l.cost())
+            .sum();
+        Some(one_copy * Decimal::from(self.copies))
     }
 }
 

@@ -41,8 +41,8 @@ use std::{
 };
 
 pub use dataset::{Dataset, Line};
-pub use server::csv_document;
 use server::{Counters, Shared, TokenBucket};
+pub use server::{csv_document, json_document};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// The key the simulator accepts unless told otherwise.
@@ -158,6 +158,12 @@ impl Simulator {
     /// The API key to accept.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.key = key.into();
+        self
+    }
+
+    /// The data to serve (by default [`Dataset::standard`]).
+    pub fn dataset(mut self, dataset: Dataset) -> Self {
+        self.dataset = dataset;
         self
     }
 

@@ -20,7 +20,10 @@ use axum::{
 };
 use bytes::Bytes;
 use ec_billing_api::types as wire;
-use futures_util::stream;
+use futures_util::{
+    StreamExt,
+    stream::{self, BoxStream},
+};
 use jiff::{Timestamp, civil::Date};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -29,6 +32,12 @@ use crate::{
     Fault, Faults,
     dataset::{Dataset, Line, midnight, utc_date},
 };
+
+/// The size of the chunks a JSON body is sent in.
+const CHUNK: usize = 8 * 1024;
+
+/// A body as a stream of chunks.
+type Chunks = BoxStream<'static, Bytes>;
 
 /// One chart value being summed: series id, series name, value.
 type SeriesValue = (&'static str, &'static str, Decimal);
@@ -131,24 +140,37 @@ async fn items(
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
+    let csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if csv {
+        // Generated day by day as it is sent: memory stays flat however large the
+        // answer (see `Dataset::with_copies`).
+        let days = shared.dataset.days(admitted.from, admitted.to);
+        let count = days.len() + 1;
+        let data = shared.clone();
+        let rows = stream::iter(days).map(move |day| {
+            let lines = data
+                .dataset
+                .day_lines(&organization, &deployment, day)
+                .expect("admitted");
+            let mut out = Vec::with_capacity(lines.len() * 200);
+            for line in &lines {
+                write_csv_line(&mut out, line);
+            }
+            Bytes::from(out)
+        });
+        let header = Bytes::from(format!("{CSV_HEADER}\r\n"));
+        let chunks = stream::once(std::future::ready(header)).chain(rows);
+        return shared.respond("text/csv", Box::pin(chunks), count, &admitted);
+    }
     let days = shared
         .dataset
         .lines(&organization, &deployment, admitted.from, admitted.to)
         .expect("admitted");
     let lines: Vec<Line> = days.into_iter().flat_map(|(_, lines)| lines).collect();
-    let csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    let (content_type, body) = if csv {
-        ("text/csv", items_csv(&lines))
-    } else {
-        (
-            "application/json",
-            serde_json::to_vec(&items_json(&lines)).expect("serializable"),
-        )
-    };
-    shared.body(content_type, body, &admitted)
+    shared.respond_with("application/json", json_document(&lines), &admitted)
 }
 
 async fn charts(
@@ -218,7 +240,7 @@ async fn charts(
         })
         .collect();
     let body = serde_json::to_vec(&wire::ChartItems { data }).expect("serializable");
-    shared.body("application/json", body, &admitted)
+    shared.respond_with("application/json", body, &admitted)
 }
 
 impl Shared {
@@ -335,35 +357,54 @@ impl Shared {
         Some(kinds[rng.usize(0..kinds.len())])
     }
 
-    /// A successful body, broken or trickled out when `fault` says so.
-    fn body(&self, content_type: &'static str, body: Vec<u8>, admitted: &Admitted) -> Response {
+    /// A successful answer with `body`, sent in 8 KiB chunks.
+    fn respond_with(
+        &self,
+        content_type: &'static str,
+        body: Vec<u8>,
+        admitted: &Admitted,
+    ) -> Response {
         let body = Bytes::from(body);
-        let broken = |sent: Bytes| {
-            let chunks = vec![
-                Ok(sent),
-                Err(std::io::Error::other("simulated broken connection")),
-            ];
-            Body::from_stream(stream::iter(chunks))
-        };
-        let response_body = match admitted.fault {
-            Some(Fault::Truncated) => broken(body.slice(..body.len() / 2)),
-            Some(Fault::Reset) => broken(Bytes::new()),
+        let chunks: Vec<Bytes> = (0..body.len().div_ceil(CHUNK).max(1))
+            .map(|i| body.slice(i * CHUNK..((i + 1) * CHUNK).min(body.len())))
+            .collect();
+        let count = chunks.len();
+        self.respond(
+            content_type,
+            Box::pin(stream::iter(chunks)),
+            count,
+            admitted,
+        )
+    }
+
+    /// A successful answer whose body is `count` chunks, broken off or trickled out
+    /// when the request drew a fault of the body.
+    fn respond(
+        &self,
+        content_type: &'static str,
+        chunks: Chunks,
+        count: usize,
+        admitted: &Admitted,
+    ) -> Response {
+        let broken = || std::io::Error::other("simulated broken connection");
+        let body: BoxStream<'static, std::io::Result<Bytes>> = match admitted.fault {
+            Some(Fault::Truncated) => Box::pin(
+                chunks
+                    .take(count / 2)
+                    .map(Ok)
+                    .chain(stream::once(async move { Err(broken()) })),
+            ),
+            Some(Fault::Reset) => Box::pin(stream::once(async move { Err(broken()) })),
             Some(Fault::SlowBody) => {
                 let pause = self.faults.slow_pause;
-                let chunks: Vec<Bytes> =
-                    body.chunks(8 * 1024).map(Bytes::copy_from_slice).collect();
-                Body::from_stream(stream::unfold(
-                    chunks.into_iter(),
-                    move |mut rest| async move {
-                        let chunk = rest.next()?;
-                        tokio::time::sleep(pause).await;
-                        Some((Ok::<_, std::io::Error>(chunk), rest))
-                    },
-                ))
+                Box::pin(chunks.then(move |chunk| async move {
+                    tokio::time::sleep(pause).await;
+                    Ok(chunk)
+                }))
             }
-            _ => Body::from(body),
+            _ => Box::pin(chunks.map(Ok)),
         };
-        let mut response = Response::new(response_body);
+        let mut response = Response::new(Body::from_stream(body));
         if let Some((limit, remaining)) = admitted.limits {
             set_rate_headers(&mut response, limit, remaining);
         }
@@ -491,6 +532,11 @@ fn number(value: Decimal) -> f64 {
         .expect("a decimal's text is a valid f64")
 }
 
+/// The items JSON the simulator serves for `lines`.
+pub fn json_document(lines: &[Line]) -> Vec<u8> {
+    serde_json::to_vec(&items_json(lines)).expect("serializable")
+}
+
 fn items_json(lines: &[Line]) -> wire::ItemsCosts {
     let mut dimensions: Vec<(&str, Decimal)> = [
         "capacity",
@@ -586,10 +632,6 @@ Price Per Hour,Quantity,Quantity Formatted,Rate,Rate Formatted,Cost";
 
 /// The items CSV the simulator serves for `lines`: a header row, then one row per line.
 pub fn csv_document(lines: &[Line]) -> Vec<u8> {
-    items_csv(lines)
-}
-
-fn items_csv(lines: &[Line]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + lines.len() * 160);
     out.extend_from_slice(CSV_HEADER.as_bytes());
     out.extend_from_slice(b"\r\n");

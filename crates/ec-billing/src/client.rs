@@ -418,7 +418,12 @@ impl Client {
     }
 
     /// One attempt at the items of one window, as JSON, through the generated client.
-    async fn items_json(&self, request: &RequestContext, window: Window) -> Result<Items, Error> {
+    async fn items_json(
+        &self,
+        request: &RequestContext,
+        window: Window,
+        keep_lines: bool,
+    ) -> Result<(Items, u64), Error> {
         let (api, hooks) = self.generated();
         let call = api
             .get_costs_items_by_deployment()
@@ -432,7 +437,14 @@ impl Client {
         match outcome {
             Err(_) => Err(transport(request, TransportKind::Timeout, None)),
             Ok(Ok(reply)) => {
-                Items::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))
+                let mut items =
+                    Items::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))?;
+                let lines = (items.resources.len() + items.data_transfer_and_storage.len()) as u64;
+                if !keep_lines {
+                    items.resources = Vec::new();
+                    items.data_transfer_and_storage = Vec::new();
+                }
+                Ok((items, lines))
             }
             Ok(Err(err)) => Err(self.generated_error(request, err, &hooks).await),
         }
@@ -473,7 +485,12 @@ impl Client {
     /// One attempt at the items of one window as CSV: the generated client only asks
     /// for JSON, so this request is made here, with the same headers, and its body is
     /// parsed as it streams in.
-    async fn items_csv(&self, request: &RequestContext, window: Window) -> Result<Items, Error> {
+    async fn items_csv(
+        &self,
+        request: &RequestContext,
+        window: Window,
+        keep_lines: bool,
+    ) -> Result<(Items, u64), Error> {
         let shared = &self.shared;
         let mut url = shared.base.clone();
         url.path_segments_mut()
@@ -529,9 +546,11 @@ impl Client {
             }
         });
         let reader = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
-        let parsed = tokio::task::spawn_blocking(move || ItemsCsvReader::new(reader)?.read_all())
-            .await
-            .map_err(|join| transport(request, TransportKind::Other, Some(Box::new(join))))?;
+        let parsed = tokio::task::spawn_blocking(move || {
+            ItemsCsvReader::new(reader)?.accumulate(keep_lines)
+        })
+        .await
+        .map_err(|join| transport(request, TransportKind::Other, Some(Box::new(join))))?;
         parsed.map_err(|err| match io_cause(&err).map(io::Error::kind) {
             Some(io::ErrorKind::TimedOut) => {
                 transport(request, TransportKind::Timeout, Some(Box::new(err)))
@@ -787,6 +806,22 @@ impl ItemsRequest {
     /// # }
     /// ```
     pub fn stream(self) -> impl Stream<Item = Result<WindowResult<Items>, Error>> + Send + 'static {
+        self.windows_stream(true).map(|result| {
+            result.map(
+                |WindowResult {
+                     window,
+                     value: (items, _),
+                 }| WindowResult {
+                    window,
+                    value: items,
+                },
+            )
+        })
+    }
+
+    /// Each window's items with their number of lines; the lines themselves are only
+    /// kept when `keep_lines`.
+    fn windows_stream(self, keep_lines: bool) -> WindowStream<(Items, u64)> {
         let (_, windows) = match self.target.plan(self.window) {
             Ok(plan) => plan,
             Err(err) => return failed(err),
@@ -799,12 +834,44 @@ impl ItemsRequest {
                 client
                     .with_retries(&request, || async {
                         match format {
-                            Format::Json => client.items_json(&request, window).await,
-                            Format::Csv => client.items_csv(&request, window).await,
+                            Format::Json => client.items_json(&request, window, keep_lines).await,
+                            Format::Csv => client.items_csv(&request, window, keep_lines).await,
                         }
                     })
                     .await
             })
+    }
+
+    /// The total and per-dimension costs of the whole range, and its number of lines,
+    /// without keeping the lines: memory stays flat whatever the size of the answers
+    /// (CSV is summed as it streams in).
+    ///
+    /// # Errors
+    ///
+    /// The first window's error, in window order, after retries: see [`Error`].
+    pub async fn totals(self) -> Result<ItemsTotals, Error> {
+        let (range, windows) = self.target.plan(self.window)?;
+        let (organization, deployment) = (
+            self.target.organization.clone(),
+            self.target.deployment.clone(),
+        );
+        let mut costs = crate::model::Costs::default();
+        let mut lines = 0;
+        for (part, count) in collect(self.windows_stream(false)).await? {
+            costs.total += part.costs.total;
+            for d in part.costs.dimensions {
+                crate::model::add_dimension(&mut costs.dimensions, d.dimension, d.cost);
+            }
+            lines += count;
+        }
+        Ok(ItemsTotals {
+            organization,
+            deployment,
+            range,
+            windows,
+            costs,
+            lines,
+        })
     }
 
     /// Every window's items, merged: lines in window order, totals summed exactly.
@@ -946,6 +1013,23 @@ pub struct ItemsReport {
     pub items: Items,
 }
 
+/// The totals of one deployment over a whole range, without its lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemsTotals {
+    /// The organization id.
+    pub organization: String,
+    /// The deployment id.
+    pub deployment: String,
+    /// The range fetched.
+    pub range: DateRange,
+    /// The windows it was fetched in, in order.
+    pub windows: Vec<Window>,
+    /// The total and per-dimension costs, exact.
+    pub costs: crate::model::Costs,
+    /// How many line items the answers had.
+    pub lines: u64,
+}
+
 /// The usage charts of one deployment over a whole range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChartsReport {
@@ -995,7 +1079,7 @@ fn decode(
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Error {
     DecodeError {
-        request: request.clone(),
+        request: Some(request.clone()),
         format,
         source: source.into(),
     }

@@ -123,7 +123,7 @@ impl Error {
         match self {
             Self::Api(e) => Some(&e.request),
             Self::Transport(e) => Some(&e.request),
-            Self::Decode(e) => Some(&e.request),
+            Self::Decode(e) => e.request.as_ref(),
             Self::InvalidInput(_) | Self::Csv(_) => None,
         }
     }
@@ -132,7 +132,7 @@ impl Error {
         match self {
             Self::Api(e) => Some(&mut e.request),
             Self::Transport(e) => Some(&mut e.request),
-            Self::Decode(e) => Some(&mut e.request),
+            Self::Decode(e) => e.request.as_mut(),
             Self::InvalidInput(_) | Self::Csv(_) => None,
         }
     }
@@ -405,15 +405,16 @@ pub enum TransportKind {
 /// A successful response whose body could not be decoded.
 #[derive(Debug)]
 pub struct DecodeError {
-    pub(crate) request: RequestContext,
+    pub(crate) request: Option<RequestContext>,
     pub(crate) format: &'static str,
     pub(crate) source: Cause,
 }
 
 impl DecodeError {
-    /// The request whose response did not decode.
-    pub fn request(&self) -> &RequestContext {
-        &self.request
+    /// The request whose response did not decode; `None` when a document was decoded
+    /// on its own ([`Items::from_json`](crate::Items::from_json)).
+    pub fn request(&self) -> Option<&RequestContext> {
+        self.request.as_ref()
     }
 
     /// The body's format: `JSON` or `CSV`.
@@ -429,11 +430,11 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "could not decode the {} response for {}",
-            self.format, self.request
-        )
+        write!(f, "could not decode the {} response", self.format)?;
+        match &self.request {
+            Some(request) => write!(f, " for {request}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use crate::{
     error::{CsvError, Error},
     model::{
-        Dimension, DtsLine, Items, Period, Quantity, Rate, ResourceKind, ResourceLine,
+        Costs, Dimension, DtsLine, Items, Period, Quantity, Rate, ResourceKind, ResourceLine,
         add_dimension,
     },
 };
@@ -191,23 +191,41 @@ impl<R: Read> ItemsCsvReader<R> {
     ///
     /// The first malformed record, as [`next`](Iterator::next) reports it.
     pub fn read_all(self) -> Result<Items, Error> {
+        self.accumulate(true).map(|(items, _)| items)
+    }
+
+    /// Reads every remaining line and keeps only the totals, as
+    /// [`read_all`](Self::read_all) computes them, and the number of lines: memory
+    /// stays flat whatever the document's size.
+    ///
+    /// # Errors
+    ///
+    /// The first malformed record, as [`next`](Iterator::next) reports it.
+    pub fn read_totals(self) -> Result<(Costs, u64), Error> {
+        self.accumulate(false)
+            .map(|(items, lines)| (items.costs, lines))
+    }
+
+    /// Totals every remaining line, keeping the lines themselves when `keep_lines`.
+    pub(crate) fn accumulate(self, keep_lines: bool) -> Result<(Items, u64), Error> {
         let mut items = Items::default();
+        let mut lines = 0;
         for line in self {
-            match line? {
-                ItemLine::Resource(line) => {
-                    items.costs.total += line.cost;
-                    add_dimension(&mut items.costs.dimensions, Dimension::Capacity, line.cost);
-                    items.resources.push(line);
-                }
-                ItemLine::Dts(line) => {
-                    items.costs.total += line.cost;
-                    let dimension = Dimension::parse(&line.usage_type);
-                    add_dimension(&mut items.costs.dimensions, dimension, line.cost);
-                    items.data_transfer_and_storage.push(line);
-                }
+            let line = line?;
+            lines += 1;
+            let dimension = match &line {
+                ItemLine::Resource(_) => Dimension::Capacity,
+                ItemLine::Dts(line) => Dimension::parse(&line.usage_type),
+            };
+            items.costs.total += line.cost();
+            add_dimension(&mut items.costs.dimensions, dimension, line.cost());
+            match line {
+                ItemLine::Resource(line) if keep_lines => items.resources.push(line),
+                ItemLine::Dts(line) if keep_lines => items.data_transfer_and_storage.push(line),
+                _ => {}
             }
         }
-        Ok(items)
+        Ok((items, lines))
     }
 
     fn parse_record(&self) -> Result<ItemLine, Error> {

@@ -23,7 +23,7 @@ mod time;
 
 pub use client::{
     ChartsReport, ChartsRequest, Client, ClientBuilder, DEFAULT_BASE_URL, Format, ItemsReport,
-    ItemsRequest,
+    ItemsRequest, ItemsTotals,
 };
 pub use error::{
     ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, RequestContext,

@@ -7,7 +7,10 @@ use ec_billing_api::types as wire;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
-use crate::time::{Window, chart_timestamp};
+use crate::{
+    error::{DecodeError, Error},
+    time::{Window, chart_timestamp},
+};
 
 /// Itemized costs of a deployment over a window or a whole range, in ECU.
 ///
@@ -348,6 +351,24 @@ impl Items {
         })
     }
 
+    /// Decodes an items response body (JSON), exactly, e.g. one saved to a file.
+    ///
+    /// ```
+    /// let json = br#"{"costs":{"total":0.1301,"dimensions":[]},"resources":[],"data_transfer_and_storage":[]}"#;
+    /// let items = ec_billing::Items::from_json(json)?;
+    /// assert_eq!(items.costs.total.to_string(), "0.1301");
+    /// # Ok::<(), ec_billing::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the body is not the documented JSON, or a number does not
+    /// fit an exact decimal.
+    pub fn from_json(json: &[u8]) -> Result<Items, Error> {
+        let wire: wire::ItemsCosts = serde_json::from_slice(json).map_err(json_error)?;
+        Items::from_wire(wire).map_err(json_error)
+    }
+
     /// Merges per-window results, in window order: lines concatenated, the total and
     /// each dimension's cost summed exactly.
     pub fn merge(parts: impl IntoIterator<Item = Items>) -> Items {
@@ -364,6 +385,16 @@ impl Items {
         }
         merged
     }
+}
+
+/// A JSON document that did not decode, outside of any request.
+fn json_error(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    DecodeError {
+        request: None,
+        format: "JSON",
+        source: source.into(),
+    }
+    .into()
 }
 
 /// Adds `cost` to `dimension` in `dimensions`, appending it when first seen.
@@ -405,6 +436,17 @@ impl Charts {
             .collect::<Result<Vec<_>, _>>()?;
         buckets.sort_by_key(|b| b.timestamp);
         Ok(Self { buckets })
+    }
+
+    /// Decodes a charts response body (JSON), exactly, with UTC timestamps.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the body is not the documented JSON, or a value or
+    /// timestamp is out of range.
+    pub fn from_json(json: &[u8]) -> Result<Charts, Error> {
+        let wire: wire::ChartItems = serde_json::from_slice(json).map_err(json_error)?;
+        Charts::from_wire(wire).map_err(json_error)
     }
 
     /// Merges per-window results into buckets in time order. Buckets with the same
