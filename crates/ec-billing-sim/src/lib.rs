@@ -253,6 +253,7 @@ impl RunningSimulator {
             requests: c.requests.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             faults: c.faults.load(Ordering::Relaxed),
+            body_bytes: c.body_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -284,4 +285,6 @@ pub struct Stats {
     pub throttled: u64,
     /// Answered with an injected [`Fault`].
     pub faults: u64,
+    /// Bytes of successful bodies sent.
+    pub body_bytes: u64,
 }

@@ -65,6 +65,7 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) throttled: AtomicU64,
     pub(crate) faults: AtomicU64,
+    pub(crate) body_bytes: Arc<AtomicU64>,
 }
 
 /// A token bucket: `rate` tokens a second, at most `rate` stored.
@@ -404,6 +405,12 @@ impl Shared {
             }
             _ => Box::pin(chunks.map(Ok)),
         };
+        let counter = self.stats.body_bytes.clone();
+        let body = body.inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
         let mut response = Response::new(Body::from_stream(body));
         if let Some((limit, remaining)) = admitted.limits {
             set_rate_headers(&mut response, limit, remaining);

@@ -6,7 +6,7 @@
 //! come in any order, and columns this reader does not know are kept by name in each
 //! line's `extra`.
 
-use std::{collections::BTreeMap, io::Read, str::FromStr};
+use std::{cell::RefCell, collections::BTreeMap, io::Read, str::FromStr};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -15,7 +15,7 @@ use crate::{
     error::{CsvError, Error},
     model::{
         Costs, Dimension, DtsLine, Items, Period, Quantity, Rate, ResourceKind, ResourceLine,
-        add_dimension,
+        add_dimension, parse_decimal,
     },
 };
 
@@ -115,7 +115,10 @@ pub struct ItemsCsvReader<R> {
     headers: Vec<String>,
     /// Columns no field claims, kept by name.
     unknown: Vec<usize>,
-    record: csv::ByteRecord,
+    record: csv::StringRecord,
+    /// The last period start and end read, by their text: consecutive lines mostly
+    /// share them, and a cached instant saves parsing it again.
+    periods: RefCell<[(String, Option<Timestamp>); 2]>,
 }
 
 impl<R: Read> ItemsCsvReader<R> {
@@ -179,7 +182,8 @@ impl<R: Read> ItemsCsvReader<R> {
             columns,
             headers,
             unknown,
-            record: csv::ByteRecord::new(),
+            record: csv::StringRecord::new(),
+            periods: RefCell::default(),
         })
     }
 
@@ -207,95 +211,71 @@ impl<R: Read> ItemsCsvReader<R> {
     }
 
     /// Totals every remaining line, keeping the lines themselves when `keep_lines`.
-    pub(crate) fn accumulate(self, keep_lines: bool) -> Result<(Items, u64), Error> {
+    pub(crate) fn accumulate(mut self, keep_lines: bool) -> Result<(Items, u64), Error> {
         let mut items = Items::default();
         let mut lines = 0;
-        for line in self {
-            let line = line?;
+        while self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(csv_failure)?
+        {
             lines += 1;
-            let dimension = match &line {
-                ItemLine::Resource(_) => Dimension::Capacity,
-                ItemLine::Dts(line) => Dimension::parse(&line.usage_type),
+            let row = Row {
+                reader: &self,
+                record: &self.record,
             };
-            items.costs.total += line.cost();
-            add_dimension(&mut items.costs.dimensions, dimension, line.cost());
-            match line {
-                ItemLine::Resource(line) if keep_lines => items.resources.push(line),
-                ItemLine::Dts(line) if keep_lines => items.data_transfer_and_storage.push(line),
-                _ => {}
+            let values = row.values()?;
+            let (cost, dimension) = match &values {
+                Values::Resource { cost, .. } => (*cost, Dimension::Capacity),
+                Values::Dts {
+                    cost, usage_type, ..
+                } => (*cost, Dimension::parse(usage_type)),
+            };
+            add_dimension(&mut items.costs.dimensions, dimension, cost);
+            if keep_lines {
+                match row.line(values) {
+                    ItemLine::Resource(line) => items.resources.push(line),
+                    ItemLine::Dts(line) => items.data_transfer_and_storage.push(line),
+                }
             }
         }
+        // Every line counts toward exactly one dimension.
+        items.costs.total = items.costs.dimensions.iter().map(|d| d.cost).sum();
         Ok((items, lines))
     }
+}
 
-    fn parse_record(&self) -> Result<ItemLine, Error> {
-        let row = Row {
-            reader: self,
-            record: &self.record,
-        };
-        let cost = row
-            .decimal(Field::Cost)?
-            .ok_or_else(|| row.error("missing cost", Some(Field::Cost)))?;
-        let extra = row.extra();
-        let is_resource = [
-            Field::Kind,
-            Field::Hours,
-            Field::InstanceCount,
-            Field::PricePerHour,
-            Field::PeriodStart,
-        ]
-        .into_iter()
-        .any(|f| row.text(f).is_some_and(|t| !t.is_empty()));
-        if is_resource {
-            return Ok(ItemLine::Resource(ResourceLine {
-                kind: ResourceKind::parse(row.text(Field::Kind).unwrap_or_default()),
-                name: row.string(Field::Name),
-                sku: row.string(Field::Sku),
-                hours: row.number(Field::Hours)?.unwrap_or(0),
-                instance_count: row.number(Field::InstanceCount)?.unwrap_or(0),
-                period: Period {
-                    start: row.instant(Field::PeriodStart)?,
-                    end: row.instant(Field::PeriodEnd)?,
-                },
-                cost,
-                price_per_hour: row.decimal(Field::PricePerHour)?.unwrap_or_default(),
-                extra,
-            }));
-        }
-        let quantity = row.decimal(Field::Quantity)?;
-        let rate = row.decimal(Field::Rate)?;
-        if quantity.is_none() && rate.is_none() {
-            return Err(row.error(
-                "a line with neither resource columns (hours, period, price per hour) \
-                 nor data-transfer-and-storage columns (quantity, rate)",
-                None,
-            ));
-        }
-        Ok(ItemLine::Dts(DtsLine {
-            name: row.string(Field::Name),
-            sku: row.string(Field::Sku),
-            usage_type: row.string(Field::UsageType),
-            quantity: Quantity {
-                value: quantity.unwrap_or_default(),
-                formatted: row.string(Field::QuantityFormatted),
-            },
-            rate: Rate {
-                value: rate.unwrap_or_default(),
-                formatted: row.string(Field::RateFormatted),
-            },
-            cost,
-            extra,
-        }))
-    }
+/// The typed values of a row, every field checked; the text fields stay borrowed.
+enum Values<'a> {
+    Resource {
+        cost: Decimal,
+        kind: &'a str,
+        hours: i64,
+        instance_count: i32,
+        period: Period,
+        price_per_hour: Decimal,
+    },
+    Dts {
+        cost: Decimal,
+        usage_type: &'a str,
+        quantity: Decimal,
+        rate: Decimal,
+    },
 }
 
 impl<R: Read> Iterator for ItemsCsvReader<R> {
     type Item = Result<ItemLine, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
-            Ok(true) => Some(self.parse_record()),
+            Ok(true) => {
+                let row = Row {
+                    reader: self,
+                    record: &self.record,
+                };
+                Some(row.values().map(|values| row.line(values)))
+            }
             Err(err) => Some(Err(csv_failure(err))),
         }
     }
@@ -304,20 +284,105 @@ impl<R: Read> Iterator for ItemsCsvReader<R> {
 /// One record being read, with the reader's column map.
 struct Row<'a, R> {
     reader: &'a ItemsCsvReader<R>,
-    record: &'a csv::ByteRecord,
+    record: &'a csv::StringRecord,
 }
 
-impl<R> Row<'_, R> {
-    /// The trimmed text of a field, `None` when its column is absent. Invalid UTF-8 is
-    /// replaced rather than refused: names are for people, numbers are checked later.
-    fn text(&self, field: Field) -> Option<&str> {
+impl<'a, R> Row<'a, R> {
+    /// Every typed field of the row, checked: the cost, and either the resource or the
+    /// data-transfer-and-storage fields.
+    fn values(&self) -> Result<Values<'a>, Error> {
+        let cost = self
+            .decimal(Field::Cost)?
+            .ok_or_else(|| self.error("missing cost", Some(Field::Cost)))?;
+        let is_resource = [
+            Field::Kind,
+            Field::Hours,
+            Field::InstanceCount,
+            Field::PricePerHour,
+            Field::PeriodStart,
+        ]
+        .into_iter()
+        .any(|f| self.text(f).is_some_and(|t| !t.is_empty()));
+        if is_resource {
+            return Ok(Values::Resource {
+                cost,
+                kind: self.text(Field::Kind).unwrap_or_default(),
+                hours: self.number(Field::Hours)?.unwrap_or(0),
+                instance_count: self.number(Field::InstanceCount)?.unwrap_or(0),
+                period: Period {
+                    start: self.instant(Field::PeriodStart)?,
+                    end: self.instant(Field::PeriodEnd)?,
+                },
+                price_per_hour: self.decimal(Field::PricePerHour)?.unwrap_or_default(),
+            });
+        }
+        let quantity = self.decimal(Field::Quantity)?;
+        let rate = self.decimal(Field::Rate)?;
+        if quantity.is_none() && rate.is_none() {
+            return Err(self.error(
+                "a line with neither resource columns (hours, period, price per hour) \
+                 nor data-transfer-and-storage columns (quantity, rate)",
+                None,
+            ));
+        }
+        Ok(Values::Dts {
+            cost,
+            usage_type: self.text(Field::UsageType).unwrap_or_default(),
+            quantity: quantity.unwrap_or_default(),
+            rate: rate.unwrap_or_default(),
+        })
+    }
+
+    /// The line, from the row's checked values and its text fields.
+    fn line(&self, values: Values<'_>) -> ItemLine {
+        let extra = self.extra();
+        match values {
+            Values::Resource {
+                cost,
+                kind,
+                hours,
+                instance_count,
+                period,
+                price_per_hour,
+            } => ItemLine::Resource(ResourceLine {
+                kind: ResourceKind::parse(kind),
+                name: self.string(Field::Name),
+                sku: self.string(Field::Sku),
+                hours,
+                instance_count,
+                period,
+                cost,
+                price_per_hour,
+                extra,
+            }),
+            Values::Dts {
+                cost,
+                usage_type,
+                quantity,
+                rate,
+            } => ItemLine::Dts(DtsLine {
+                name: self.string(Field::Name),
+                sku: self.string(Field::Sku),
+                usage_type: usage_type.to_string(),
+                quantity: Quantity {
+                    value: quantity,
+                    formatted: self.string(Field::QuantityFormatted),
+                },
+                rate: Rate {
+                    value: rate,
+                    formatted: self.string(Field::RateFormatted),
+                },
+                cost,
+                extra,
+            }),
+        }
+    }
+
+    /// The trimmed text of a field, `None` when its column is absent. The record was
+    /// checked to be UTF-8 once, as a whole, when it was read.
+    fn text(&self, field: Field) -> Option<&'a str> {
         let index = self.reader.columns[field as usize]?;
-        let bytes = self.record.get(index)?;
-        Some(
-            std::str::from_utf8(bytes)
-                .map(str::trim)
-                .unwrap_or("\u{fffd}"),
-        )
+        self.record.get(index).map(str::trim)
     }
 
     fn string(&self, field: Field) -> String {
@@ -328,10 +393,9 @@ impl<R> Row<'_, R> {
     fn decimal(&self, field: Field) -> Result<Option<Decimal>, Error> {
         match self.text(field) {
             None | Some("") => Ok(None),
-            Some(text) => Decimal::from_str(text)
-                .or_else(|_| Decimal::from_scientific(text))
+            Some(text) => parse_decimal(text)
                 .map(Some)
-                .map_err(|_| self.error(&format!("invalid decimal \"{text}\""), Some(field))),
+                .ok_or_else(|| self.error(&format!("invalid decimal \"{text}\""), Some(field))),
         }
     }
 
@@ -352,7 +416,13 @@ impl<R> Row<'_, R> {
         if text.is_empty() {
             return Err(self.error("missing date-time", Some(field)));
         }
-        text.parse::<Timestamp>()
+        let mut periods = self.reader.periods.borrow_mut();
+        let (last_text, last) = &mut periods[usize::from(field == Field::PeriodEnd)];
+        if let Some(instant) = last.filter(|_| last_text == text) {
+            return Ok(instant);
+        }
+        let instant = text
+            .parse::<Timestamp>()
             .ok()
             .or_else(|| {
                 let date: jiff::civil::Date = text.parse().ok()?;
@@ -360,7 +430,11 @@ impl<R> Row<'_, R> {
                     .ok()
                     .map(|z| z.timestamp())
             })
-            .ok_or_else(|| self.error(&format!("invalid date-time \"{text}\""), Some(field)))
+            .ok_or_else(|| self.error(&format!("invalid date-time \"{text}\""), Some(field)))?;
+        last_text.clear();
+        last_text.push_str(text);
+        *last = Some(instant);
+        Ok(instant)
     }
 
     fn extra(&self) -> BTreeMap<String, String> {
@@ -368,9 +442,7 @@ impl<R> Row<'_, R> {
             .unknown
             .iter()
             .filter_map(|&index| {
-                let value = String::from_utf8_lossy(self.record.get(index)?)
-                    .trim()
-                    .to_string();
+                let value = self.record.get(index)?.trim().to_string();
                 Some((self.reader.headers[index].clone(), value))
             })
             .collect()
@@ -434,6 +506,7 @@ fn csv_failure(err: csv::Error) -> Error {
             format!("a record with {len} fields where the header has {expected_len}")
         }
         csv::ErrorKind::Io(_) => "the document could not be read".to_string(),
+        csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8 in field {}", err.field() + 1),
         _ => "malformed CSV".to_string(),
     };
     CsvError {

@@ -279,68 +279,151 @@ impl std::error::Error for NumberOutOfRange {}
 /// The exact decimal a JSON number stood for.
 ///
 /// The API's numbers are `double`s, printed by the server as the shortest text that
-/// reads back as the same double; Rust's `Display` of an `f64` is that same shortest
-/// text. So `0.1301` on the wire becomes exactly `0.1301` here, not
+/// reads back as the same double. The shortest digits of the `f64` (Ryu) are that same
+/// text, so `0.1301` on the wire becomes exactly `0.1301` here, not
 /// `0.13009999999999999...`, for every number with at most 15 significant digits.
 pub(crate) fn exact(field: &'static str, value: f64) -> Result<Decimal, NumberOutOfRange> {
-    Decimal::from_str(&value.to_string()).map_err(|_| NumberOutOfRange { field, value })
+    let out_of_range = || NumberOutOfRange { field, value };
+    if !value.is_finite() {
+        return Err(out_of_range());
+    }
+    let mut buffer = ryu::Buffer::new();
+    let digits = buffer.format_finite(value);
+    parse_decimal(digits).ok_or_else(out_of_range)
+}
+
+/// Parses decimal text (`-12.5`, `0.0011`, `1e-7`, `1.5E+3`) exactly.
+///
+/// Text of up to 18 significant digits is read without allocating; longer text goes
+/// through `rust_decimal`'s own parser. Anything but digits, one `.`, a sign and an
+/// exponent is refused (no `_`, no `,`, no spaces), as is a value beyond 28 decimal
+/// places or 96 bits.
+pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
+    fast_decimal(text.as_bytes()).or_else(|| {
+        let plain = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'));
+        if !plain {
+            return None;
+        }
+        Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .ok()
+    })
+}
+
+/// The allocation-free path of [`parse_decimal`]: `None` when the text is not plain
+/// decimal text of at most 18 significant digits.
+fn fast_decimal(text: &[u8]) -> Option<Decimal> {
+    let (negative, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut significant = 0u32;
+    let mut scale: i32 = 0;
+    let mut dot = false;
+    let mut any_digit = false;
+    let mut rest = body;
+    while let Some((&byte, tail)) = rest.split_first() {
+        match byte {
+            b'0'..=b'9' => {
+                if mantissa != 0 || byte != b'0' {
+                    significant += 1;
+                }
+                if significant > 18 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                scale += i32::from(dot);
+                any_digit = true;
+            }
+            b'.' if !dot => dot = true,
+            b'e' | b'E' => {
+                scale -= exponent(tail)?;
+                rest = &[];
+                break;
+            }
+            _ => return None,
+        }
+        rest = tail;
+    }
+    debug_assert!(rest.is_empty());
+    if !any_digit {
+        return None;
+    }
+    while scale < 0 {
+        mantissa = mantissa
+            .checked_mul(10)
+            .filter(|m| *m < 1_000_000_000_000_000_000)?;
+        scale += 1;
+    }
+    let mut value =
+        Decimal::try_new(i64::try_from(mantissa).ok()?, u32::try_from(scale).ok()?).ok()?;
+    value.set_sign_negative(negative && mantissa != 0);
+    Some(value)
+}
+
+/// The exponent after an `e`: an optional sign and one to three digits.
+fn exponent(text: &[u8]) -> Option<i32> {
+    let (sign, digits) = match text.first()? {
+        b'-' => (-1, &text[1..]),
+        b'+' => (1, &text[1..]),
+        _ => (1, text),
+    };
+    if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0i32, |v, d| v * 10 + i32::from(d - b'0'));
+    Some(sign * value)
 }
 
 impl Items {
     /// Converts a decoded JSON response, exactly.
     pub(crate) fn from_wire(items: wire::ItemsCosts) -> Result<Self, NumberOutOfRange> {
-        let dimensions = items
-            .costs
-            .dimensions
-            .into_iter()
-            .map(|d| {
-                Ok(DimensionCost {
-                    dimension: Dimension::parse(&d.type_),
-                    cost: exact("costs.dimensions[].cost", d.cost)?,
-                })
+        let dimensions = convert_all(items.costs.dimensions, |d| {
+            Ok(DimensionCost {
+                dimension: Dimension::parse(&d.type_),
+                cost: exact("costs.dimensions[].cost", d.cost)?,
             })
-            .collect::<Result<_, _>>()?;
-        let resources = items
-            .resources
-            .into_iter()
-            .map(|r| {
-                Ok(ResourceLine {
-                    kind: ResourceKind::parse(&r.kind),
-                    name: r.name,
-                    sku: r.sku,
-                    hours: r.hours,
-                    instance_count: r.instance_count,
-                    period: Period {
-                        start: r.period.start,
-                        end: r.period.end,
-                    },
-                    cost: exact("resources[].price", r.price)?,
-                    price_per_hour: exact("resources[].price_per_hour", r.price_per_hour)?,
-                    extra: BTreeMap::new(),
-                })
+        })?;
+        let resources = convert_all(items.resources, |r| {
+            Ok(ResourceLine {
+                kind: ResourceKind::parse(&r.kind),
+                name: r.name,
+                sku: r.sku,
+                hours: r.hours,
+                instance_count: r.instance_count,
+                period: Period {
+                    start: r.period.start,
+                    end: r.period.end,
+                },
+                cost: exact("resources[].price", r.price)?,
+                price_per_hour: exact("resources[].price_per_hour", r.price_per_hour)?,
+                extra: BTreeMap::new(),
             })
-            .collect::<Result<_, _>>()?;
-        let data_transfer_and_storage = items
-            .data_transfer_and_storage
-            .into_iter()
-            .map(|d| {
-                Ok(DtsLine {
-                    name: d.name,
-                    sku: d.sku,
-                    usage_type: d.type_,
-                    quantity: Quantity {
-                        value: Decimal::from(d.quantity.value),
-                        formatted: d.quantity.formatted_value,
-                    },
-                    rate: Rate {
-                        value: exact("data_transfer_and_storage[].rate.value", d.rate.value)?,
-                        formatted: d.rate.formatted_value,
-                    },
-                    cost: exact("data_transfer_and_storage[].cost", d.cost)?,
-                    extra: BTreeMap::new(),
-                })
+        })?;
+        let data_transfer_and_storage = convert_all(items.data_transfer_and_storage, |d| {
+            Ok(DtsLine {
+                name: d.name,
+                sku: d.sku,
+                usage_type: d.type_,
+                quantity: Quantity {
+                    value: Decimal::from(d.quantity.value),
+                    formatted: d.quantity.formatted_value,
+                },
+                rate: Rate {
+                    value: exact("data_transfer_and_storage[].rate.value", d.rate.value)?,
+                    formatted: d.rate.formatted_value,
+                },
+                cost: exact("data_transfer_and_storage[].cost", d.cost)?,
+                extra: BTreeMap::new(),
             })
-            .collect::<Result<_, _>>()?;
+        })?;
         Ok(Self {
             costs: Costs {
                 total: exact("costs.total", items.costs.total)?,
@@ -387,6 +470,19 @@ impl Items {
     }
 }
 
+/// Converts every element, into a vector allocated once (collecting into a `Result`
+/// cannot know the length, and would grow and copy as it goes).
+fn convert_all<T, U, E>(
+    from: Vec<T>,
+    mut convert: impl FnMut(T) -> Result<U, E>,
+) -> Result<Vec<U>, E> {
+    let mut converted = Vec::with_capacity(from.len());
+    for element in from {
+        converted.push(convert(element)?);
+    }
+    Ok(converted)
+}
+
 /// A JSON document that did not decode, outside of any request.
 fn json_error(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     DecodeError {
@@ -412,28 +508,24 @@ pub(crate) fn add_dimension(
 impl Charts {
     /// Converts a decoded JSON response, exactly, with timestamps as UTC instants.
     pub(crate) fn from_wire(charts: wire::ChartItems) -> Result<Self, NumberOutOfRange> {
-        let mut buckets = charts
-            .data
-            .into_iter()
-            .map(|item| {
-                let timestamp = chart_timestamp(item.timestamp).ok_or(NumberOutOfRange {
-                    field: "data[].timestamp",
-                    value: item.timestamp as f64,
-                })?;
-                let values = item
-                    .values
-                    .into_iter()
-                    .map(|v| {
-                        Ok(ChartValue {
-                            id: v.id,
-                            name: v.name,
-                            value: exact("data[].values[].value", v.value)?,
-                        })
+        let mut buckets = convert_all(charts.data, |item| {
+            let timestamp = chart_timestamp(item.timestamp).ok_or(NumberOutOfRange {
+                field: "data[].timestamp",
+                value: item.timestamp as f64,
+            })?;
+            let values = item
+                .values
+                .into_iter()
+                .map(|v| {
+                    Ok(ChartValue {
+                        id: v.id,
+                        name: v.name,
+                        value: exact("data[].values[].value", v.value)?,
                     })
-                    .collect::<Result<_, _>>()?;
-                Ok(ChartBucket { timestamp, values })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(ChartBucket { timestamp, values })
+        })?;
         buckets.sort_by_key(|b| b.timestamp);
         Ok(Self { buckets })
     }
@@ -477,6 +569,34 @@ mod tests {
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn decimal_text_parses_exactly_with_or_without_the_fast_path() {
+        for text in [
+            "0",
+            "-0",
+            "12.5",
+            "-12.5",
+            "+3",
+            ".5",
+            "0.0011",
+            "1e-7",
+            "1.5E+3",
+            "42.0",
+            "1234567890.12345678",
+            "12345678901234567890.5",
+        ] {
+            let expected = Decimal::from_str(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .unwrap();
+            assert_eq!(parse_decimal(text), Some(expected), "{text}");
+        }
+        for bad in [
+            "", "-", ".", "1,5", "1_000", "12,x", " 1", "1e", "1e1000", "e5", "1.2.3", "NaN", "inf",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,508 @@
+//! `ec-billing-bench`: whole-process benchmarks of ec-billing against the simulator,
+//! each headline figure a ratio measured in the same run. Run it through
+//! `cargo xtask bench [--quick]`, which builds it optimized and writes
+//! `target/bench/results.json`.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use ec_billing::{
+    Client, DateRange, Decimal, Format, ItemsCsvReader, Pacing, RetryPolicy, WindowSize,
+};
+use ec_billing_sim::{Dataset, Faults, RunningSimulator, Simulator};
+use serde_json::{Value, json};
+
+const KEY: &str = "bench-key";
+
+/// One measured figure.
+#[derive(Debug)]
+struct Figure {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    ratio: Option<f64>,
+    target: &'static str,
+    note: String,
+}
+
+/// How big the run is.
+#[derive(Clone, Copy, Debug)]
+struct Size {
+    quick: bool,
+    deployments: usize,
+    csv_rows: usize,
+    json_bytes: usize,
+    stream_bytes: u64,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, bytes] = args.as_slice()
+        && flag == "--child-stream"
+    {
+        // The peak-memory figure runs in a process of its own, so that the other
+        // benchmarks' buffers do not count.
+        return child_stream(bytes.parse().context("a byte count")?);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = match args.iter().position(|a| a == "--out") {
+        Some(i) => PathBuf::from(args.get(i + 1).context("--out needs a path")?),
+        None => PathBuf::from("target/bench/results.json"),
+    };
+    let size = if quick {
+        Size {
+            quick,
+            deployments: 4,
+            csv_rows: 1_000_000,
+            json_bytes: 50 << 20,
+            stream_bytes: 256 << 20,
+        }
+    } else {
+        Size {
+            quick,
+            deployments: 16,
+            csv_rows: 2_000_000,
+            json_bytes: 100 << 20,
+            stream_bytes: 1 << 30,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "ec-billing benchmarks ({}), {cores} cores",
+        if quick { "quick" } else { "full" }
+    );
+
+    // `--only NAME` runs one benchmark (a prefix of its figures' names).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
+    let mut figures = Vec::new();
+    if wanted("fanout") {
+        figures.extend(runtime.block_on(fanout(size))?);
+    }
+    if wanted("csv_parse") {
+        figures.push(csv_parse(size)?);
+    }
+    if wanted("csv_stream") {
+        figures.push(stream_rss(size)?);
+    }
+    if wanted("json") {
+        figures.push(json_decode(size)?);
+    }
+    if wanted("merge") {
+        figures.push(runtime.block_on(merge_scale())?);
+    }
+
+    print_table(&figures);
+    write_results(&out, &figures, size, cores)?;
+    println!("\nwrote {}", out.display());
+    Ok(())
+}
+
+/// A client of `sim` with `concurrency` and `pacing`, retrying generously so that a
+/// run without pacing still completes.
+fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<Client> {
+    Ok(Client::builder()
+        .base_url(sim.base_url())
+        .api_key(KEY.parse()?)
+        .concurrency(concurrency)
+        .pacing(pacing)
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(30)?
+                .max_retry_after(Duration::from_secs(30)),
+        )
+        .build()?)
+}
+
+/// `fanout_efficiency`: N deployments × 12 monthly windows through a 50 ms, 20 req/s
+/// API, against the physical bound; with and without pacing, and one request at a
+/// time.
+async fn fanout(size: Size) -> Result<Vec<Figure>> {
+    const LATENCY: Duration = Duration::from_millis(50);
+    const RATE: u32 = 20;
+    const CONCURRENCY: usize = 4;
+    let year = DateRange::parse("2024-01-01", "2025-01-01")?;
+    let targets: Vec<(&str, &str)> = Dataset::standard()
+        .deployments()
+        .into_iter()
+        .cycle()
+        .take(size.deployments)
+        .collect();
+    let requests = targets.len() * 12;
+
+    let run = |concurrency: usize, pacing: Pacing| {
+        let targets = targets.clone();
+        async move {
+            let sim = Simulator::new()
+                .api_key(KEY)
+                .faults(Faults {
+                    latency: LATENCY,
+                    rate_limit: Some(RATE),
+                    ..Faults::default()
+                })
+                .start()
+                .await?;
+            let client = client(&sim, concurrency, pacing)?;
+            let started = Instant::now();
+            let reports = futures_util::future::try_join_all(
+                targets
+                    .iter()
+                    .map(|(org, dep)| client.items(*org, *dep).range(year).send()),
+            )
+            .await?;
+            let elapsed = started.elapsed();
+            for (report, (org, dep)) in reports.iter().zip(&targets) {
+                let expected = sim
+                    .dataset()
+                    .items_total(org, dep, year.from(), year.to())
+                    .context("known")?;
+                ensure!(
+                    report.items.costs.total == expected,
+                    "{org}/{dep}: total {} != {expected}",
+                    report.items.costs.total
+                );
+            }
+            anyhow::Ok((elapsed, sim.stats()))
+        }
+    };
+
+    let bound = (requests as f64 / f64::from(RATE))
+        .max(requests.div_ceil(CONCURRENCY) as f64 * LATENCY.as_secs_f64());
+    let (paced, paced_stats) = run(CONCURRENCY, Pacing::Adaptive).await?;
+    let (unpaced, unpaced_stats) = run(CONCURRENCY, Pacing::Off).await?;
+    let (sequential, _) = run(1, Pacing::Off).await?;
+    let secs = |d: Duration| d.as_secs_f64();
+    Ok(vec![
+        Figure {
+            name: "fanout_efficiency",
+            value: secs(paced),
+            unit: "s",
+            ratio: Some(bound / secs(paced)),
+            target: ">= 0.85",
+            note: format!(
+                "{requests} requests ({} deployments x 12 months), bound {bound:.2} s; {} x 429; totals exact",
+                targets.len(),
+                paced_stats.throttled
+            ),
+        },
+        Figure {
+            name: "fanout_unpaced",
+            value: secs(unpaced),
+            unit: "s",
+            ratio: Some(bound / secs(unpaced)),
+            target: "",
+            note: format!("same, pacing off: {} x 429", unpaced_stats.throttled),
+        },
+        Figure {
+            name: "fanout_speedup_vs_sequential",
+            value: secs(sequential),
+            unit: "s",
+            ratio: Some(secs(sequential) / secs(paced)),
+            target: "",
+            note: "one request at a time, no pacing (today's scripts); ratio = sequential / paced"
+                .into(),
+        },
+    ])
+}
+
+/// `csv_parse_ratio`: typed parsing through `ItemsCsvReader` against a raw
+/// `csv::ByteRecord` pass over the same bytes.
+fn csv_parse(size: Size) -> Result<Figure> {
+    let copies = (size.csv_rows / (92 * 4)).max(1) as u32 + 1;
+    let dataset = Dataset::standard().with_copies(copies);
+    let (from, to) = (
+        "2024-01-01T00:00:00Z".parse()?,
+        "2024-04-02T00:00:00Z".parse()?,
+    );
+    let lines: Vec<_> = dataset
+        .lines("acme", "prod", from, to)
+        .context("known")?
+        .into_iter()
+        .flat_map(|(_, l)| l)
+        .collect();
+    let expected: Decimal = lines.iter().map(|l| l.cost()).sum();
+    let bytes = ec_billing_sim::csv_document(&lines);
+    let rows = lines.len();
+    drop(lines);
+
+    let raw = best_of(3, || {
+        let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
+        let mut record = csv::ByteRecord::new();
+        let mut fields = 0usize;
+        while reader.read_byte_record(&mut record)? {
+            fields += record.len();
+        }
+        ensure!(fields == rows * 14, "raw pass saw {fields} fields");
+        Ok(())
+    })?;
+    let typed = best_of(3, || {
+        let (costs, count) = ItemsCsvReader::new(&bytes[..])?.read_totals()?;
+        ensure!(
+            count as usize == rows && costs.total == expected,
+            "typed pass: {count} rows, {}",
+            costs.total
+        );
+        Ok(())
+    })?;
+    let mb = bytes.len() as f64 / 1e6;
+    Ok(Figure {
+        name: "csv_parse_ratio",
+        value: mb / typed,
+        unit: "MB/s",
+        ratio: Some(raw / typed),
+        target: ">= 0.5",
+        note: format!(
+            "{rows} rows, {mb:.0} MB: typed {:.0} MB/s, raw ByteRecord {:.0} MB/s; total exact",
+            mb / typed,
+            mb / raw
+        ),
+    })
+}
+
+/// `json_decode_ratio`: an items response into the wrapper's exact types against
+/// `serde_json` into the generated types.
+fn json_decode(size: Size) -> Result<Figure> {
+    let one_copy = {
+        let (from, to) = (
+            "2024-01-01T00:00:00Z".parse()?,
+            "2024-04-02T00:00:00Z".parse()?,
+        );
+        let lines: Vec<_> = Dataset::standard()
+            .lines("acme", "prod", from, to)
+            .context("known")?
+            .into_iter()
+            .flat_map(|(_, l)| l)
+            .collect();
+        ec_billing_sim::json_document(&lines).len()
+    };
+    let copies = (size.json_bytes / one_copy) as u32 + 1;
+    let (from, to) = (
+        "2024-01-01T00:00:00Z".parse()?,
+        "2024-04-02T00:00:00Z".parse()?,
+    );
+    let lines: Vec<_> = Dataset::standard()
+        .with_copies(copies)
+        .lines("acme", "prod", from, to)
+        .context("known")?
+        .into_iter()
+        .flat_map(|(_, l)| l)
+        .collect();
+    let expected: Decimal = lines.iter().map(|l| l.cost()).sum();
+    let bytes = ec_billing_sim::json_document(&lines);
+    drop(lines);
+
+    let generated = best_of(3, || {
+        let items: ec_billing_api::types::ItemsCosts = serde_json::from_slice(&bytes)?;
+        ensure!(!items.resources.is_empty());
+        Ok(())
+    })?;
+    let wrapper = best_of(3, || {
+        let items = ec_billing::Items::from_json(&bytes)?;
+        let sum: Decimal = items.resources.iter().map(|r| r.cost).sum::<Decimal>()
+            + items
+                .data_transfer_and_storage
+                .iter()
+                .map(|d| d.cost)
+                .sum::<Decimal>();
+        ensure!(
+            sum == expected && items.costs.total == expected,
+            "wrapper total {sum} != {expected}"
+        );
+        Ok(())
+    })?;
+    let mb = bytes.len() as f64 / 1e6;
+    Ok(Figure {
+        name: "json_decode_ratio",
+        value: mb / wrapper,
+        unit: "MB/s",
+        ratio: Some(generated / wrapper),
+        target: ">= 0.8",
+        note: format!(
+            "{mb:.0} MB: exact types {:.0} MB/s, generated f64 types {:.0} MB/s; totals exact",
+            mb / wrapper,
+            mb / generated
+        ),
+    })
+}
+
+/// `csv_stream_peak_rss`: peak resident memory of a process that streams a large CSV
+/// answer from the simulator through the reader and sums it.
+fn stream_rss(size: Size) -> Result<Figure> {
+    let exe = std::env::current_exe()?;
+    let output = Command::new(exe)
+        .args(["--child-stream", &size.stream_bytes.to_string()])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "the streaming child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).context("the child prints JSON")?;
+    let peak = report["peak_rss_bytes"].as_f64().context("peak")? / (1u64 << 20) as f64;
+    let bytes = report["bytes"].as_f64().context("bytes")?;
+    let seconds = report["seconds"].as_f64().context("seconds")?;
+    Ok(Figure {
+        name: "csv_stream_peak_rss",
+        value: peak,
+        unit: "MiB",
+        ratio: Some(64.0 / peak),
+        target: "< 64 MiB",
+        note: format!(
+            "{:.2} GB of CSV ({} lines) streamed and summed at {:.0} MB/s, simulator in-process; total exact; ratio = 64 MiB / peak",
+            bytes / 1e9,
+            report["lines"],
+            bytes / 1e6 / seconds
+        ),
+    })
+}
+
+/// The child of [`stream_rss`]: prints `{peak_rss_bytes, bytes, lines, seconds}`.
+fn child_stream(target_bytes: u64) -> Result<()> {
+    // A year of one deployment's CSV is about 256 KB per copy of its lines.
+    let copies = (target_bytes / 256_000).max(1) as u32;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let sim = Simulator::new()
+            .api_key(KEY)
+            .dataset(Dataset::standard().with_copies(copies))
+            .start()
+            .await?;
+        let client = client(&sim, 4, Pacing::Adaptive)?;
+        let year = DateRange::parse("2024-01-01", "2025-01-01")?;
+        let started = Instant::now();
+        let totals = client
+            .items("acme", "prod")
+            .range(year)
+            .window(WindowSize::Month)
+            .format(Format::Csv)
+            .totals()
+            .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let expected = sim
+            .dataset()
+            .items_total("acme", "prod", year.from(), year.to())
+            .context("known")?;
+        ensure!(
+            totals.costs.total == expected,
+            "streamed total {} != {expected}",
+            totals.costs.total
+        );
+        let report = json!({
+            "peak_rss_bytes": peak_rss_bytes()?,
+            "bytes": sim.stats().body_bytes,
+            "lines": totals.lines,
+            "seconds": seconds,
+        });
+        println!("{report}");
+        anyhow::Ok(())
+    })
+}
+
+/// `merge_scale`: ten years of daily windows, 16 in flight, no latency.
+async fn merge_scale() -> Result<Figure> {
+    let sim = Simulator::new().api_key(KEY).start().await?;
+    let client = client(&sim, 16, Pacing::Adaptive)?;
+    let decade = DateRange::parse("2021-01-01", "2031-01-01")?;
+    let started = Instant::now();
+    let report = client
+        .items("acme", "prod")
+        .range(decade)
+        .window(WindowSize::Day)
+        .send()
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let expected = sim
+        .dataset()
+        .items_total("acme", "prod", decade.from(), decade.to())
+        .context("known")?;
+    ensure!(
+        report.items.costs.total == expected,
+        "total {} != {expected}",
+        report.items.costs.total
+    );
+    let requests = report.windows.len();
+    Ok(Figure {
+        name: "merge_scale",
+        value: requests as f64 / seconds,
+        unit: "req/s",
+        ratio: None,
+        target: "",
+        note: format!(
+            "{requests} daily windows, {} lines merged in {seconds:.2} s; total {} ECU exact",
+            report.items.resources.len() + report.items.data_transfer_and_storage.len(),
+            report.items.costs.total
+        ),
+    })
+}
+
+/// The fastest of `runs` runs of `f`, in seconds.
+fn best_of(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let started = Instant::now();
+        f()?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// The process's peak resident set size (Linux `VmHWM`).
+fn peak_rss_bytes() -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?;
+    Ok(kib * 1024)
+}
+
+fn print_table(figures: &[Figure]) {
+    println!();
+    println!(
+        "{:<30} {:>12} {:<6} {:>7}  {:<9} note",
+        "benchmark", "value", "unit", "ratio", "target"
+    );
+    for f in figures {
+        let ratio = f.ratio.map_or(String::new(), |r| format!("{r:.2}"));
+        println!(
+            "{:<30} {:>12.2} {:<6} {:>7}  {:<9} {}",
+            f.name, f.value, f.unit, ratio, f.target, f.note
+        );
+    }
+}
+
+fn write_results(out: &PathBuf, figures: &[Figure], size: Size, cores: usize) -> Result<()> {
+    let mut results = BTreeMap::new();
+    for f in figures {
+        results.insert(f.name, json!({"value": f.value, "unit": f.unit, "ratio": f.ratio, "target": f.target, "note": f.note}));
+    }
+    results.insert("_run", json!({"quick": size.quick, "cores": cores}));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&results)?)?;
+    if results.is_empty() {
+        bail!("no figures");
+    }
+    Ok(())
+}
