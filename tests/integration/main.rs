@@ -26,3 +26,6 @@ mod redaction;
 
 // The simulator's answers, and fault drills against it.
 mod simulator;
+
+// Arbitrary and mutated input: errors, never panics.
+mod bad_input;

@@ -5,6 +5,8 @@
 //! `[from, to)`, so any split of a range into adjacent windows sees each day once and
 //! the totals of the windows add up to the total of the range.
 
+use std::ops::RangeInclusive;
+
 use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
 use rust_decimal::Decimal;
 
@@ -225,12 +227,9 @@ impl Dataset {
         from: Timestamp,
         to: Timestamp,
     ) -> Option<Vec<(Date, Vec<Line>)>> {
-        let profile = self.profile(organization, deployment)?;
-        Some(
-            days_starting_in(from, to)
-                .map(|day| (day, self.copied(day_lines(profile, day))))
-                .collect(),
-        )
+        days_starting_in(from, to)
+            .map(|day| Some((day, self.day_lines(organization, deployment, day)?)))
+            .collect()
     }
 
     /// The days whose start is in `[from, to)`.
@@ -240,25 +239,42 @@ impl Dataset {
 
     /// The lines of one day, or `None` for an unknown deployment.
     pub fn day_lines(&self, organization: &str, deployment: &str, day: Date) -> Option<Vec<Line>> {
-        let profile = self.profile(organization, deployment)?;
-        Some(self.copied(day_lines(profile, day)))
+        self.day_lines_of_copies(organization, deployment, day, 1..=self.copies)
     }
 
-    fn copied(&self, lines: Vec<Line>) -> Vec<Line> {
+    /// The copies of a day's lines numbered in `copies` (see [`Dataset::with_copies`]).
+    pub fn day_lines_of_copies(
+        &self,
+        organization: &str,
+        deployment: &str,
+        day: Date,
+        copies: RangeInclusive<u32>,
+    ) -> Option<Vec<Line>> {
+        let lines = day_lines(self.profile(organization, deployment)?, day);
         if self.copies == 1 {
-            return lines;
+            return Some(lines);
         }
-        (1..=self.copies)
-            .flat_map(|copy| {
-                lines.iter().cloned().map(move |mut line| {
-                    match &mut line {
-                        Line::Resource { name, .. } | Line::Dts { name, .. } => {
-                            name.push_str(&format!(" #{copy}"))
+        Some(
+            copies
+                .flat_map(|copy| {
+                    lines.iter().cloned().map(move |mut line| {
+                        match &mut line {
+                            Line::Resource { name, .. } | Line::Dts { name, .. } => {
+                                name.push_str(&format!(" #{copy}"));
+                            }
                         }
-                    }
-                    line
+                        line
+                    })
                 })
-            })
+                .collect(),
+        )
+    }
+
+    /// The copy numbers `1..=copies` in runs of at most `per_batch`.
+    pub fn copy_batches(&self, per_batch: u32) -> Vec<RangeInclusive<u32>> {
+        let per_batch = per_batch.max(1);
+        (0..self.copies.div_ceil(per_batch))
+            .map(|i| (i * per_batch + 1)..=((i + 1) * per_batch).min(self.copies))
             .collect()
     }
 

@@ -33,6 +33,10 @@ use crate::{
     dataset::{Dataset, Line, midnight, utc_date},
 };
 
+/// How many copies of a day's lines make one chunk of a CSV body (see
+/// `Dataset::with_copies`): small chunks keep the simulator's own memory flat.
+const COPIES_PER_CHUNK: u32 = 64;
+
 /// The size of the chunks a JSON body is sent in.
 const CHUNK: usize = 8 * 1024;
 
@@ -149,12 +153,17 @@ async fn items(
         // Generated day by day as it is sent: memory stays flat however large the
         // answer (see `Dataset::with_copies`).
         let days = shared.dataset.days(admitted.from, admitted.to);
-        let count = days.len() + 1;
+        let batches = shared.dataset.copy_batches(COPIES_PER_CHUNK);
+        let count = days.len() * batches.len() + 1;
         let data = shared.clone();
-        let rows = stream::iter(days).map(move |day| {
+        let rows = stream::iter(
+            days.into_iter()
+                .flat_map(move |day| batches.clone().into_iter().map(move |b| (day, b))),
+        )
+        .map(move |(day, copies)| {
             let lines = data
                 .dataset
-                .day_lines(&organization, &deployment, day)
+                .day_lines_of_copies(&organization, &deployment, day, copies)
                 .expect("admitted");
             let mut out = Vec::with_capacity(lines.len() * 200);
             for line in &lines {

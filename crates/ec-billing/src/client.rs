@@ -379,10 +379,12 @@ impl Client {
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                shared.pacer.acquire(&*shared.clock).await;
                 let begun = Instant::now();
                 let outcome = {
                     let _permit = shared.limiter.acquire().await.expect("the limiter is never closed");
+                    // Paced after the permit: a request queued behind the concurrency limit
+                    // must still wait its turn if the limit was learnt while it queued.
+                    shared.pacer.acquire(&*shared.clock).await;
                     attempt().await
                 };
                 let duration_ms = begun.elapsed().as_millis() as u64;

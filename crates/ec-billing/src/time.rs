@@ -365,7 +365,7 @@ impl fmt::Display for Bucketing {
 /// A chart timestamp from the wire as a UTC instant: below 10^11 it is epoch seconds,
 /// otherwise epoch milliseconds (the unit is undocumented upstream).
 pub(crate) fn chart_timestamp(raw: i64) -> Option<Timestamp> {
-    if raw.abs() < 100_000_000_000 {
+    if raw.unsigned_abs() < 100_000_000_000 {
         Timestamp::from_second(raw).ok()
     } else {
         Timestamp::from_millisecond(raw).ok()
