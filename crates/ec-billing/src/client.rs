@@ -521,9 +521,12 @@ impl Client {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
-        shared
-            .pacer
-            .observe(&*shared.clock, status.as_u16(), response.headers());
+        shared.pacer.observe(
+            &*shared.clock,
+            status.as_u16(),
+            response.headers(),
+            self.in_flight(),
+        );
         if !status.is_success() {
             let headers = response.headers().clone();
             let body = tokio::time::timeout(shared.attempt_timeout, response.bytes()).await;
@@ -568,10 +571,19 @@ impl Client {
     /// Lets the pacer learn from the head of the answer an attempt got, if any.
     fn observe(&self, hooks: &CallHooks) {
         if let Some(head) = hooks.last_response() {
-            self.shared
-                .pacer
-                .observe(&*self.shared.clock, head.status.as_u16(), &head.headers);
+            let shared = &self.shared;
+            shared.pacer.observe(
+                &*shared.clock,
+                head.status.as_u16(),
+                &head.headers,
+                self.in_flight(),
+            );
         }
+    }
+
+    /// Requests under way now, by the permits taken.
+    fn in_flight(&self) -> usize {
+        self.shared.concurrency - self.shared.limiter.available_permits()
     }
 
     /// Maps an error of the generated client, with the head its hooks recorded.

@@ -6,7 +6,8 @@
 //! free start time, and the next one is `1 / rate` later. The rate is learnt:
 //! - from `x-ratelimit-limit` and `x-ratelimit-interval` when answers carry them (the
 //!   Elastic Cloud API does): `limit / interval`, with a 3% margin so that network
-//!   jitter does not push a request over;
+//!   jitter does not push a request over. `x-ratelimit-remaining`, less the requests
+//!   already in flight, is spent first, unpaced: the server's burst is not wasted;
 //! - otherwise from 429s (AIMD): a 429 halves the rate, at most once a second (the first
 //!   halves the rate of requests started in the last two seconds); each success adds
 //!   `1 / rate`, i.e. one request per second per second.
@@ -82,6 +83,9 @@ struct Schedule {
     next: Option<Timestamp>,
     /// When AIMD last cut the rate.
     last_cut: Option<Timestamp>,
+    /// Requests the server said it would still take (`x-ratelimit-remaining`, less
+    /// those in flight then), sent before pacing resumes.
+    credit: u64,
 }
 
 impl Pacer {
@@ -121,6 +125,10 @@ impl Pacer {
         let wait = {
             let mut schedule = self.lock();
             let Some(rate) = schedule.rate else { return };
+            if schedule.credit > 0 {
+                schedule.credit -= 1;
+                return;
+            }
             let start = schedule.next.map_or(now, |next| next.max(now));
             schedule.next = Some(start + seconds(1.0 / rate));
             start.duration_since(now)
@@ -132,8 +140,15 @@ impl Pacer {
         }
     }
 
-    /// Learns from an answer's status and headers.
-    pub(crate) fn observe(&self, clock: &dyn Clock, status: u16, headers: &HeaderMap) {
+    /// Learns from an answer's status and headers; `in_flight` requests were under way
+    /// when it came.
+    pub(crate) fn observe(
+        &self,
+        clock: &dyn Clock,
+        status: u16,
+        headers: &HeaderMap,
+        in_flight: usize,
+    ) {
         if self.mode != Pacing::Adaptive {
             return;
         }
@@ -141,6 +156,10 @@ impl Pacer {
             let mut schedule = self.lock();
             schedule.rate = Some(published * MARGIN);
             schedule.published = true;
+            schedule.credit = match remaining(headers) {
+                Some(left) if status != 429 => left.saturating_sub(in_flight as u64),
+                _ => 0,
+            };
             self.active.store(true, Ordering::Relaxed);
             return;
         }
@@ -209,6 +228,17 @@ fn published_rate(headers: &HeaderMap) -> Option<f64> {
     let limit: f64 = text("x-ratelimit-limit")?.parse().ok()?;
     let interval = interval_seconds(text("x-ratelimit-interval")?)?;
     (limit > 0.0 && interval > 0.0).then(|| limit / interval)
+}
+
+/// `x-ratelimit-remaining`, when it is a whole number.
+fn remaining(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("x-ratelimit-remaining")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// An interval such as `1s`, `500ms`, `1m`, `1h` or `60` (seconds), in seconds.
@@ -284,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn a_published_limit_spaces_requests_just_under_it() {
         let (pacer, clock) = (Pacer::new(Pacing::Adaptive), clock());
-        pacer.observe(&*clock, 200, &limits("20", "1s"));
+        pacer.observe(&*clock, 200, &limits("20", "1s"), 0);
         for _ in 0..3 {
             pacer.acquire(&*clock).await;
         }
@@ -300,20 +330,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_remaining_budget_less_what_is_in_flight_goes_out_unpaced() {
+        let (pacer, clock) = (Pacer::new(Pacing::Adaptive), clock());
+        let mut headers = limits("20", "1s");
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("5"));
+        pacer.observe(&*clock, 200, &headers, 2);
+        for _ in 0..5 {
+            pacer.acquire(&*clock).await;
+        }
+        // 3 on credit, then the pace: the 4th starts at once, the 5th waits its turn.
+        assert_eq!(clock.1.lock().unwrap().len(), 1);
+        pacer.observe(&*clock, 429, &headers, 0);
+        assert_eq!(pacer.lock().credit, 0, "a 429 ends the credit");
+    }
+
+    #[tokio::test]
     async fn a_429_without_headers_halves_the_pace_and_successes_grow_it_back() {
         let (pacer, clock) = (Pacer::new(Pacing::Adaptive), clock());
         for _ in 0..8 {
             pacer.acquire(&*clock).await;
         }
-        pacer.observe(&*clock, 429, &HeaderMap::new());
+        pacer.observe(&*clock, 429, &HeaderMap::new(), 0);
         assert_eq!(
             pacer.rate(),
             Some(2.0),
             "8 starts over the last two seconds, halved"
         );
-        pacer.observe(&*clock, 429, &HeaderMap::new());
+        pacer.observe(&*clock, 429, &HeaderMap::new(), 0);
         assert_eq!(pacer.rate(), Some(2.0), "at most one cut a second");
-        pacer.observe(&*clock, 200, &HeaderMap::new());
+        pacer.observe(&*clock, 200, &HeaderMap::new(), 0);
         assert_eq!(pacer.rate(), Some(2.5));
     }
 
@@ -321,10 +366,10 @@ mod tests {
     async fn off_and_fixed_ignore_what_answers_say() {
         let clock = clock();
         let off = Pacer::new(Pacing::Off);
-        off.observe(&*clock, 429, &limits("1", "1s"));
+        off.observe(&*clock, 429, &limits("1", "1s"), 0);
         assert_eq!(off.rate(), None);
         let fixed = Pacer::new(Pacing::Fixed { per_second: 4.0 });
-        fixed.observe(&*clock, 429, &limits("1", "1s"));
+        fixed.observe(&*clock, 429, &limits("1", "1s"), 0);
         assert_eq!(fixed.rate(), Some(4.0));
     }
 
