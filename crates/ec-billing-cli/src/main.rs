@@ -14,13 +14,13 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
-use ec_billing::{Client, Format, WindowResult};
+use ec_billing::{Client, Format, Window, WindowResult};
 use futures_util::{Stream, StreamExt, future::try_join_all};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     args::{Cli, Connection, Job, OutputFormat, Plan},
-    output::{ChartsOutput, ItemsOutput},
+    output::{ChartsOutput, ItemsOutput, Render},
 };
 
 fn main() -> ExitCode {
@@ -112,81 +112,69 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     }
     .len();
     let progress = progress_bar((windows_per_deployment * plan.deployments.len()) as u64);
-    let mut stdout = std::io::stdout().lock();
     let organization = &plan.organization;
+    let mut stdout = std::io::stdout().lock();
     match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
-            let reports = try_join_all(plan.deployments.iter().map(|deployment| {
-                let request = client
-                    .items(&plan.organization, deployment)
-                    .range(plan.range)
-                    .window(plan.window)
-                    .format(format);
-                let progress = progress.clone();
-                async move {
-                    let windows = request.windows()?;
-                    let parts = gather(request.stream(), &progress).await?;
-                    Ok::<_, ec_billing::Error>(ec_billing::ItemsReport {
-                        organization: organization.clone(),
-                        deployment: deployment.clone(),
-                        range: plan.range,
-                        windows,
-                        items: ec_billing::Items::merge(parts),
-                    })
-                }
-            }))
+            let reports = per_deployment(
+                &plan.deployments,
+                &progress,
+                |deployment| {
+                    let request = client
+                        .items(organization, deployment)
+                        .range(plan.range)
+                        .window(plan.window)
+                        .format(format);
+                    Ok((request.windows()?, request.stream()))
+                },
+                |deployment, windows, parts| ec_billing::ItemsReport {
+                    organization: organization.clone(),
+                    deployment: deployment.to_string(),
+                    range: plan.range,
+                    windows,
+                    items: ec_billing::Items::merge(parts),
+                },
+            )
             .await?;
             progress.finish_and_clear();
             let out = ItemsOutput {
-                organization: &plan.organization,
+                organization,
                 range: plan.range,
                 reports: &reports,
             };
-            match plan.format {
-                OutputFormat::Table => out.table(&mut stdout)?,
-                OutputFormat::Json => {
-                    writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?
-                }
-                OutputFormat::Csv => out.csv(&mut stdout)?,
-            }
+            render(&out, plan.format, &mut stdout)?;
         }
         Job::Charts { bucketing } => {
-            let reports = try_join_all(plan.deployments.iter().map(|deployment| {
-                let request = client
-                    .charts(&plan.organization, deployment)
-                    .range(plan.range)
-                    .window(plan.window)
-                    .bucketing(bucketing);
-                let progress = progress.clone();
-                async move {
-                    let windows = request.windows()?;
-                    let parts = gather(request.stream(), &progress).await?;
-                    Ok::<_, ec_billing::Error>(ec_billing::ChartsReport {
-                        organization: organization.clone(),
-                        deployment: deployment.clone(),
-                        range: plan.range,
-                        bucketing,
-                        windows,
-                        charts: ec_billing::Charts::merge(parts),
-                    })
-                }
-            }))
+            let reports = per_deployment(
+                &plan.deployments,
+                &progress,
+                |deployment| {
+                    let request = client
+                        .charts(organization, deployment)
+                        .range(plan.range)
+                        .window(plan.window)
+                        .bucketing(bucketing);
+                    Ok((request.windows()?, request.stream()))
+                },
+                |deployment, windows, parts| ec_billing::ChartsReport {
+                    organization: organization.clone(),
+                    deployment: deployment.to_string(),
+                    range: plan.range,
+                    bucketing,
+                    windows,
+                    charts: ec_billing::Charts::merge(parts),
+                },
+            )
             .await?;
             progress.finish_and_clear();
             let out = ChartsOutput {
-                organization: &plan.organization,
+                organization,
                 range: plan.range,
                 bucketing,
                 reports: &reports,
             };
-            match plan.format {
-                OutputFormat::Table => out.table(&mut stdout)?,
-                OutputFormat::Json => {
-                    writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?
-                }
-                OutputFormat::Csv => out.csv(&mut stdout)?,
-            }
+            render(&out, plan.format, &mut stdout)?;
         }
     }
     stdout.flush()?;
@@ -220,6 +208,40 @@ async fn connect(
             Ok((builder.build()?, None))
         }
     }
+}
+
+/// Fetches every deployment concurrently (one client, one concurrency limit): `start`
+/// gives a deployment's windows and their stream, `finish` turns its results, in
+/// window order, into a report. The first error, in deployment order, wins.
+async fn per_deployment<T, S, R>(
+    deployments: &[String],
+    progress: &ProgressBar,
+    start: impl Fn(&str) -> Result<(Vec<Window>, S), ec_billing::Error>,
+    finish: impl Fn(&str, Vec<Window>, Vec<T>) -> R,
+) -> Result<Vec<R>, ec_billing::Error>
+where
+    S: Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
+{
+    try_join_all(deployments.iter().map(|deployment| {
+        let started = start(deployment);
+        let finish = &finish;
+        async move {
+            let (windows, stream) = started?;
+            let parts = gather(stream, progress).await?;
+            Ok(finish(deployment, windows, parts))
+        }
+    }))
+    .await
+}
+
+/// Prints `out` in the chosen format.
+fn render(out: &impl Render, format: OutputFormat, stdout: &mut impl Write) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Table => out.table(stdout)?,
+        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?,
+        OutputFormat::Csv => out.csv(stdout)?,
+    }
+    Ok(())
 }
 
 /// Collects a deployment's windows in order, ticking the progress bar for each.

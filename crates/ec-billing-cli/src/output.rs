@@ -6,6 +6,16 @@ use std::{collections::BTreeMap, io::Write};
 use ec_billing::{ChartsReport, Decimal, DtsLine, Items, ItemsReport, ResourceLine};
 use serde_json::{Value, json};
 
+/// A result the command can print as a table, JSON or CSV.
+pub(crate) trait Render {
+    /// Aligned, for people.
+    fn table(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// The contract's JSON document.
+    fn json(&self) -> Value;
+    /// One row per line item or bucket value, with a header row.
+    fn csv(&self, out: &mut dyn Write) -> csv::Result<()>;
+}
+
 /// Everything printed for one run of `items`.
 #[derive(Debug)]
 pub(crate) struct ItemsOutput<'a> {
@@ -27,9 +37,10 @@ impl ItemsOutput<'_> {
     fn total(&self) -> Decimal {
         self.reports.iter().map(|r| r.items.costs.total).sum()
     }
+}
 
-    /// The contract's JSON document.
-    pub(crate) fn json(&self) -> Value {
+impl Render for ItemsOutput<'_> {
+    fn json(&self) -> Value {
         json!({
             "organization": self.organization,
             "from": self.range.from().to_string(),
@@ -46,8 +57,7 @@ impl ItemsOutput<'_> {
         })
     }
 
-    /// One CSV row per line item.
-    pub(crate) fn csv(&self, out: impl Write) -> csv::Result<()> {
+    fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record([
             "deployment_id",
@@ -113,9 +123,9 @@ impl ItemsOutput<'_> {
         Ok(())
     }
 
-    /// The table: per deployment, its total and dimensions, then its line items
-    /// grouped by SKU (every line is in the JSON and CSV outputs).
-    pub(crate) fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Per deployment, its total and dimensions, then its line items grouped by SKU
+    /// (every line is in the JSON and CSV outputs).
+    fn table(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "Organization {}  {} .. {} (UTC, end exclusive)",
@@ -156,7 +166,7 @@ impl ItemsOutput<'_> {
 }
 
 /// Resource and DTS lines grouped by kind/name/SKU, with summed hours, quantity and cost.
-fn print_groups(out: &mut impl Write, items: &Items) -> std::io::Result<()> {
+fn print_groups(out: &mut dyn Write, items: &Items) -> std::io::Result<()> {
     let mut resources: BTreeMap<(String, String), (i64, Decimal, usize)> = BTreeMap::new();
     for r in &items.resources {
         let entry = resources
@@ -214,9 +224,8 @@ fn print_groups(out: &mut impl Write, items: &Items) -> std::io::Result<()> {
     Ok(())
 }
 
-impl ChartsOutput<'_> {
-    /// The contract's JSON document.
-    pub(crate) fn json(&self) -> Value {
+impl Render for ChartsOutput<'_> {
+    fn json(&self) -> Value {
         json!({
             "organization": self.organization,
             "from": self.range.from().to_string(),
@@ -232,8 +241,7 @@ impl ChartsOutput<'_> {
         })
     }
 
-    /// One CSV row per bucket value.
-    pub(crate) fn csv(&self, out: impl Write) -> csv::Result<()> {
+    fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(["deployment_id", "timestamp", "id", "name", "value"])?;
         for report in self.reports {
@@ -254,8 +262,8 @@ impl ChartsOutput<'_> {
         Ok(())
     }
 
-    /// The table: one row per bucket, one column per series, per deployment.
-    pub(crate) fn table(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// One row per bucket, one column per series, per deployment.
+    fn table(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "Organization {}  {} .. {} (UTC, end exclusive), {} buckets",
