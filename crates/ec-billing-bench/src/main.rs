@@ -221,17 +221,7 @@ async fn fanout(size: Size) -> Result<Vec<Figure>> {
 /// `csv::ByteRecord` pass over the same bytes.
 fn csv_parse(size: Size) -> Result<Figure> {
     let copies = (size.csv_rows / (92 * 4)).max(1) as u32 + 1;
-    let dataset = Dataset::standard().with_copies(copies);
-    let (from, to) = (
-        "2024-01-01T00:00:00Z".parse()?,
-        "2024-04-02T00:00:00Z".parse()?,
-    );
-    let lines: Vec<_> = dataset
-        .lines("acme", "prod", from, to)
-        .context("known")?
-        .into_iter()
-        .flat_map(|(_, l)| l)
-        .collect();
+    let lines = quarter(&Dataset::standard().with_copies(copies))?;
     let expected: Decimal = lines.iter().map(|l| l.cost()).sum();
     let bytes = ec_billing_sim::csv_document(&lines);
     let rows = lines.len();
@@ -274,31 +264,9 @@ fn csv_parse(size: Size) -> Result<Figure> {
 /// `json_decode_ratio`: an items response into the wrapper's exact types against
 /// `serde_json` into the generated types.
 fn json_decode(size: Size) -> Result<Figure> {
-    let one_copy = {
-        let (from, to) = (
-            "2024-01-01T00:00:00Z".parse()?,
-            "2024-04-02T00:00:00Z".parse()?,
-        );
-        let lines: Vec<_> = Dataset::standard()
-            .lines("acme", "prod", from, to)
-            .context("known")?
-            .into_iter()
-            .flat_map(|(_, l)| l)
-            .collect();
-        ec_billing_sim::json_document(&lines).len()
-    };
+    let one_copy = ec_billing_sim::json_document(&quarter(&Dataset::standard())?).len();
     let copies = (size.json_bytes / one_copy) as u32 + 1;
-    let (from, to) = (
-        "2024-01-01T00:00:00Z".parse()?,
-        "2024-04-02T00:00:00Z".parse()?,
-    );
-    let lines: Vec<_> = Dataset::standard()
-        .with_copies(copies)
-        .lines("acme", "prod", from, to)
-        .context("known")?
-        .into_iter()
-        .flat_map(|(_, l)| l)
-        .collect();
+    let lines = quarter(&Dataset::standard().with_copies(copies))?;
     let expected: Decimal = lines.iter().map(|l| l.cost()).sum();
     let bytes = ec_billing_sim::json_document(&lines);
     drop(lines);
@@ -448,6 +416,18 @@ async fn merge_scale() -> Result<Figure> {
             report.items.costs.total
         ),
     })
+}
+
+/// The lines of 92 days of one deployment: the most one request may span.
+fn quarter(dataset: &Dataset) -> Result<Vec<ec_billing_sim::Line>> {
+    let (from, to) = (
+        "2024-01-01T00:00:00Z".parse()?,
+        "2024-04-02T00:00:00Z".parse()?,
+    );
+    let days = dataset
+        .lines("acme", "prod", from, to)
+        .context("a known deployment")?;
+    Ok(days.into_iter().flat_map(|(_, lines)| lines).collect())
 }
 
 /// The fastest of `runs` runs of `f`, in seconds.
