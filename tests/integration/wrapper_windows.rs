@@ -292,3 +292,48 @@ async fn monthly_charts_use_month_windows_and_merge_shared_timestamps_by_id() {
         .collect();
     assert_eq!(values, [("capacity", dec("0.3")), ("data_out", dec("3"))]);
 }
+
+#[tokio::test]
+async fn a_callers_own_http_client_still_sends_the_key_and_the_user_agent() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(ITEMS_PATH)
+                .header(
+                    "authorization",
+                    format!("ApiKey {}", crate::support::CANARY_KEY),
+                )
+                .header(
+                    "user-agent",
+                    format!("ec-billing/{}", env!("CARGO_PKG_VERSION")),
+                )
+                .header("x-proxy-tag", "finops");
+            then.status(200).json_body(items_body("1"));
+        })
+        .await;
+    let own = reqwest::Client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::HeaderName::from_static("x-proxy-tag"),
+            reqwest::header::HeaderValue::from_static("finops"),
+        )]))
+        .build()
+        .unwrap();
+    let client = wrapper_builder(&server.base_url(), TestClock::new())
+        .http_client(own)
+        .build()
+        .unwrap();
+    let range = DateRange::parse("2024-01-01", "2024-02-01").unwrap();
+
+    for format in [ec_billing::Format::Json, ec_billing::Format::Csv] {
+        // The CSV answer here is JSON, which the CSV reader refuses: only the request matters.
+        let _ = client
+            .items("acme", "prod")
+            .range(range)
+            .format(format)
+            .send()
+            .await;
+    }
+
+    mock.assert_calls_async(2).await;
+}

@@ -497,6 +497,7 @@ impl Client {
         let mut url = shared.base.clone();
         url.path_segments_mut()
             .expect("an http(s) URL has path segments")
+            .pop_if_empty()
             .extend([
                 "billing",
                 "costs",
