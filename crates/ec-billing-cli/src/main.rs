@@ -97,21 +97,8 @@ fn init_tracing(verbose: u8) {
 
 async fn run(plan: Plan) -> anyhow::Result<()> {
     let (client, _simulator) = connect(&plan).await?;
-    let windows_per_deployment = match plan.job {
-        Job::Items { .. } => client
-            .items(&plan.organization, "-")
-            .range(plan.range)
-            .window(plan.window)
-            .windows()?,
-        Job::Charts { bucketing } => client
-            .charts(&plan.organization, "-")
-            .range(plan.range)
-            .window(plan.window)
-            .bucketing(bucketing)
-            .windows()?,
-    }
-    .len();
-    let progress = progress_bar((windows_per_deployment * plan.deployments.len()) as u64);
+    // Each deployment adds its windows to the bar when it starts.
+    let progress = progress_bar();
     let organization = &plan.organization;
     let mut stdout = std::io::stdout().lock();
     match plan.job {
@@ -227,6 +214,7 @@ where
         let finish = &finish;
         async move {
             let (windows, stream) = started?;
+            progress.inc_length(windows.len() as u64);
             let parts = gather(stream, progress).await?;
             Ok(finish(deployment, windows, parts))
         }
@@ -258,12 +246,13 @@ async fn gather<T>(
     Ok(parts)
 }
 
-/// A bar over all windows on stderr, shown only when stderr is a terminal.
-fn progress_bar(windows: u64) -> ProgressBar {
+/// A bar over all windows on stderr, shown only when stderr is a terminal; its length
+/// grows as deployments start.
+fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(windows);
+    let bar = ProgressBar::new(0);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} {pos}/{len} windows [{bar:30}] {elapsed}")
     {

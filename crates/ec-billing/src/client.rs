@@ -434,22 +434,14 @@ impl Client {
             .from(window.from())
             .to(window.to())
             .send();
-        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
-        self.observe(&hooks);
-        match outcome {
-            Err(_) => Err(transport(request, TransportKind::Timeout, None)),
-            Ok(Ok(reply)) => {
-                let mut items =
-                    Items::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))?;
-                let lines = (items.resources.len() + items.data_transfer_and_storage.len()) as u64;
-                if !keep_lines {
-                    items.resources = Vec::new();
-                    items.data_transfer_and_storage = Vec::new();
-                }
-                Ok((items, lines))
-            }
-            Ok(Err(err)) => Err(self.generated_error(request, err, &hooks).await),
+        let wire = self.generated_call(request, &hooks, call).await?;
+        let mut items = Items::from_wire(wire).map_err(|e| decode(request, "JSON", e))?;
+        let lines = (items.resources.len() + items.data_transfer_and_storage.len()) as u64;
+        if !keep_lines {
+            items.resources = Vec::new();
+            items.data_transfer_and_storage = Vec::new();
         }
+        Ok((items, lines))
     }
 
     /// One attempt at the charts of one window, through the generated client.
@@ -473,15 +465,8 @@ impl Client {
             .from(window.from())
             .to(window.to())
             .send();
-        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
-        self.observe(&hooks);
-        match outcome {
-            Err(_) => Err(transport(request, TransportKind::Timeout, None)),
-            Ok(Ok(reply)) => {
-                Charts::from_wire(reply.into_inner()).map_err(|e| decode(request, "JSON", e))
-            }
-            Ok(Err(err)) => Err(self.generated_error(request, err, &hooks).await),
-        }
+        let wire = self.generated_call(request, &hooks, call).await?;
+        Charts::from_wire(wire).map_err(|e| decode(request, "JSON", e))
     }
 
     /// One attempt at the items of one window as CSV: the generated client only asks
@@ -529,13 +514,7 @@ impl Client {
             self.in_flight(),
         );
         if !status.is_success() {
-            let headers = response.headers().clone();
-            let body = tokio::time::timeout(shared.attempt_timeout, response.bytes()).await;
-            let reply = body
-                .ok()
-                .and_then(Result::ok)
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            return Err(self.api_error(request, status, &headers, reply));
+            return Err(self.error_answer(request, response).await);
         }
         let idle = shared.attempt_timeout;
         let chunks = stream::unfold(response.bytes_stream(), move |mut body| async move {
@@ -567,6 +546,28 @@ impl Client {
                 other => other,
             },
         })
+    }
+
+    /// Runs one call of the generated client within the attempt timeout, lets the pacer
+    /// learn from the answer, and maps a failure to this crate's [`Error`].
+    async fn generated_call<T>(
+        &self,
+        request: &RequestContext,
+        hooks: &CallHooks,
+        call: impl Future<
+            Output = Result<
+                ec_billing_api::ResponseValue<T>,
+                ec_billing_api::Error<BasicFailedReply>,
+            >,
+        >,
+    ) -> Result<T, Error> {
+        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
+        self.observe(hooks);
+        match outcome {
+            Err(_) => Err(transport(request, TransportKind::Timeout, None)),
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(err)) => Err(self.generated_error(request, err, hooks).await),
+        }
     }
 
     /// Lets the pacer learn from the head of the answer an attempt got, if any.
@@ -607,16 +608,7 @@ impl Client {
                 }
                 _ => decode(request, "JSON", json),
             },
-            E::UnexpectedResponse(response) => {
-                let (status, headers) = (response.status(), response.headers().clone());
-                let body =
-                    tokio::time::timeout(self.shared.attempt_timeout, response.bytes()).await;
-                let reply = body
-                    .ok()
-                    .and_then(Result::ok)
-                    .and_then(|b| serde_json::from_slice(&b).ok());
-                self.api_error(request, status, &headers, reply)
-            }
+            E::UnexpectedResponse(response) => self.error_answer(request, response).await,
             E::CommunicationError(err) => from_reqwest(request, err),
             E::ResponseBodyError(err) => transport(
                 request,
@@ -630,6 +622,18 @@ impl Client {
                 Some(other.to_string().into()),
             ),
         }
+    }
+
+    /// An [`ApiError`] from an error answer whose body is still to be read: the body
+    /// counts when it arrives within the attempt timeout and is the documented JSON.
+    async fn error_answer(&self, request: &RequestContext, response: reqwest::Response) -> Error {
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = tokio::time::timeout(self.shared.attempt_timeout, response.bytes()).await;
+        let reply = body
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        self.api_error(request, status, &headers, reply)
     }
 
     /// An [`ApiError`] from a status, its headers and, when it decoded, its body.
@@ -870,15 +874,10 @@ impl ItemsRequest {
             self.target.organization.clone(),
             self.target.deployment.clone(),
         );
-        let mut costs = crate::model::Costs::default();
-        let mut lines = 0;
-        for (part, count) in collect(self.windows_stream(false)).await? {
-            costs.total += part.costs.total;
-            for d in part.costs.dimensions {
-                crate::model::add_dimension(&mut costs.dimensions, d.dimension, d.cost);
-            }
-            lines += count;
-        }
+        let parts = collect(self.windows_stream(false)).await?;
+        let lines = parts.iter().map(|(_, count)| count).sum();
+        // The parts hold no lines: merging them sums the costs alone.
+        let costs = Items::merge(parts.into_iter().map(|(items, _)| items)).costs;
         Ok(ItemsTotals {
             organization,
             deployment,
