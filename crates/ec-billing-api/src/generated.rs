@@ -3,7 +3,9 @@
 #[allow(unused_imports)]
 pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
-use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
+use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt};
+#[allow(unused_imports)]
+use crate::encode_path;
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
@@ -56,7 +58,7 @@ pub mod types {
         ///The name of the chart item value
         pub name: ::std::string::String,
         ///The actual value of the chart item value
-        pub value: f64,
+        pub value: crate::ExactNumber,
     }
     impl ChartItemValue {
         pub fn builder() -> builder::ChartItemValue {
@@ -80,7 +82,7 @@ pub mod types {
         ///A collection of billing details by dimension.
         pub dimensions: ::std::vec::Vec<Dimension>,
         ///Total costs
-        pub total: f64,
+        pub total: crate::ExactNumber,
     }
     impl Costs {
         pub fn builder() -> builder::Costs {
@@ -91,7 +93,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Dimension {
         ///The cost of the billing dimension
-        pub cost: f64,
+        pub cost: crate::ExactNumber,
         ///The type of the billing dimension
         #[serde(rename = "type")]
         pub type_: ::std::string::String,
@@ -105,7 +107,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DtsDimensionCosts {
         ///Costs associated to the Data Transfer and Storage (DTS) dimensions for an organization
-        pub cost: f64,
+        pub cost: crate::ExactNumber,
         ///DTS dimension name
         pub name: ::std::string::String,
         ///DTS usage
@@ -142,7 +144,7 @@ pub mod types {
         ///Rate in human readable format
         pub formatted_value: ::std::string::String,
         ///Raw rate
-        pub value: f64,
+        pub value: crate::ExactNumber,
     }
     impl DtsRate {
         pub fn builder() -> builder::DtsRate {
@@ -224,9 +226,9 @@ pub mod types {
         ///Period
         pub period: Period,
         ///Resource price
-        pub price: f64,
+        pub price: crate::ExactNumber,
         ///Price per hour
-        pub price_per_hour: f64,
+        pub price_per_hour: crate::ExactNumber,
         ///Stock Keeping Unit (SKU)
         pub sku: ::std::string::String,
     }
@@ -452,7 +454,7 @@ pub mod types {
         pub struct ChartItemValue {
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
-            value: ::std::result::Result<f64, ::std::string::String>,
+            value: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
         }
         impl ::std::default::Default for ChartItemValue {
             fn default() -> Self {
@@ -488,7 +490,7 @@ pub mod types {
             }
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -567,7 +569,7 @@ pub mod types {
                 ::std::vec::Vec<super::Dimension>,
                 ::std::string::String,
             >,
-            total: ::std::result::Result<f64, ::std::string::String>,
+            total: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
         }
         impl ::std::default::Default for Costs {
             fn default() -> Self {
@@ -592,7 +594,7 @@ pub mod types {
             }
             pub fn total<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.total = value
@@ -624,7 +626,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct Dimension {
-            cost: ::std::result::Result<f64, ::std::string::String>,
+            cost: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
             type_: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for Dimension {
@@ -638,7 +640,7 @@ pub mod types {
         impl Dimension {
             pub fn cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.cost = value
@@ -682,7 +684,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct DtsDimensionCosts {
-            cost: ::std::result::Result<f64, ::std::string::String>,
+            cost: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             quantity: ::std::result::Result<super::DtsQuantity, ::std::string::String>,
             rate: ::std::result::Result<super::DtsRate, ::std::string::String>,
@@ -704,7 +706,7 @@ pub mod types {
         impl DtsDimensionCosts {
             pub fn cost<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.cost = value
@@ -873,7 +875,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            value: ::std::result::Result<f64, ::std::string::String>,
+            value: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
         }
         impl ::std::default::Default for DtsRate {
             fn default() -> Self {
@@ -902,7 +904,7 @@ pub mod types {
             }
             pub fn value<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.value = value
@@ -939,8 +941,11 @@ pub mod types {
             kind: ::std::result::Result<::std::string::String, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             period: ::std::result::Result<super::Period, ::std::string::String>,
-            price: ::std::result::Result<f64, ::std::string::String>,
-            price_per_hour: ::std::result::Result<f64, ::std::string::String>,
+            price: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
+            price_per_hour: ::std::result::Result<
+                crate::ExactNumber,
+                ::std::string::String,
+            >,
             sku: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for ItemCosts {
@@ -1026,7 +1031,7 @@ pub mod types {
             }
             pub fn price<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price = value
@@ -1038,7 +1043,7 @@ pub mod types {
             }
             pub fn price_per_hour<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<f64>,
+                T: ::std::convert::TryInto<crate::ExactNumber>,
                 T::Error: ::std::fmt::Display,
             {
                 self.price_per_hour = value

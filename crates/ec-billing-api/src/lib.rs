@@ -9,11 +9,18 @@
 //!   [`Client::get_costs_charts_by_deployment`] and [`Client::get_costs_items_by_deployment`].
 //!   Both operations are deprecated upstream (Elastic's v2 billing API replaces them).
 //! - [`types`] holds the request and response types, with upstream's names.
+//! - Money, rates and chart values are [`ExactNumber`]s: read from the JSON number's own
+//!   digits and written back with the same digits, never through an `f64`.
+//! - Path parameters are percent-encoded as one segment each ([`encode_path`]): `/`, `\`,
+//!   `?`, `#`, `%` and control characters cannot change the path, and a request whose
+//!   path a dot-segment id (`.`, `..`) or an empty id would change is refused
+//!   ([`Error::InvalidRequest`]) before it is sent.
 //! - A [`Client`] carries [`CallHooks`]: headers added to every request (the spec's
 //!   security scheme is not applied by the generator, so `Authorization: ApiKey <key>`
-//!   goes here), and the status and headers of the last response, recorded before the
-//!   body is decoded, so that a caller can still read them when the body is not the
-//!   documented JSON (an HTML page from a proxy, an empty 429).
+//!   goes here), an optional filter every response goes through before its body is read
+//!   (the wrapper bounds bodies there), and the status and headers of the last response,
+//!   recorded before the body is decoded, so that a caller can still read them when the
+//!   body is not the documented JSON (an HTML page from a proxy, an empty 429).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), ec_billing_api::Error<ec_billing_api::types::BasicFailedReply>> {
@@ -32,18 +39,29 @@
 //!     .to("2024-02-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
 //!     .send()
 //!     .await?;
-//! println!("{} ECU", items.costs.total);
+//! // Exact: the digits the API wrote, as a `rust_decimal::Decimal`.
+//! let total: rust_decimal::Decimal = items.costs.total.into();
+//! println!("{total} ECU");
 //! # Ok(())
 //! # }
 //! ```
 
-use std::sync::{Arc, Mutex, PoisonError};
+mod number;
+mod path;
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::{
     StatusCode,
     header::{HeaderMap, HeaderName, HeaderValue},
 };
+
+pub use number::{DecimalError, ExactNumber, parse_decimal};
+pub use path::encode_path;
 
 #[rustfmt::skip]
 #[allow(
@@ -57,12 +75,19 @@ mod generated;
 
 pub use generated::*;
 
-/// The hooks of one [`Client`]: headers added to every request, and the head of the last
-/// response.
+/// The hooks of one [`Client`]: headers added to every request, a filter for every
+/// response, and the head of the last response.
 ///
 /// - [`CallHooks::with_header`] adds a header to every request just before it is sent,
 ///   whatever `reqwest::Client` the [`Client`] was built around (the `Authorization`
 ///   header, typically, marked sensitive).
+/// - Before it is sent, a request whose path is not the base URL's path followed by its
+///   operation's path is refused with [`Error::InvalidRequest`]: a path parameter that
+///   is a dot segment (`.`, `..`) or empty would otherwise send the request, and its
+///   headers, elsewhere on the API's host.
+/// - [`CallHooks::with_response_filter`] passes every response through a function of
+///   yours before the generated code reads its body: to bound the body in size or
+///   time, say, by rebuilding the response around a guarded stream.
 /// - [`CallHooks::last_response`] is the status and headers of the last response,
 ///   recorded before its body is decoded. progenitor drops them for a documented error
 ///   status whose body does not decode (`Error::InvalidResponsePayload`); this keeps
@@ -71,10 +96,25 @@ pub use generated::*;
 ///
 /// Clones share one record of the last response: give each concurrent call its own
 /// `CallHooks` (a [`Client`] is cheap to build around a shared `reqwest::Client`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct CallHooks {
     headers: HeaderMap,
+    filter: Option<ResponseFilter>,
     last: Arc<Mutex<Option<ResponseHead>>>,
+}
+
+/// A function every response goes through before its body is read; see
+/// [`CallHooks::with_response_filter`].
+pub type ResponseFilter = Arc<dyn Fn(reqwest::Response) -> reqwest::Response + Send + Sync>;
+
+impl fmt::Debug for CallHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallHooks")
+            .field("headers", &self.headers)
+            .field("filter", &self.filter.as_ref().map(|_| "Fn"))
+            .field("last", &self.last)
+            .finish()
+    }
 }
 
 impl CallHooks {
@@ -86,6 +126,14 @@ impl CallHooks {
     /// Adds `name: value` to every request, replacing a value the request already has.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
+        self
+    }
+
+    /// Passes every response through `filter` before the generated code reads its body.
+    /// The filter should keep the status and headers: they are what
+    /// [`last_response`](Self::last_response) records.
+    pub fn with_response_filter(mut self, filter: ResponseFilter) -> Self {
+        self.filter = Some(filter);
         self
     }
 
@@ -113,12 +161,34 @@ impl ClientHooks<CallHooks> for Client {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), Error<E>> {
+        let base_path = reqwest::Url::parse(&self.baseurl)
+            .map(|base| base.path().to_string())
+            .unwrap_or_default();
+        if !path::is_operation_path(&base_path, request.url().path()) {
+            return Err(Error::InvalidRequest(format!(
+                "a path parameter of {} is not a single path segment (empty, `.` or `..`): \
+                 the request would leave the operation's path",
+                info.operation_id
+            )));
+        }
         for (name, value) in &self.inner.headers {
             request.headers_mut().insert(name, value.clone());
         }
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client.execute(request).await?;
+        Ok(match &self.inner.filter {
+            Some(filter) => filter(response),
+            None => response,
+        })
     }
 
     async fn post<E>(

@@ -3,7 +3,7 @@
 use std::num::NonZeroUsize;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ec_billing::{ApiKey, Bucketing, DateRange, RetryPolicy, WindowSize};
+use ec_billing::{ApiKey, Bucketing, DateRange, Pacing, RetryPolicy, WindowSize};
 use jiff::Timestamp;
 
 /// Itemized costs and usage charts of Elastic Cloud deployments.
@@ -38,6 +38,16 @@ pub(crate) struct Cli {
     /// The most attempts per request, the first included.
     #[arg(long, global = true, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
+
+    /// Pacing under the API's rate limit: adaptive (learnt from the API's answers),
+    /// off, or N requests per second.
+    #[arg(
+        long,
+        global = true,
+        default_value = "adaptive",
+        value_name = "adaptive|off|N"
+    )]
+    pacing: String,
 
     /// Log to stderr: -v for requests and retries, -vv for every attempt.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -129,6 +139,7 @@ pub(crate) struct Plan {
     pub(crate) connection: Connection,
     pub(crate) concurrency: usize,
     pub(crate) retry: RetryPolicy,
+    pub(crate) pacing: Pacing,
     pub(crate) organization: String,
     pub(crate) deployments: Vec<String>,
     pub(crate) range: DateRange,
@@ -178,6 +189,7 @@ impl Cli {
             }
         };
         let window: WindowSize = window.parse()?;
+        let pacing: Pacing = self.pacing.parse()?;
         let range = match (&target.from, &target.to) {
             (None, None) => DateRange::month_to_date(now)?,
             (from, to) => {
@@ -187,7 +199,7 @@ impl Cli {
                     None => month_start?,
                 };
                 let now = Timestamp::from_second(now.as_second())
-                    .expect("in range")
+                    .unwrap_or(now)
                     .to_string();
                 DateRange::parse(&from, to.as_deref().unwrap_or(&now))?
             }
@@ -213,6 +225,7 @@ impl Cli {
             connection,
             concurrency: self.concurrency.get(),
             retry: RetryPolicy::default().max_attempts(self.max_attempts)?,
+            pacing,
             organization: target.organization,
             deployments,
             range,

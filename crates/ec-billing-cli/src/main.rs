@@ -29,9 +29,13 @@ fn main() -> ExitCode {
     let plan = match cli.plan(jiff::Timestamp::now()) {
         Ok(plan) => plan,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", one_line(&message, None));
             return ExitCode::from(2);
         }
+    };
+    let key = match &plan.connection {
+        Connection::Api { key, .. } => Some(key.clone()),
+        Connection::Simulator => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,36 +51,85 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
-            ExitCode::FAILURE
+            eprintln!("error: {}", one_line(&describe(&err), key.as_ref()));
+            // Bad input is refused before any request, wherever it is found.
+            let invalid = matches!(
+                err.downcast_ref::<ec_billing::Error>(),
+                Some(ec_billing::Error::InvalidInput(_))
+            );
+            if invalid {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
 /// Whether stdout was closed by its reader (`ec-billing ... | head`): not a failure.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().is_some_and(broken)
+            // `csv::Error` does not give its I/O error as its source.
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|csv| matches!(csv.kind(), csv::ErrorKind::Io(io) if broken(io)))
     })
 }
 
-/// One line for a failure. An API error's `Display` already names its status, code,
-/// deployment and window; other errors add their innermost cause.
+/// The most characters of an error line.
+const MAX_LINE: usize = 1000;
+
+/// `text` as one line of stderr: the key redacted, control characters escaped, cut to
+/// [`MAX_LINE`] characters.
+fn one_line(text: &str, key: Option<&ec_billing::ApiKey>) -> String {
+    let text = match key {
+        Some(key) => key.redact(text),
+        None => text.into(),
+    };
+    ec_billing::escape(&text).truncate(MAX_LINE).to_string()
+}
+
+/// A failure, described. An API error's `Display` already names its status, code,
+/// deployment and window; other errors add their causes.
 fn describe(err: &anyhow::Error) -> String {
+    let deployment = err.downcast_ref::<Deployment>();
     let Some(failure) = err.downcast_ref::<ec_billing::Error>() else {
         return format!("{err:#}");
     };
     let mut line = failure.to_string();
-    let innermost = err.chain().last().filter(|c| c.to_string() != line);
-    if let (None, Some(cause)) = (failure.status(), innermost) {
-        line.push_str(&format!(": {cause}"));
+    if let (None, Some(deployment)) = (failure.deployment(), deployment) {
+        line.push_str(&format!(
+            " for deployment \"{}\"",
+            ec_billing::escape(&deployment.0)
+        ));
+    }
+    if failure.status().is_none() {
+        let mut source = std::error::Error::source(failure);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !line.ends_with(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = cause.source();
+        }
     }
     if failure.attempts() > 1 {
         line.push_str(&format!(" (after {} attempts)", failure.attempts()));
     }
     line
+}
+
+/// The deployment an error belongs to, as context for errors that do not say.
+#[derive(Debug)]
+struct Deployment(String);
+
+impl std::fmt::Display for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "deployment \"{}\"", ec_billing::escape(&self.0))
+    }
 }
 
 /// `-v`: the client's requests and retries; `-vv`: every attempt. `RUST_LOG` overrides.
@@ -115,12 +168,14 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
                         .format(format);
                     Ok((request.windows()?, request.stream()))
                 },
-                |deployment, windows, parts| ec_billing::ItemsReport {
-                    organization: organization.clone(),
-                    deployment: deployment.to_string(),
-                    range: plan.range,
-                    windows,
-                    items: ec_billing::Items::merge(parts),
+                |deployment, windows, parts| {
+                    Ok(ec_billing::ItemsReport {
+                        organization: organization.clone(),
+                        deployment: deployment.to_string(),
+                        range: plan.range,
+                        windows,
+                        items: ec_billing::Items::merge(parts)?,
+                    })
                 },
             )
             .await?;
@@ -144,13 +199,15 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
                         .bucketing(bucketing);
                     Ok((request.windows()?, request.stream()))
                 },
-                |deployment, windows, parts| ec_billing::ChartsReport {
-                    organization: organization.clone(),
-                    deployment: deployment.to_string(),
-                    range: plan.range,
-                    bucketing,
-                    windows,
-                    charts: ec_billing::Charts::merge(parts),
+                |deployment, windows, parts| {
+                    Ok(ec_billing::ChartsReport {
+                        organization: organization.clone(),
+                        deployment: deployment.to_string(),
+                        range: plan.range,
+                        bucketing,
+                        windows,
+                        charts: ec_billing::Charts::merge(parts)?,
+                    })
                 },
             )
             .await?;
@@ -175,7 +232,8 @@ async fn connect(
 ) -> anyhow::Result<(Client, Option<ec_billing_sim::RunningSimulator>)> {
     let builder = Client::builder()
         .concurrency(plan.concurrency)
-        .retry_policy(plan.retry.clone());
+        .retry_policy(plan.retry.clone())
+        .pacing(plan.pacing);
     match &plan.connection {
         Connection::Simulator => {
             let sim = ec_billing_sim::Simulator::new()
@@ -199,34 +257,44 @@ async fn connect(
 
 /// Fetches every deployment concurrently (one client, one concurrency limit): `start`
 /// gives a deployment's windows and their stream, `finish` turns its results, in
-/// window order, into a report. The first error, in deployment order, wins.
+/// window order, into a report. Every deployment is planned before any request, so
+/// that bad input is refused before any is made. The first error, in deployment order,
+/// wins.
 async fn per_deployment<T, S, R>(
     deployments: &[String],
     progress: &ProgressBar,
     start: impl Fn(&str) -> Result<(Vec<Window>, S), ec_billing::Error>,
-    finish: impl Fn(&str, Vec<Window>, Vec<T>) -> R,
-) -> Result<Vec<R>, ec_billing::Error>
+    finish: impl Fn(&str, Vec<Window>, Vec<WindowResult<T>>) -> Result<R, ec_billing::Error>,
+) -> anyhow::Result<Vec<R>>
 where
     S: Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
 {
-    try_join_all(deployments.iter().map(|deployment| {
-        let started = start(deployment);
+    let mut started = Vec::with_capacity(deployments.len());
+    for deployment in deployments {
+        started.push((deployment, start(deployment)?));
+    }
+    try_join_all(started.into_iter().map(|(deployment, (windows, stream))| {
         let finish = &finish;
         async move {
-            let (windows, stream) = started?;
             progress.inc_length(windows.len() as u64);
             let parts = gather(stream, progress).await?;
-            Ok(finish(deployment, windows, parts))
+            finish(deployment, windows, parts)
+                .map_err(|err| anyhow::Error::new(err).context(Deployment(deployment.clone())))
         }
     }))
     .await
 }
 
-/// Prints `out` in the chosen format.
+/// Prints `out` in the chosen format. Table and JSON are made whole first, so that a
+/// failure (a sum that overflows) prints nothing.
 fn render(out: &impl Render, format: OutputFormat, stdout: &mut impl Write) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Table => out.table(stdout)?,
-        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json())?)?,
+        OutputFormat::Table => {
+            let mut table = Vec::new();
+            out.table(&mut table)?;
+            stdout.write_all(&table)?;
+        }
+        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json()?)?)?,
         OutputFormat::Csv => out.csv(stdout)?,
     }
     Ok(())
@@ -236,11 +304,11 @@ fn render(out: &impl Render, format: OutputFormat, stdout: &mut impl Write) -> a
 async fn gather<T>(
     stream: impl Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
     progress: &ProgressBar,
-) -> Result<Vec<T>, ec_billing::Error> {
+) -> anyhow::Result<Vec<WindowResult<T>>> {
     let mut stream = std::pin::pin!(stream);
     let mut parts = Vec::new();
     while let Some(result) = stream.next().await {
-        parts.push(result?.value);
+        parts.push(result?);
         progress.inc(1);
     }
     Ok(parts)

@@ -1,19 +1,30 @@
 //! Printing results: a table for people, JSON and CSV for programs. Money is printed
-//! as exact decimal strings, never through a float.
+//! as exact decimal strings, never through a float; every sum is checked before the
+//! first byte is printed; text from the server is escaped in the table (JSON and CSV
+//! quote it their own way).
 
 use std::{collections::BTreeMap, io::Write};
 
-use ec_billing::{ChartsReport, Decimal, DtsLine, Items, ItemsReport, ResourceLine};
+use anyhow::Context;
+use ec_billing::{ChartsReport, Decimal, DtsLine, Items, ItemsReport, ResourceLine, escape};
 use serde_json::{Value, json};
 
 /// A result the command can print as a table, JSON or CSV.
 pub(crate) trait Render {
     /// Aligned, for people.
-    fn table(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    fn table(&self, out: &mut dyn Write) -> anyhow::Result<()>;
     /// The contract's JSON document.
-    fn json(&self) -> Value;
+    fn json(&self) -> anyhow::Result<Value>;
     /// One row per line item or bucket value, with a header row.
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()>;
+}
+
+/// A sum of money for output, checked.
+fn sum<'a>(what: &str, amounts: impl IntoIterator<Item = &'a Decimal>) -> anyhow::Result<Decimal> {
+    amounts
+        .into_iter()
+        .try_fold(Decimal::ZERO, |total, amount| total.checked_add(*amount))
+        .with_context(|| format!("the sum of {what} overflows an exact decimal"))
 }
 
 /// Everything printed for one run of `items`.
@@ -34,18 +45,21 @@ pub(crate) struct ChartsOutput<'a> {
 }
 
 impl ItemsOutput<'_> {
-    fn total(&self) -> Decimal {
-        self.reports.iter().map(|r| r.items.costs.total).sum()
+    fn total(&self) -> anyhow::Result<Decimal> {
+        sum(
+            "all deployments' totals",
+            self.reports.iter().map(|r| &r.items.costs.total),
+        )
     }
 }
 
 impl Render for ItemsOutput<'_> {
-    fn json(&self) -> Value {
-        json!({
+    fn json(&self) -> anyhow::Result<Value> {
+        Ok(json!({
             "organization": self.organization,
             "from": self.range.from().to_string(),
             "to": self.range.to().to_string(),
-            "total": money(self.total()),
+            "total": money(self.total()?),
             "deployments": self.reports.iter().map(|r| json!({
                 "deployment_id": r.deployment,
                 "windows": r.windows.iter().map(|w| json!({"from": w.from().to_string(), "to": w.to().to_string()})).collect::<Vec<_>>(),
@@ -54,7 +68,7 @@ impl Render for ItemsOutput<'_> {
                 "resources": r.items.resources.iter().map(resource_json).collect::<Vec<_>>(),
                 "data_transfer_and_storage": r.items.data_transfer_and_storage.iter().map(dts_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-        })
+        }))
     }
 
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
@@ -125,11 +139,11 @@ impl Render for ItemsOutput<'_> {
 
     /// Per deployment, its total and dimensions, then its line items grouped by SKU
     /// (every line is in the JSON and CSV outputs).
-    fn table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn table(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "Organization {}  {} .. {} (UTC, end exclusive)",
-            self.organization,
+            escape(self.organization),
             self.range.from(),
             self.range.to()
         )?;
@@ -138,19 +152,21 @@ impl Render for ItemsOutput<'_> {
             writeln!(out)?;
             writeln!(
                 out,
-                "Deployment {}  ({} windows, {} line items)",
-                report.deployment,
-                report.windows.len(),
-                items.resources.len() + items.data_transfer_and_storage.len()
+                "Deployment {}  ({}, {})",
+                escape(&report.deployment),
+                plural(report.windows.len(), "window"),
+                plural(
+                    items.resources.len() + items.data_transfer_and_storage.len(),
+                    "line item"
+                ),
             )?;
             let mut rows: Vec<[String; 2]> = vec![["Total".into(), money(items.costs.total)]];
-            rows.extend(
-                items
-                    .costs
-                    .dimensions
-                    .iter()
-                    .map(|d| [format!("  {}", d.dimension), money(d.cost)]),
-            );
+            rows.extend(items.costs.dimensions.iter().map(|d| {
+                [
+                    format!("  {}", clip(&escape(d.dimension.as_str()).to_string(), 32)),
+                    money(d.cost),
+                ]
+            }));
             let money = aligned(rows.iter().map(|r| r[1].as_str()));
             for (row, cost) in rows.iter().zip(money) {
                 writeln!(out, "  {:<34} {cost} ECU", row[0])?;
@@ -159,28 +175,51 @@ impl Render for ItemsOutput<'_> {
         }
         if self.reports.len() > 1 {
             writeln!(out)?;
-            writeln!(out, "All deployments: {} ECU", money(self.total()))?;
+            writeln!(out, "All deployments: {} ECU", money(self.total()?))?;
         }
         Ok(())
     }
 }
 
+/// `count` and its noun, in the plural unless it is 1.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// Resource and DTS lines grouped by kind/name/SKU, with summed hours, quantity and cost.
-fn print_groups(out: &mut dyn Write, items: &Items) -> std::io::Result<()> {
-    let mut resources: BTreeMap<(String, String), (i64, Decimal, usize)> = BTreeMap::new();
+fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
+    let overflow = |what: &str| format!("the sum of {what} overflows");
+    let mut resources: BTreeMap<(String, String), (i128, Decimal, usize)> = BTreeMap::new();
     for r in &items.resources {
         let entry = resources
             .entry((r.kind.to_string(), r.name.clone()))
             .or_default();
-        entry.0 += r.hours * i64::from(r.instance_count);
-        entry.1 += r.cost;
+        let hours = i128::from(r.hours) * i128::from(r.instance_count);
+        entry.0 = entry
+            .0
+            .checked_add(hours)
+            .with_context(|| overflow("instance hours"))?;
+        entry.1 = entry
+            .1
+            .checked_add(r.cost)
+            .with_context(|| overflow("resource costs"))?;
         entry.2 += 1;
     }
     let mut dts: BTreeMap<String, (Decimal, Decimal, usize)> = BTreeMap::new();
     for t in &items.data_transfer_and_storage {
         let entry = dts.entry(t.name.clone()).or_default();
-        entry.0 += t.quantity.value;
-        entry.1 += t.cost;
+        entry.0 = entry
+            .0
+            .checked_add(t.quantity.value)
+            .with_context(|| overflow("quantities"))?;
+        entry.1 = entry
+            .1
+            .checked_add(t.cost)
+            .with_context(|| overflow("data transfer and storage costs"))?;
         entry.2 += 1;
     }
     let costs: Vec<String> = resources
@@ -200,8 +239,9 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> std::io::Result<()> {
             let cost = costs.next().unwrap_or_default();
             writeln!(
                 out,
-                "  {kind:<14} {:<66} {hours:>16} {lines:>6}  {cost:>14}",
-                clip(name, 66)
+                "  {:<14} {:<66} {hours:>16} {lines:>6}  {cost:>14}",
+                clip(&escape(kind).to_string(), 14),
+                clip(&escape(name).to_string(), 66)
             )?;
         }
     }
@@ -217,7 +257,7 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> std::io::Result<()> {
             writeln!(
                 out,
                 "  {:<81} {quantity:>16} {lines:>6}  {cost:>14}",
-                clip(name, 81)
+                clip(&escape(name).to_string(), 81)
             )?;
         }
     }
@@ -225,8 +265,8 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> std::io::Result<()> {
 }
 
 impl Render for ChartsOutput<'_> {
-    fn json(&self) -> Value {
-        json!({
+    fn json(&self) -> anyhow::Result<Value> {
+        Ok(json!({
             "organization": self.organization,
             "from": self.range.from().to_string(),
             "to": self.range.to().to_string(),
@@ -238,7 +278,7 @@ impl Render for ChartsOutput<'_> {
                     "values": b.values.iter().map(|v| json!({"id": v.id, "name": v.name, "value": money(v.value)})).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-        })
+        }))
     }
 
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
@@ -263,11 +303,11 @@ impl Render for ChartsOutput<'_> {
     }
 
     /// One row per bucket, one column per series, per deployment.
-    fn table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn table(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "Organization {}  {} .. {} (UTC, end exclusive), {} buckets",
-            self.organization,
+            escape(self.organization),
             self.range.from(),
             self.range.to(),
             self.bucketing
@@ -282,13 +322,13 @@ impl Render for ChartsOutput<'_> {
             writeln!(out)?;
             writeln!(
                 out,
-                "Deployment {}  ({} buckets)",
-                report.deployment,
-                report.charts.buckets.len()
+                "Deployment {}  ({})",
+                escape(&report.deployment),
+                plural(report.charts.buckets.len(), "bucket")
             )?;
             write!(out, "  {:<22}", "Timestamp")?;
             for (_, name) in &series {
-                write!(out, " {:>16}", clip(name, 16))?;
+                write!(out, " {:>16}", clip(&escape(name).to_string(), 16))?;
             }
             writeln!(out)?;
             let columns: Vec<Vec<String>> = series

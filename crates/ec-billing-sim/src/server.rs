@@ -19,7 +19,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use ec_billing_api::types as wire;
+use ec_billing_api::{self as api, types as wire};
 use futures_util::{
     StreamExt,
     stream::{self, BoxStream},
@@ -539,13 +539,9 @@ fn parse_instant(text: &str) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("The requested date range is invalid: '{text}' is not a date-time."))
 }
 
-/// A decimal as the API's JSON `double`: the nearest one, which prints back as the
-/// same digits for every decimal of up to 15 significant digits.
-fn number(value: Decimal) -> f64 {
-    value
-        .to_string()
-        .parse()
-        .expect("a decimal's text is a valid f64")
+/// A decimal as the API's JSON number, with its own digits.
+fn number(value: Decimal) -> api::ExactNumber {
+    value.into()
 }
 
 /// The items JSON the simulator serves for `lines`.

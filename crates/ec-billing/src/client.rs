@@ -1,59 +1,50 @@
-//! The client: its configuration, one request per window with retries and error
-//! mapping, and the concurrent, in-order fetch of a whole range.
+//! The client: its configuration, what its clones share, and the retry loop every
+//! request of every window goes through.
 
 use std::{
-    fmt, io,
-    pin::Pin,
+    fmt,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
-use ec_billing_api::{CallHooks, types::BasicFailedReply};
-use futures_util::{Stream, StreamExt, stream};
 use reqwest::{
-    StatusCode, Url,
-    header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT},
+    Url,
+    header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT},
 };
 use tokio::sync::Semaphore;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 use tracing::Instrument;
 
 use crate::{
-    error::{
-        ApiError, DecodeError, Error, ErrorCode, InvalidInput, Operation, RequestContext,
-        TransportError, TransportKind,
-    },
-    items_csv::{ItemsCsvReader, io_cause},
+    error::{Error, InvalidInput, PacingError, RequestContext},
     key::ApiKey,
-    model::{Charts, Items, WindowResult},
     pacing::{Pacer, Pacing},
-    retry::{Clock, Jitter, RetryPolicy, SystemClock, retry_after},
-    time::{Bucketing, DateRange, Window, WindowSize},
+    request::{ChartsRequest, ItemsRequest},
+    retry::{Clock, Jitter, RetryPolicy, SystemClock},
+    text,
 };
 
 /// The default base URL, with the `/api/v1` prefix.
 pub const DEFAULT_BASE_URL: &str = "https://api.elastic-cloud.com/api/v1";
 
-/// The header carrying the API's error codes.
-const ERROR_CODES: &str = "x-cloud-error-codes";
-
-/// Headers that may carry a request id, in order of preference.
-const REQUEST_ID_HEADERS: [&str; 2] = ["x-request-id", "x-cloud-request-id"];
-
-/// A stream of per-window results, in window order.
-type WindowStream<T> = Pin<Box<dyn Stream<Item = Result<WindowResult<T>, Error>> + Send>>;
+/// The most bytes of an error answer's body that are read; the rest is discarded
+/// unread (the connection is closed).
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Configures a [`Client`]. Start from [`Client::builder`].
 ///
-/// Defaults: base URL [`DEFAULT_BASE_URL`], 10 s connect timeout, 60 s per attempt
-/// (for CSV: until the response starts, then between body chunks), user agent
-/// `ec-billing/<version>`, 4 requests in flight, [`RetryPolicy::default`], the
-/// [`SystemClock`].
+/// Defaults: base URL [`DEFAULT_BASE_URL`]; a 10 s connect timeout; each attempt must
+/// see its answer start within the 60 s read timeout, and its body never pause longer,
+/// and must end within the 300 s attempt timeout, body included; a JSON answer (read
+/// whole to decode) may be at most 256 MiB, a CSV answer streams at any size; user
+/// agent `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
+/// [`Pacing::Adaptive`]; the [`SystemClock`].
 pub struct ClientBuilder {
     base_url: String,
     api_key: Option<ApiKey>,
     connect_timeout: Duration,
+    read_timeout: Duration,
     attempt_timeout: Duration,
+    max_body_bytes: u64,
     user_agent: String,
     concurrency: usize,
     retry: RetryPolicy,
@@ -68,7 +59,9 @@ impl fmt::Debug for ClientBuilder {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key)
             .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
             .field("user_agent", &self.user_agent)
             .field("concurrency", &self.concurrency)
             .field("retry", &self.retry)
@@ -85,7 +78,9 @@ impl Default for ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_string(),
             api_key: None,
             connect_timeout: Duration::from_secs(10),
-            attempt_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(300),
+            max_body_bytes: 256 << 20,
             user_agent: format!("ec-billing/{}", env!("CARGO_PKG_VERSION")),
             concurrency: 4,
             retry: RetryPolicy::default(),
@@ -115,9 +110,26 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one attempt may take before it fails as a (retryable) timeout.
+    /// How long an attempt waits for its answer to start, and for each next piece of
+    /// its body: past it, the attempt fails as a (retryable) timeout.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The most one attempt may take, body included, however steadily it trickles in:
+    /// past it, the attempt fails as a (retryable) timeout. Never more than what is
+    /// left of the request's deadline ([`RetryPolicy::deadline`]).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The largest JSON answer read (it is read whole to be decoded); a larger one
+    /// fails with [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not
+    /// retried. CSV answers stream and are not limited by size.
+    pub fn max_body_bytes(mut self, bytes: u64) -> Self {
+        self.max_body_bytes = bytes;
         self
     }
 
@@ -153,8 +165,8 @@ impl ClientBuilder {
     }
 
     /// Your own `reqwest::Client` (proxies, custom roots). The connect timeout set
-    /// here does not apply to it; the key and user agent are still added to every
-    /// request.
+    /// here does not apply to it; the key, the user agent, the read and attempt
+    /// timeouts and the body limits still do.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -171,20 +183,23 @@ impl ClientBuilder {
             .api_key
             .ok_or_else(|| InvalidInput::new("no API key: set EC_API_KEY or pass one"))?;
         let base_url = self.base_url.trim().trim_end_matches('/').to_string();
-        let base = Url::parse(&base_url)
+        Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
                 InvalidInput::new(format!(
                     "invalid base URL \"{}\": expected http(s)://host/api/v1",
-                    self.base_url
+                    text::escape(&self.base_url).truncate(text::QUOTED_CHARS)
                 ))
             })?;
         if self.concurrency == 0 {
             return Err(InvalidInput::new("invalid concurrency 0: at least 1 is needed").into());
         }
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
-            InvalidInput::new(format!("invalid user agent \"{}\"", self.user_agent))
+            InvalidInput::new(format!(
+                "invalid user agent \"{}\"",
+                text::escape(&self.user_agent).truncate(text::QUOTED_CHARS)
+            ))
         })?;
         let http = match self.http {
             Some(http) => http,
@@ -203,10 +218,12 @@ impl ClientBuilder {
         Ok(Client {
             shared: Arc::new(Shared {
                 base_url,
-                base,
                 http,
                 headers,
+                key,
+                read_timeout: self.read_timeout,
                 attempt_timeout: self.attempt_timeout,
+                max_body_bytes: self.max_body_bytes,
                 concurrency: self.concurrency,
                 limiter: Semaphore::new(self.concurrency),
                 retry: self.retry,
@@ -219,7 +236,7 @@ impl ClientBuilder {
 }
 
 /// A client of the billing-costs API. Cheap to clone; clones share the concurrency
-/// limit.
+/// limit, the pacing and the connection pool.
 ///
 /// ```no_run
 /// use ec_billing::{Client, DateRange};
@@ -237,22 +254,26 @@ impl ClientBuilder {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
+/// What every clone of a client shares.
+pub(crate) struct Shared {
     /// The base URL without a trailing slash, as the generated client wants it.
-    base_url: String,
-    base: Url,
-    http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) http: reqwest::Client,
     /// `Authorization` (sensitive) and `User-Agent`, added to every request.
-    headers: HeaderMap,
-    attempt_timeout: Duration,
-    concurrency: usize,
+    pub(crate) headers: HeaderMap,
+    /// The key, to redact it from anything a server sends back.
+    pub(crate) key: ApiKey,
+    pub(crate) read_timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) max_body_bytes: u64,
+    pub(crate) concurrency: usize,
     limiter: Semaphore,
     retry: RetryPolicy,
-    pacer: Pacer,
-    clock: Arc<dyn Clock>,
+    pub(crate) pacer: Pacer,
+    pub(crate) clock: Arc<dyn Clock>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -262,11 +283,20 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &shared.base_url)
             .field("api_key", &"[redacted]")
+            .field("read_timeout", &shared.read_timeout)
             .field("attempt_timeout", &shared.attempt_timeout)
             .field("concurrency", &shared.concurrency)
             .field("retry", &shared.retry)
             .finish_non_exhaustive()
     }
+}
+
+/// What one attempt is given: how long it may take, and whether the request was
+/// throttled before (the pacer learns from a second throttle).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempt {
+    pub(crate) limit: Duration,
+    pub(crate) after_throttle: bool,
 }
 
 impl Client {
@@ -294,30 +324,25 @@ impl Client {
 
     /// Itemized costs of one deployment: configure, then [`send`](ItemsRequest::send)
     /// or [`stream`](ItemsRequest::stream).
+    ///
+    /// The ids travel as one percent-encoded path segment each; an empty or blank id,
+    /// `.`, `..`, or one over 256 bytes is refused before any request.
     pub fn items(
         &self,
         organization: impl Into<String>,
         deployment: impl Into<String>,
     ) -> ItemsRequest {
-        ItemsRequest {
-            target: Target::new(self, organization, deployment),
-            window: WindowSize::Month,
-            format: Format::Json,
-        }
+        ItemsRequest::new(self, organization.into(), deployment.into())
     }
 
     /// Usage charts of one deployment: configure, then [`send`](ChartsRequest::send)
-    /// or [`stream`](ChartsRequest::stream).
+    /// or [`stream`](ChartsRequest::stream). Ids as for [`items`](Self::items).
     pub fn charts(
         &self,
         organization: impl Into<String>,
         deployment: impl Into<String>,
     ) -> ChartsRequest {
-        ChartsRequest {
-            target: Target::new(self, organization, deployment),
-            window: WindowSize::Month,
-            bucketing: Bucketing::Daily,
-        }
+        ChartsRequest::new(self, organization.into(), deployment.into())
     }
 
     /// The configured concurrency limit.
@@ -331,21 +356,9 @@ impl Client {
         self.shared.pacer.rate()
     }
 
-    /// The generated client for one attempt, with hooks of its own.
-    fn generated(&self) -> (ec_billing_api::Client, CallHooks) {
-        let shared = &self.shared;
-        let hooks = shared
-            .headers
-            .iter()
-            .fold(CallHooks::new(), |hooks, (name, value)| {
-                hooks.with_header(name.clone(), value.clone())
-            });
-        let api = ec_billing_api::Client::new_with_client(
-            &shared.base_url,
-            shared.http.clone(),
-            hooks.clone(),
-        );
-        (api, hooks)
+    /// Requests under way now, by the permits taken.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.concurrency - self.shared.limiter.available_permits()
     }
 
     fn random_unit(&self) -> f64 {
@@ -357,13 +370,17 @@ impl Client {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy says stop.
-    async fn with_retries<T, F, Fut>(
+    ///
+    /// Each attempt takes a permit of the client-wide limit (not held while waiting to
+    /// retry), then its turn from the pacer, whose wait counts against the deadline;
+    /// it may take the attempt timeout, or what is left of the deadline if less.
+    pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         request: &RequestContext,
         mut attempt: F,
     ) -> Result<T, Error>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let shared = &self.shared;
@@ -371,23 +388,46 @@ impl Client {
         let span = tracing::info_span!(
             "ec_billing.request",
             operation = %request.operation,
-            organization = %request.organization,
-            deployment = %request.deployment,
+            organization = %text::escape(&request.organization).truncate(text::QUOTED_CHARS),
+            deployment = %text::escape(&request.deployment).truncate(text::QUOTED_CHARS),
             window = %request.window.map(|w| w.to_string()).unwrap_or_default(),
         );
+        let deadline = shared.retry.deadline_duration();
         async move {
             let mut attempts = 0;
+            let mut after_throttle = false;
             loop {
                 attempts += 1;
+                let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
+                    .unwrap_or_default();
+                let budget = deadline.map(|d| d.saturating_sub(elapsed));
                 let begun = Instant::now();
                 let outcome = {
-                    let _permit = shared.limiter.acquire().await.expect("the limiter is never closed");
-                    // Paced after the permit: a request queued behind the concurrency limit
-                    // must still wait its turn if the limit was learnt while it queued.
-                    shared.pacer.acquire(&*shared.clock).await;
-                    attempt().await
+                    // The limiter is never closed, so a permit always comes.
+                    let _permit = shared.limiter.acquire().await.ok();
+                    // Paced after the permit: a request queued behind the concurrency
+                    // limit must still wait its turn if a limit was learnt meanwhile.
+                    if let Err(refusal) = shared.pacer.acquire(&*shared.clock, budget).await {
+                        let mut request = request.clone();
+                        request.attempts = attempts - 1;
+                        return Err(PacingError {
+                            request,
+                            wait: refusal.wait,
+                            rate: refusal.reason,
+                        }
+                        .into());
+                    }
+                    let limit = budget.map_or(shared.attempt_timeout, |b| {
+                        b.saturating_sub(shared.clock_elapsed_since(started, elapsed))
+                            .min(shared.attempt_timeout)
+                    });
+                    attempt(Attempt {
+                        limit,
+                        after_throttle,
+                    })
+                    .await
                 };
-                let duration_ms = begun.elapsed().as_millis() as u64;
+                let duration_ms = u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let mut err = match outcome {
                     Ok(value) => {
                         tracing::debug!(attempt = attempts, status = 200, duration_ms, "attempt succeeded");
@@ -399,7 +439,7 @@ impl Client {
                     context.attempts = attempts;
                 }
                 let code = err.code().map(|c| c.to_string()).unwrap_or_default();
-                tracing::debug!(attempt = attempts, status = err.status(), code, duration_ms, error = %err, "attempt failed");
+                tracing::debug!(attempt = attempts, status = err.status(), code, duration_ms, error = %shared.printable(&err), "attempt failed");
                 if !err.is_retryable() {
                     return Err(err);
                 }
@@ -407,695 +447,48 @@ impl Client {
                     Error::Api(api) => api.retry_after,
                     _ => None,
                 };
-                let elapsed = Duration::try_from(shared.clock.now().duration_since(started)).unwrap_or_default();
+                after_throttle = err.is_rate_limited();
+                let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
+                    .unwrap_or_default();
                 let Some(delay) = shared.retry.delay_after(attempts, asked, self.random_unit(), elapsed) else {
                     return Err(err);
                 };
-                tracing::warn!(attempt = attempts, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+                tracing::warn!(attempt = attempts, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %shared.printable(&err), "retrying");
                 shared.clock.sleep(delay).await;
             }
         }
         .instrument(span)
         .await
     }
+}
 
-    /// One attempt at the items of one window, as JSON, through the generated client.
-    async fn items_json(
-        &self,
-        request: &RequestContext,
-        window: Window,
-        keep_lines: bool,
-    ) -> Result<(Items, u64), Error> {
-        let (api, hooks) = self.generated();
-        let call = api
-            .get_costs_items_by_deployment()
-            .organization_id(&request.organization)
-            .deployment_id(&request.deployment)
-            .from(window.from())
-            .to(window.to())
-            .send();
-        let wire = self.generated_call(request, &hooks, call).await?;
-        let mut items = Items::from_wire(wire).map_err(|e| decode(request, "JSON", e))?;
-        let lines = (items.resources.len() + items.data_transfer_and_storage.len()) as u64;
-        if !keep_lines {
-            items.resources = Vec::new();
-            items.data_transfer_and_storage = Vec::new();
+impl Shared {
+    /// An error with its whole cause chain, on one line, the key redacted and control
+    /// characters escaped: for logs.
+    pub(crate) fn printable(&self, err: &Error) -> String {
+        text::escape(&self.key.redact(&causes(err))).to_string()
+    }
+
+    /// Time spent since `started` beyond `before`, by the injected clock: what pacing
+    /// took of the budget.
+    fn clock_elapsed_since(&self, started: jiff::Timestamp, before: Duration) -> Duration {
+        Duration::try_from(self.clock.now().duration_since(started))
+            .unwrap_or_default()
+            .saturating_sub(before)
+    }
+}
+
+/// An error and its causes, one line: `outer: cause: root cause`.
+pub(crate) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
         }
-        Ok((items, lines))
+        source = cause.source();
     }
-
-    /// One attempt at the charts of one window, through the generated client.
-    async fn charts_json(
-        &self,
-        request: &RequestContext,
-        window: Window,
-        bucketing: Bucketing,
-    ) -> Result<Charts, Error> {
-        use ec_billing_api::types::GetCostsChartsByDeploymentBucketingStrategy as Strategy;
-        let strategy = match bucketing {
-            Bucketing::Daily => Strategy::Daily,
-            Bucketing::Monthly => Strategy::Monthly,
-        };
-        let (api, hooks) = self.generated();
-        let call = api
-            .get_costs_charts_by_deployment()
-            .organization_id(&request.organization)
-            .deployment_id(&request.deployment)
-            .bucketing_strategy(strategy)
-            .from(window.from())
-            .to(window.to())
-            .send();
-        let wire = self.generated_call(request, &hooks, call).await?;
-        Charts::from_wire(wire).map_err(|e| decode(request, "JSON", e))
-    }
-
-    /// One attempt at the items of one window as CSV: the generated client only asks
-    /// for JSON, so this request is made here, with the same headers, and its body is
-    /// parsed as it streams in.
-    async fn items_csv(
-        &self,
-        request: &RequestContext,
-        window: Window,
-        keep_lines: bool,
-    ) -> Result<(Items, u64), Error> {
-        let shared = &self.shared;
-        let mut url = shared.base.clone();
-        url.path_segments_mut()
-            .expect("an http(s) URL has path segments")
-            .pop_if_empty()
-            .extend([
-                "billing",
-                "costs",
-                &request.organization,
-                "deployments",
-                &request.deployment,
-                "items",
-            ]);
-        url.query_pairs_mut()
-            .append_pair("from", &window.from().to_string())
-            .append_pair("to", &window.to().to_string());
-        let send = shared
-            .http
-            .get(url)
-            .headers(shared.headers.clone())
-            .header(ACCEPT, "text/csv")
-            .header(HeaderName::from_static("api-version"), "1")
-            .send();
-        let response = match tokio::time::timeout(shared.attempt_timeout, send).await {
-            Err(_) => return Err(transport(request, TransportKind::Timeout, None)),
-            Ok(Err(err)) => return Err(from_reqwest(request, err)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        shared.pacer.observe(
-            &*shared.clock,
-            status.as_u16(),
-            response.headers(),
-            self.in_flight(),
-        );
-        if !status.is_success() {
-            return Err(self.error_answer(request, response).await);
-        }
-        let idle = shared.attempt_timeout;
-        let chunks = stream::unfold(response.bytes_stream(), move |mut body| async move {
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(chunk)) => Some((chunk.map_err(io::Error::other), body)),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no body data within the attempt timeout",
-                    )),
-                    body,
-                )),
-            }
-        });
-        let reader = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
-        let parsed = tokio::task::spawn_blocking(move || {
-            ItemsCsvReader::new(reader)?.accumulate(keep_lines)
-        })
-        .await
-        .map_err(|join| transport(request, TransportKind::Other, Some(Box::new(join))))?;
-        parsed.map_err(|err| match io_cause(&err).map(io::Error::kind) {
-            Some(io::ErrorKind::TimedOut) => {
-                transport(request, TransportKind::Timeout, Some(Box::new(err)))
-            }
-            Some(_) => transport(request, TransportKind::Body, Some(Box::new(err))),
-            None => match err {
-                Error::Csv(csv) => decode(request, "CSV", *csv),
-                other => other,
-            },
-        })
-    }
-
-    /// Runs one call of the generated client within the attempt timeout, lets the pacer
-    /// learn from the answer, and maps a failure to this crate's [`Error`].
-    async fn generated_call<T>(
-        &self,
-        request: &RequestContext,
-        hooks: &CallHooks,
-        call: impl Future<
-            Output = Result<
-                ec_billing_api::ResponseValue<T>,
-                ec_billing_api::Error<BasicFailedReply>,
-            >,
-        >,
-    ) -> Result<T, Error> {
-        let outcome = tokio::time::timeout(self.shared.attempt_timeout, call).await;
-        self.observe(hooks);
-        match outcome {
-            Err(_) => Err(transport(request, TransportKind::Timeout, None)),
-            Ok(Ok(reply)) => Ok(reply.into_inner()),
-            Ok(Err(err)) => Err(self.generated_error(request, err, hooks).await),
-        }
-    }
-
-    /// Lets the pacer learn from the head of the answer an attempt got, if any.
-    fn observe(&self, hooks: &CallHooks) {
-        if let Some(head) = hooks.last_response() {
-            let shared = &self.shared;
-            shared.pacer.observe(
-                &*shared.clock,
-                head.status.as_u16(),
-                &head.headers,
-                self.in_flight(),
-            );
-        }
-    }
-
-    /// Requests under way now, by the permits taken.
-    fn in_flight(&self) -> usize {
-        self.shared.concurrency - self.shared.limiter.available_permits()
-    }
-
-    /// Maps an error of the generated client, with the head its hooks recorded.
-    async fn generated_error(
-        &self,
-        request: &RequestContext,
-        err: ec_billing_api::Error<BasicFailedReply>,
-        hooks: &CallHooks,
-    ) -> Error {
-        use ec_billing_api::Error as E;
-        match err {
-            E::ErrorResponse(reply) => {
-                let (status, headers) = (reply.status(), reply.headers().clone());
-                self.api_error(request, status, &headers, Some(reply.into_inner()))
-            }
-            E::InvalidResponsePayload(_, json) => match hooks.last_response() {
-                // A documented error status whose body is not JSON: keep status and headers.
-                Some(head) if !head.status.is_success() => {
-                    self.api_error(request, head.status, &head.headers, None)
-                }
-                _ => decode(request, "JSON", json),
-            },
-            E::UnexpectedResponse(response) => self.error_answer(request, response).await,
-            E::CommunicationError(err) => from_reqwest(request, err),
-            E::ResponseBodyError(err) => transport(
-                request,
-                TransportKind::Body,
-                Some(Box::new(err.without_url())),
-            ),
-            E::InvalidRequest(message) => InvalidInput::new(message).into(),
-            other => transport(
-                request,
-                TransportKind::Other,
-                Some(other.to_string().into()),
-            ),
-        }
-    }
-
-    /// An [`ApiError`] from an error answer whose body is still to be read: the body
-    /// counts when it arrives within the attempt timeout and is the documented JSON.
-    async fn error_answer(&self, request: &RequestContext, response: reqwest::Response) -> Error {
-        let (status, headers) = (response.status(), response.headers().clone());
-        let body = tokio::time::timeout(self.shared.attempt_timeout, response.bytes()).await;
-        let reply = body
-            .ok()
-            .and_then(Result::ok)
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        self.api_error(request, status, &headers, reply)
-    }
-
-    /// An [`ApiError`] from a status, its headers and, when it decoded, its body.
-    fn api_error(
-        &self,
-        request: &RequestContext,
-        status: StatusCode,
-        headers: &HeaderMap,
-        reply: Option<BasicFailedReply>,
-    ) -> Error {
-        let mut codes: Vec<ErrorCode> = headers
-            .get_all(ERROR_CODES)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(ErrorCode::parse)
-            .collect();
-        let mut messages = Vec::new();
-        for element in reply.map(|r| r.errors).unwrap_or_default() {
-            codes.push(ErrorCode::parse(&element.code));
-            messages.push(element.message);
-        }
-        let mut seen = Vec::with_capacity(codes.len());
-        codes.retain(|c| {
-            !seen.contains(c) && {
-                seen.push(c.clone());
-                true
-            }
-        });
-        let request_id = REQUEST_ID_HEADERS
-            .iter()
-            .find_map(|name| headers.get(*name)?.to_str().ok())
-            .map(str::to_string);
-        ApiError {
-            request: request.clone(),
-            status: status.as_u16(),
-            codes,
-            messages,
-            request_id,
-            retry_after: retry_after(headers, self.shared.clock.now()),
-        }
-        .into()
-    }
-}
-
-/// Whether the items endpoint is asked for JSON or CSV. Both give the same [`Items`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// `Accept: application/json`, through the generated client: the default.
-    #[default]
-    Json,
-    /// `Accept: text/csv`, parsed by header name as it streams in.
-    Csv,
-}
-
-/// What both kinds of request share: the client, the organization, the deployment and
-/// the range.
-#[derive(Clone, Debug)]
-struct Target {
-    client: Client,
-    organization: String,
-    deployment: String,
-    range: Option<DateRange>,
-}
-
-impl Target {
-    fn new(
-        client: &Client,
-        organization: impl Into<String>,
-        deployment: impl Into<String>,
-    ) -> Self {
-        Self {
-            client: client.clone(),
-            organization: organization.into(),
-            deployment: deployment.into(),
-            range: None,
-        }
-    }
-
-    /// The range (the month to date by default) and its windows, or why not.
-    fn plan(&self, size: WindowSize) -> Result<(DateRange, Vec<Window>), Error> {
-        for (what, id) in [
-            ("organization", &self.organization),
-            ("deployment", &self.deployment),
-        ] {
-            if id.trim().is_empty() {
-                return Err(
-                    InvalidInput::new(format!("invalid {what} id \"{id}\": it is empty")).into(),
-                );
-            }
-        }
-        let range = match self.range {
-            Some(range) => range,
-            None => DateRange::month_to_date(self.client.shared.clock.now())?,
-        };
-        Ok((range, range.windows(size)))
-    }
-
-    fn context(&self, operation: Operation, window: Window) -> RequestContext {
-        RequestContext {
-            operation,
-            organization: self.organization.clone(),
-            deployment: self.deployment.clone(),
-            window: Some(window),
-            attempts: 0,
-        }
-    }
-
-    /// Fetches `windows` concurrently (at most the client's limit in flight) and yields
-    /// their results in window order.
-    fn fetch<T, F, Fut>(&self, windows: Vec<Window>, fetch_one: F) -> WindowStream<T>
-    where
-        T: Send + 'static,
-        F: Fn(Target, Window) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, Error>> + Send + 'static,
-    {
-        let target = self.clone();
-        let limit = self.client.shared.concurrency;
-        Box::pin(
-            stream::iter(windows)
-                .map(move |window| {
-                    let result = fetch_one(target.clone(), window);
-                    async move { result.await.map(|value| WindowResult { window, value }) }
-                })
-                .buffered(limit),
-        )
-    }
-}
-
-fn failed<T: Send + 'static>(err: Error) -> WindowStream<T> {
-    Box::pin(stream::once(async move { Err(err) }))
-}
-
-/// Itemized costs of one deployment over a range. Made by [`Client::items`].
-#[derive(Clone, Debug)]
-pub struct ItemsRequest {
-    target: Target,
-    window: WindowSize,
-    format: Format,
-}
-
-impl ItemsRequest {
-    /// The range to fetch; by default the current month to date.
-    pub fn range(mut self, range: DateRange) -> Self {
-        self.target.range = Some(range);
-        self
-    }
-
-    /// How the range is split into requests; calendar months by default.
-    pub fn window(mut self, size: WindowSize) -> Self {
-        self.window = size;
-        self
-    }
-
-    /// JSON (default) or CSV.
-    pub fn format(mut self, format: Format) -> Self {
-        self.format = format;
-        self
-    }
-
-    /// The windows this request will fetch.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidInput`] when an id is empty, or no range was given in the first
-    /// second of a month.
-    pub fn windows(&self) -> Result<Vec<Window>, Error> {
-        self.target.plan(self.window).map(|(_, windows)| windows)
-    }
-
-    /// Each window's items, in window order, fetched concurrently.
-    ///
-    /// An error names its window ([`Error::window`]); the stream goes on with later
-    /// windows, so a caller may skip or stop. Bad input is the stream's only item.
-    ///
-    /// ```no_run
-    /// use futures_util::StreamExt;
-    ///
-    /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing::Error> {
-    /// let mut windows = client.items("my-org", "my-deployment").stream();
-    /// while let Some(result) = windows.next().await {
-    ///     let result = result?;
-    ///     println!("{}: {} ECU", result.window, result.value.costs.total);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn stream(self) -> impl Stream<Item = Result<WindowResult<Items>, Error>> + Send + 'static {
-        self.windows_stream(true).map(|result| {
-            result.map(
-                |WindowResult {
-                     window,
-                     value: (items, _),
-                 }| WindowResult {
-                    window,
-                    value: items,
-                },
-            )
-        })
-    }
-
-    /// Each window's items with their number of lines; the lines themselves are only
-    /// kept when `keep_lines`.
-    fn windows_stream(self, keep_lines: bool) -> WindowStream<(Items, u64)> {
-        let (_, windows) = match self.target.plan(self.window) {
-            Ok(plan) => plan,
-            Err(err) => return failed(err),
-        };
-        let format = self.format;
-        self.target
-            .fetch(windows, move |target, window| async move {
-                let request = target.context(Operation::Items, window);
-                let client = &target.client;
-                client
-                    .with_retries(&request, || async {
-                        match format {
-                            Format::Json => client.items_json(&request, window, keep_lines).await,
-                            Format::Csv => client.items_csv(&request, window, keep_lines).await,
-                        }
-                    })
-                    .await
-            })
-    }
-
-    /// The total and per-dimension costs of the whole range, and its number of lines,
-    /// without keeping the lines: memory stays flat whatever the size of the answers
-    /// (CSV is summed as it streams in).
-    ///
-    /// # Errors
-    ///
-    /// The first window's error, in window order, after retries: see [`Error`].
-    pub async fn totals(self) -> Result<ItemsTotals, Error> {
-        let (range, windows) = self.target.plan(self.window)?;
-        let (organization, deployment) = (
-            self.target.organization.clone(),
-            self.target.deployment.clone(),
-        );
-        let parts = collect(self.windows_stream(false)).await?;
-        let lines = parts.iter().map(|(_, count)| count).sum();
-        // The parts hold no lines: merging them sums the costs alone.
-        let costs = Items::merge(parts.into_iter().map(|(items, _)| items)).costs;
-        Ok(ItemsTotals {
-            organization,
-            deployment,
-            range,
-            windows,
-            costs,
-            lines,
-        })
-    }
-
-    /// Every window's items, merged: lines in window order, totals summed exactly.
-    ///
-    /// # Errors
-    ///
-    /// The first window's error, in window order, after retries: see [`Error`].
-    pub async fn send(self) -> Result<ItemsReport, Error> {
-        let (range, windows) = self.target.plan(self.window)?;
-        let (organization, deployment) = (
-            self.target.organization.clone(),
-            self.target.deployment.clone(),
-        );
-        let parts = collect(self.stream()).await?;
-        Ok(ItemsReport {
-            organization,
-            deployment,
-            range,
-            windows,
-            items: Items::merge(parts),
-        })
-    }
-}
-
-/// Usage charts of one deployment over a range. Made by [`Client::charts`].
-#[derive(Clone, Debug)]
-pub struct ChartsRequest {
-    target: Target,
-    window: WindowSize,
-    bucketing: Bucketing,
-}
-
-impl ChartsRequest {
-    /// The range to fetch; by default the current month to date.
-    pub fn range(mut self, range: DateRange) -> Self {
-        self.target.range = Some(range);
-        self
-    }
-
-    /// How the range is split into requests; calendar months by default, and always
-    /// calendar months with [`Bucketing::Monthly`].
-    pub fn window(mut self, size: WindowSize) -> Self {
-        self.window = size;
-        self
-    }
-
-    /// Daily (default) or monthly buckets.
-    pub fn bucketing(mut self, bucketing: Bucketing) -> Self {
-        self.bucketing = bucketing;
-        self
-    }
-
-    fn window_size(&self) -> WindowSize {
-        match self.bucketing {
-            Bucketing::Monthly => WindowSize::Month,
-            Bucketing::Daily => self.window,
-        }
-    }
-
-    /// The windows this request will fetch.
-    ///
-    /// # Errors
-    ///
-    /// As [`ItemsRequest::windows`].
-    pub fn windows(&self) -> Result<Vec<Window>, Error> {
-        self.target
-            .plan(self.window_size())
-            .map(|(_, windows)| windows)
-    }
-
-    /// Each window's charts, in window order, fetched concurrently; as
-    /// [`ItemsRequest::stream`].
-    pub fn stream(
-        self,
-    ) -> impl Stream<Item = Result<WindowResult<Charts>, Error>> + Send + 'static {
-        let (_, windows) = match self.target.plan(self.window_size()) {
-            Ok(plan) => plan,
-            Err(err) => return failed(err),
-        };
-        let bucketing = self.bucketing;
-        self.target
-            .fetch(windows, move |target, window| async move {
-                let request = target.context(Operation::Charts, window);
-                let client = &target.client;
-                client
-                    .with_retries(&request, || client.charts_json(&request, window, bucketing))
-                    .await
-            })
-    }
-
-    /// Every window's charts, merged: buckets in time order, same-timestamp buckets of
-    /// adjacent windows summed by value id.
-    ///
-    /// # Errors
-    ///
-    /// The first window's error, in window order, after retries: see [`Error`].
-    pub async fn send(self) -> Result<ChartsReport, Error> {
-        let (range, windows) = self.target.plan(self.window_size())?;
-        let (organization, deployment) = (
-            self.target.organization.clone(),
-            self.target.deployment.clone(),
-        );
-        let bucketing = self.bucketing;
-        let parts = collect(self.stream()).await?;
-        Ok(ChartsReport {
-            organization,
-            deployment,
-            range,
-            bucketing,
-            windows,
-            charts: Charts::merge(parts),
-        })
-    }
-}
-
-async fn collect<T>(
-    stream: impl Stream<Item = Result<WindowResult<T>, Error>>,
-) -> Result<Vec<T>, Error> {
-    let mut stream = std::pin::pin!(stream);
-    let mut parts = Vec::new();
-    while let Some(result) = stream.next().await {
-        parts.push(result?.value);
-    }
-    Ok(parts)
-}
-
-/// The itemized costs of one deployment over a whole range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ItemsReport {
-    /// The organization id.
-    pub organization: String,
-    /// The deployment id.
-    pub deployment: String,
-    /// The range fetched.
-    pub range: DateRange,
-    /// The windows it was fetched in, in order.
-    pub windows: Vec<Window>,
-    /// The merged items.
-    pub items: Items,
-}
-
-/// The totals of one deployment over a whole range, without its lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ItemsTotals {
-    /// The organization id.
-    pub organization: String,
-    /// The deployment id.
-    pub deployment: String,
-    /// The range fetched.
-    pub range: DateRange,
-    /// The windows it was fetched in, in order.
-    pub windows: Vec<Window>,
-    /// The total and per-dimension costs, exact.
-    pub costs: crate::model::Costs,
-    /// How many line items the answers had.
-    pub lines: u64,
-}
-
-/// The usage charts of one deployment over a whole range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChartsReport {
-    /// The organization id.
-    pub organization: String,
-    /// The deployment id.
-    pub deployment: String,
-    /// The range fetched.
-    pub range: DateRange,
-    /// The bucketing asked for.
-    pub bucketing: Bucketing,
-    /// The windows it was fetched in, in order.
-    pub windows: Vec<Window>,
-    /// The merged charts.
-    pub charts: Charts,
-}
-
-fn transport(
-    request: &RequestContext,
-    kind: TransportKind,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-) -> Error {
-    TransportError {
-        request: request.clone(),
-        kind,
-        source,
-    }
-    .into()
-}
-
-fn from_reqwest(request: &RequestContext, err: reqwest::Error) -> Error {
-    let kind = if err.is_timeout() {
-        TransportKind::Timeout
-    } else if err.is_connect() {
-        TransportKind::Connect
-    } else if err.is_body() || err.is_decode() {
-        TransportKind::Body
-    } else {
-        TransportKind::Other
-    };
-    transport(request, kind, Some(Box::new(err.without_url())))
-}
-
-fn decode(
-    request: &RequestContext,
-    format: &'static str,
-    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> Error {
-    DecodeError {
-        request: Some(request.clone()),
-        format,
-        source: source.into(),
-    }
-    .into()
+    line
 }

@@ -3,7 +3,7 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::time::Window;
+use crate::{text, time::Window};
 
 /// A boxed cause, reached through [`std::error::Error::source`].
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -43,6 +43,12 @@ pub enum Error {
     Decode(Box<DecodeError>),
     /// A malformed CSV document, from [`ItemsCsvReader`](crate::ItemsCsvReader).
     Csv(Box<CsvError>),
+    /// A sum of money too large for an exact decimal (a total, a dimension, a chart
+    /// value summed over windows): never a panic, never a wrapped number.
+    Overflow(Box<OverflowError>),
+    /// The API's rate limit would hold a request past its deadline: the client did not
+    /// wait, and did not send it.
+    Pacing(Box<PacingError>),
 }
 
 impl Error {
@@ -64,17 +70,30 @@ impl Error {
 
     /// Whether trying the same request again may succeed: throttling, 500/502/503/504,
     /// connection failures and timeouts. Never 400, 401, 403 or 404.
+    ///
+    /// Not retryable either: what the same request would meet again (a redirect loop, a
+    /// disallowed redirect, a request that cannot be built, a body that does not
+    /// decode, a sum that overflows).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api(e) => e.is_retryable(),
-            Self::Transport(_) => true,
-            Self::InvalidInput(_) | Self::Decode(_) | Self::Csv(_) => false,
+            Self::Transport(e) => e.kind.is_retryable(),
+            Self::InvalidInput(_)
+            | Self::Decode(_)
+            | Self::Csv(_)
+            | Self::Overflow(_)
+            | Self::Pacing(_) => false,
         }
     }
 
-    /// Whether the API throttled the request (HTTP 429 or `billing_service.rate_limited`).
+    /// Whether the API throttled the request (HTTP 429 or `billing_service.rate_limited`),
+    /// or its rate limit kept the client from sending it in time ([`Error::Pacing`]).
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self, Self::Api(e) if e.is_rate_limited())
+        match self {
+            Self::Api(e) => e.is_rate_limited(),
+            Self::Pacing(_) => true,
+            _ => false,
+        }
     }
 
     /// The messages of the API's error answer, in order (empty for other errors).
@@ -124,6 +143,8 @@ impl Error {
             Self::Api(e) => Some(&e.request),
             Self::Transport(e) => Some(&e.request),
             Self::Decode(e) => e.request.as_ref(),
+            Self::Overflow(e) => e.request.as_deref(),
+            Self::Pacing(e) => Some(&e.request),
             Self::InvalidInput(_) | Self::Csv(_) => None,
         }
     }
@@ -133,6 +154,8 @@ impl Error {
             Self::Api(e) => Some(&mut e.request),
             Self::Transport(e) => Some(&mut e.request),
             Self::Decode(e) => e.request.as_mut(),
+            Self::Overflow(e) => e.request.as_deref_mut(),
+            Self::Pacing(e) => Some(&mut e.request),
             Self::InvalidInput(_) | Self::Csv(_) => None,
         }
     }
@@ -146,6 +169,8 @@ impl fmt::Display for Error {
             Self::Transport(e) => e.fmt(f),
             Self::Decode(e) => e.fmt(f),
             Self::Csv(e) => e.fmt(f),
+            Self::Overflow(e) => e.fmt(f),
+            Self::Pacing(e) => e.fmt(f),
         }
     }
 }
@@ -153,7 +178,7 @@ impl fmt::Display for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::InvalidInput(_) | Self::Api(_) => None,
+            Self::InvalidInput(_) | Self::Api(_) | Self::Overflow(_) | Self::Pacing(_) => None,
             Self::Transport(e) => e.source.as_deref().map(|c| c as _),
             Self::Decode(e) => Some(&*e.source),
             Self::Csv(e) => e.source.as_deref().map(|c| c as _),
@@ -188,6 +213,18 @@ impl From<DecodeError> for Error {
 impl From<CsvError> for Error {
     fn from(e: CsvError) -> Self {
         Self::Csv(Box::new(e))
+    }
+}
+
+impl From<OverflowError> for Error {
+    fn from(e: OverflowError) -> Self {
+        Self::Overflow(Box::new(e))
+    }
+}
+
+impl From<PacingError> for Error {
+    fn from(e: PacingError) -> Self {
+        Self::Pacing(Box::new(e))
     }
 }
 
@@ -282,7 +319,8 @@ impl RequestContext {
 
 impl fmt::Display for RequestContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "deployment \"{}\"", self.deployment)?;
+        let deployment = text::escape(&self.deployment).truncate(text::QUOTED_CHARS);
+        write!(f, "deployment \"{deployment}\"")?;
         if let Some(window) = &self.window {
             write!(f, ", window {window}")?;
         }
@@ -382,6 +420,9 @@ impl fmt::Display for TransportError {
             TransportKind::Connect => "could not connect",
             TransportKind::Timeout => "request timed out",
             TransportKind::Body => "response body broke off",
+            TransportKind::TooLarge => "response body too large",
+            TransportKind::Redirect => "redirect refused",
+            TransportKind::InvalidRequest => "request could not be sent as built",
             TransportKind::Other => "request failed",
         };
         write!(f, "{what} for {}", self.request)
@@ -398,8 +439,27 @@ pub enum TransportKind {
     Timeout,
     /// The response body could not be read to its end.
     Body,
+    /// A successful answer's body was larger than the client buffers
+    /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)).
+    TooLarge,
+    /// A redirect loop, too many redirects, or a redirect the client does not follow
+    /// (another scheme): not retried, the same request would meet it again.
+    Redirect,
+    /// The request could not be built or sent as it is (an invalid or over-long URI):
+    /// not retried.
+    InvalidRequest,
     /// Anything else that kept the request from completing.
     Other,
+}
+
+impl TransportKind {
+    /// Whether the same request may fare better on a second try.
+    fn is_retryable(self) -> bool {
+        match self {
+            Self::Connect | Self::Timeout | Self::Body | Self::Other => true,
+            Self::TooLarge | Self::Redirect | Self::InvalidRequest => false,
+        }
+    }
 }
 
 /// A successful response whose body could not be decoded.
@@ -476,6 +536,7 @@ impl fmt::Display for CsvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.problem)?;
         if let Some(column) = &self.column {
+            let column = text::escape(column).truncate(text::QUOTED_CHARS);
             write!(f, " in column \"{column}\"")?;
         }
         write!(f, " at record {} (line {})", self.record, self.line)
@@ -546,10 +607,119 @@ impl ErrorCode {
 }
 
 impl fmt::Display for ErrorCode {
+    /// The code's text, with control characters escaped and cut to a sensible length:
+    /// an unknown code is whatever the server sent.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        text::escape(self.as_str())
+            .truncate(text::QUOTED_CHARS)
+            .fmt(f)
     }
 }
+
+/// A sum of money too large for an exact decimal: a total, a dimension's cost or a
+/// chart value, summed over the lines of an answer or over windows.
+///
+/// `Display` reads like `the sum of costs.total overflows an exact decimal for
+/// deployment "prod", window 2024-02-01T00:00:00Z..2024-03-01T00:00:00Z`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverflowError {
+    pub(crate) request: Option<Box<RequestContext>>,
+    pub(crate) window: Option<Window>,
+    pub(crate) what: String,
+}
+
+impl OverflowError {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        Self {
+            request: None,
+            window: None,
+            what: what.into(),
+        }
+    }
+
+    /// The same error, naming the window whose part made the sum overflow.
+    pub(crate) fn in_window(mut self, window: Window) -> Self {
+        self.window = Some(window);
+        if let Some(request) = &mut self.request {
+            request.window = Some(window);
+        }
+        self
+    }
+
+    /// The same error, naming the request (its window, if it has none yet).
+    pub(crate) fn in_request(mut self, mut request: RequestContext) -> Self {
+        if let Some(window) = self.window {
+            request.window = Some(window);
+        }
+        self.request = Some(Box::new(request));
+        self
+    }
+
+    /// What overflowed: `costs.total`, `the capacity dimension`, a chart value.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The window whose part made the sum overflow, when known.
+    pub fn window(&self) -> Option<&Window> {
+        self.window
+            .as_ref()
+            .or_else(|| self.request.as_ref()?.window.as_ref())
+    }
+}
+
+impl fmt::Display for OverflowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the sum of {} overflows an exact decimal", self.what)?;
+        match (&self.request, &self.window) {
+            (Some(request), _) => write!(f, " for {request}"),
+            (None, Some(window)) => write!(f, " in window {window}"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl StdError for OverflowError {}
+
+/// The API's rate limit would hold a request past its deadline, so it was not sent.
+///
+/// `Display` reads like `the API's rate limit (0.000278 requests/s, from x-ratelimit-*
+/// headers) would hold deployment "prod", window ... for 3599 s, past its deadline`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacingError {
+    pub(crate) request: RequestContext,
+    pub(crate) wait: Option<Duration>,
+    pub(crate) rate: String,
+}
+
+impl PacingError {
+    /// The wait the rate limit asked for; `None` when it is beyond any clock.
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait
+    }
+
+    /// The request that was not sent.
+    pub fn request(&self) -> &RequestContext {
+        &self.request
+    }
+}
+
+impl fmt::Display for PacingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the API's rate limit ({}) would hold {} ",
+            self.rate, self.request
+        )?;
+        match self.wait {
+            Some(wait) => write!(f, "for {} s", wait.as_secs())?,
+            None => f.write_str("indefinitely")?,
+        }
+        f.write_str(", past its deadline")
+    }
+}
+
+impl StdError for PacingError {}
 
 #[cfg(test)]
 mod tests {

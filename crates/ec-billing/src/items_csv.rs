@@ -11,12 +11,15 @@ use std::{cell::RefCell, collections::BTreeMap, io::Read, str::FromStr};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
+use ec_billing_api::parse_decimal;
+
 use crate::{
-    error::{CsvError, Error},
+    error::{CsvError, Error, OverflowError},
     model::{
         Costs, Dimension, DtsLine, Items, Period, Quantity, Rate, ResourceKind, ResourceLine,
-        add_dimension, parse_decimal,
+        add_dimension,
     },
+    text::quoted,
 };
 
 /// The fields this reader knows, each with the header names it answers to (already in
@@ -231,7 +234,7 @@ impl<R: Read> ItemsCsvReader<R> {
                     cost, usage_type, ..
                 } => (*cost, Dimension::parse(usage_type)),
             };
-            add_dimension(&mut items.costs.dimensions, dimension, cost);
+            add_dimension(&mut items.costs.dimensions, dimension, cost)?;
             if keep_lines {
                 match row.line(values) {
                     ItemLine::Resource(line) => items.resources.push(line),
@@ -240,7 +243,12 @@ impl<R: Read> ItemsCsvReader<R> {
             }
         }
         // Every line counts toward exactly one dimension.
-        items.costs.total = items.costs.dimensions.iter().map(|d| d.cost).sum();
+        items.costs.total = items
+            .costs
+            .dimensions
+            .iter()
+            .try_fold(Decimal::ZERO, |total, d| total.checked_add(d.cost))
+            .ok_or_else(|| OverflowError::new("costs.total"))?;
         Ok((items, lines))
     }
 }
@@ -393,9 +401,13 @@ impl<'a, R> Row<'a, R> {
     fn decimal(&self, field: Field) -> Result<Option<Decimal>, Error> {
         match self.text(field) {
             None | Some("") => Ok(None),
-            Some(text) => parse_decimal(text)
-                .map(Some)
-                .ok_or_else(|| self.error(&format!("invalid decimal \"{text}\""), Some(field))),
+            Some(text) => parse_decimal(text).map(Some).map_err(|err| {
+                let problem = match err {
+                    ec_billing_api::DecimalError::Syntax => "invalid decimal",
+                    _ => "inexact decimal (more digits than an exact decimal holds)",
+                };
+                self.error(&format!("{problem} \"{}\"", quoted(text)), Some(field))
+            }),
         }
     }
 

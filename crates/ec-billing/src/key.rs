@@ -1,6 +1,6 @@
 //! The API key: a secret that prints as `[redacted]` everywhere but the request header.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use reqwest::header::HeaderValue;
 
@@ -48,10 +48,29 @@ impl ApiKey {
 
     /// The `Authorization` header value, marked sensitive.
     pub(crate) fn header_value(&self) -> HeaderValue {
+        // `new` allows only visible ASCII, which is always a valid header value; the
+        // fallback is never taken.
         let mut value = HeaderValue::from_str(&format!("ApiKey {}", self.0))
-            .expect("checked to be visible ASCII in ApiKey::new");
+            .unwrap_or_else(|_| HeaderValue::from_static("ApiKey"));
         value.set_sensitive(true);
         value
+    }
+
+    /// `text` (from a server, say) with every occurrence of this key replaced by
+    /// `[redacted]`. The client does this to everything a server sends back that ends
+    /// up in an error; use it on text of your own before printing or logging it.
+    ///
+    /// ```
+    /// let key = ec_billing::ApiKey::new("essu_c2VjcmV0")?;
+    /// assert_eq!(key.redact("bad key essu_c2VjcmV0"), "bad key [redacted]");
+    /// # Ok::<(), ec_billing::Error>(())
+    /// ```
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if text.contains(&self.0) {
+            Cow::Owned(text.replace(&self.0, "[redacted]"))
+        } else {
+            Cow::Borrowed(text)
+        }
     }
 }
 
@@ -84,6 +103,16 @@ mod tests {
         let key = ApiKey::new("canary-123").unwrap();
         let shown = format!("{key} {key:?} {:?}", key.header_value());
         assert!(!shown.contains("canary-123"), "{shown}");
+    }
+
+    #[test]
+    fn a_key_echoed_in_server_text_is_redacted() {
+        let key = ApiKey::new("canary-123").unwrap();
+        assert_eq!(
+            key.redact("code canary-123, again canary-123"),
+            "code [redacted], again [redacted]"
+        );
+        assert!(matches!(key.redact("nothing here"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -12,22 +12,23 @@
 //! - [`RetryPolicy`], [`Pacing`], [`Clock`]: retries, client-side pacing under the
 //!   API's rate limit, and the clock they wait on.
 
+mod answers;
 mod client;
 mod error;
 mod items_csv;
 mod key;
 mod model;
 mod pacing;
+mod request;
 mod retry;
+mod text;
 mod time;
+mod transport;
 
-pub use client::{
-    ChartsReport, ChartsRequest, Client, ClientBuilder, DEFAULT_BASE_URL, Format, ItemsReport,
-    ItemsRequest, ItemsTotals,
-};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
 pub use error::{
-    ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, RequestContext,
-    Result, TransportError, TransportKind,
+    ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, OverflowError,
+    PacingError, RequestContext, Result, TransportError, TransportKind,
 };
 pub use items_csv::{ItemLine, ItemsCsvReader};
 pub use key::ApiKey;
@@ -35,10 +36,17 @@ pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Items, Period,
     Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
 };
-pub use pacing::Pacing;
+pub use pacing::{Pacing, PerSecond};
+pub use request::{
+    ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES,
+};
 pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
-pub use time::{Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, Window, WindowSize};
+pub use text::{Escaped, escape};
+pub use time::{
+    Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
+};
+pub use transport::Format;
 
 /// The workspace README's examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -1,15 +1,16 @@
 //! The public data: itemized costs and charts with exact decimal money, how they are
 //! converted from the wire, and how per-window results merge into one for a range.
 
-use std::{collections::BTreeMap, fmt, str::FromStr};
+use std::{collections::BTreeMap, fmt};
 
 use ec_billing_api::types as wire;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use crate::{
-    error::{DecodeError, Error},
-    time::{Window, chart_timestamp},
+    error::{DecodeError, Error, OverflowError, RequestContext},
+    text::quoted,
+    time::{Bucketing, Window, bucket_start, chart_timestamp},
 };
 
 /// Itemized costs of a deployment over a window or a whole range, in ECU.
@@ -257,142 +258,22 @@ pub struct WindowResult<T> {
     pub value: T,
 }
 
-/// A number from the wire that cannot be an exact decimal (too large or too small).
-#[derive(Debug)]
-pub(crate) struct NumberOutOfRange {
-    pub(crate) field: &'static str,
-    pub(crate) value: f64,
-}
-
-impl fmt::Display for NumberOutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} does not fit an exact decimal",
-            self.field, self.value
-        )
-    }
-}
-
-impl std::error::Error for NumberOutOfRange {}
-
-/// The exact decimal a JSON number stood for.
-///
-/// The API's numbers are `double`s, printed by the server as the shortest text that
-/// reads back as the same double. The shortest digits of the `f64` (Ryu) are that same
-/// text, so `0.1301` on the wire becomes exactly `0.1301` here, not
-/// `0.13009999999999999...`, for every number with at most 15 significant digits.
-pub(crate) fn exact(field: &'static str, value: f64) -> Result<Decimal, NumberOutOfRange> {
-    let out_of_range = || NumberOutOfRange { field, value };
-    if !value.is_finite() {
-        return Err(out_of_range());
-    }
-    let mut buffer = ryu::Buffer::new();
-    let digits = buffer.format_finite(value);
-    parse_decimal(digits).ok_or_else(out_of_range)
-}
-
-/// Parses decimal text (`-12.5`, `0.0011`, `1e-7`, `1.5E+3`) exactly.
-///
-/// Text of up to 18 significant digits is read without allocating; longer text goes
-/// through `rust_decimal`'s own parser. Anything but digits, one `.`, a sign and an
-/// exponent is refused (no `_`, no `,`, no spaces), as is a value beyond 28 decimal
-/// places or 96 bits.
-pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
-    fast_decimal(text.as_bytes()).or_else(|| {
-        let plain = !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'));
-        if !plain {
-            return None;
-        }
-        Decimal::from_str(text)
-            .or_else(|_| Decimal::from_scientific(text))
-            .ok()
-    })
-}
-
-/// The allocation-free path of [`parse_decimal`]: `None` when the text is not plain
-/// decimal text of at most 18 significant digits.
-fn fast_decimal(text: &[u8]) -> Option<Decimal> {
-    let (negative, body) = match text.first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut mantissa: u64 = 0;
-    let mut significant = 0u32;
-    let mut scale: i32 = 0;
-    let mut dot = false;
-    let mut any_digit = false;
-    let mut rest = body;
-    while let Some((&byte, tail)) = rest.split_first() {
-        match byte {
-            b'0'..=b'9' => {
-                if mantissa != 0 || byte != b'0' {
-                    significant += 1;
-                }
-                if significant > 18 {
-                    return None;
-                }
-                mantissa = mantissa * 10 + u64::from(byte - b'0');
-                scale += i32::from(dot);
-                any_digit = true;
-            }
-            b'.' if !dot => dot = true,
-            b'e' | b'E' => {
-                scale -= exponent(tail)?;
-                rest = &[];
-                break;
-            }
-            _ => return None,
-        }
-        rest = tail;
-    }
-    debug_assert!(rest.is_empty());
-    if !any_digit {
-        return None;
-    }
-    while scale < 0 {
-        mantissa = mantissa
-            .checked_mul(10)
-            .filter(|m| *m < 1_000_000_000_000_000_000)?;
-        scale += 1;
-    }
-    let mut value =
-        Decimal::try_new(i64::try_from(mantissa).ok()?, u32::try_from(scale).ok()?).ok()?;
-    value.set_sign_negative(negative && mantissa != 0);
-    Some(value)
-}
-
-/// The exponent after an `e`: an optional sign and one to three digits.
-fn exponent(text: &[u8]) -> Option<i32> {
-    let (sign, digits) = match text.first()? {
-        b'-' => (-1, &text[1..]),
-        b'+' => (1, &text[1..]),
-        _ => (1, text),
-    };
-    if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits
-        .iter()
-        .fold(0i32, |v, d| v * 10 + i32::from(d - b'0'));
-    Some(sign * value)
-}
-
-impl Items {
-    /// Converts a decoded JSON response, exactly.
-    pub(crate) fn from_wire(items: wire::ItemsCosts) -> Result<Self, NumberOutOfRange> {
-        let dimensions = convert_all(items.costs.dimensions, |d| {
-            Ok(DimensionCost {
+impl From<wire::ItemsCosts> for Items {
+    /// The decoded JSON answer in this crate's types; every number is already exact.
+    fn from(items: wire::ItemsCosts) -> Self {
+        let dimensions = items
+            .costs
+            .dimensions
+            .into_iter()
+            .map(|d| DimensionCost {
                 dimension: Dimension::parse(&d.type_),
-                cost: exact("costs.dimensions[].cost", d.cost)?,
+                cost: d.cost.into(),
             })
-        })?;
-        let resources = convert_all(items.resources, |r| {
-            Ok(ResourceLine {
+            .collect();
+        let resources = items
+            .resources
+            .into_iter()
+            .map(|r| ResourceLine {
                 kind: ResourceKind::parse(&r.kind),
                 name: r.name,
                 sku: r.sku,
@@ -402,13 +283,15 @@ impl Items {
                     start: r.period.start,
                     end: r.period.end,
                 },
-                cost: exact("resources[].price", r.price)?,
-                price_per_hour: exact("resources[].price_per_hour", r.price_per_hour)?,
+                cost: r.price.into(),
+                price_per_hour: r.price_per_hour.into(),
                 extra: BTreeMap::new(),
             })
-        })?;
-        let data_transfer_and_storage = convert_all(items.data_transfer_and_storage, |d| {
-            Ok(DtsLine {
+            .collect();
+        let data_transfer_and_storage = items
+            .data_transfer_and_storage
+            .into_iter()
+            .map(|d| DtsLine {
                 name: d.name,
                 sku: d.sku,
                 usage_type: d.type_,
@@ -417,23 +300,25 @@ impl Items {
                     formatted: d.quantity.formatted_value,
                 },
                 rate: Rate {
-                    value: exact("data_transfer_and_storage[].rate.value", d.rate.value)?,
+                    value: d.rate.value.into(),
                     formatted: d.rate.formatted_value,
                 },
-                cost: exact("data_transfer_and_storage[].cost", d.cost)?,
+                cost: d.cost.into(),
                 extra: BTreeMap::new(),
             })
-        })?;
-        Ok(Self {
+            .collect();
+        Self {
             costs: Costs {
-                total: exact("costs.total", items.costs.total)?,
+                total: items.costs.total.into(),
                 dimensions,
             },
             resources,
             data_transfer_and_storage,
-        })
+        }
     }
+}
 
+impl Items {
     /// Decodes an items response body (JSON), exactly, e.g. one saved to a file.
     ///
     /// ```
@@ -445,48 +330,108 @@ impl Items {
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the body is not the documented JSON, or a number does not
-    /// fit an exact decimal.
+    /// [`Error::Decode`] when the body is not the documented JSON, or a number has more
+    /// digits than an exact decimal holds; the error names the field
+    /// (`resources[3].price: ...`).
     pub fn from_json(json: &[u8]) -> Result<Items, Error> {
-        let wire: wire::ItemsCosts = serde_json::from_slice(json).map_err(json_error)?;
-        Items::from_wire(wire).map_err(json_error)
+        decode_json::<wire::ItemsCosts>(json)
+            .map(Items::from)
+            .map_err(|cause| decode_error(None, cause))
     }
 
     /// Merges per-window results, in window order: lines concatenated, the total and
     /// each dimension's cost summed exactly.
-    pub fn merge(parts: impl IntoIterator<Item = Items>) -> Items {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] naming the window whose part made a sum too large for an
+    /// exact decimal.
+    pub fn merge(parts: impl IntoIterator<Item = WindowResult<Items>>) -> Result<Items, Error> {
         let mut merged = Items::default();
         for part in parts {
-            merged.costs.total += part.costs.total;
-            for d in part.costs.dimensions {
-                add_dimension(&mut merged.costs.dimensions, d.dimension, d.cost);
-            }
-            merged.resources.extend(part.resources);
             merged
-                .data_transfer_and_storage
-                .extend(part.data_transfer_and_storage);
+                .add(part.value)
+                .map_err(|overflow| overflow.in_window(part.window))?;
         }
-        merged
+        Ok(merged)
+    }
+
+    /// Adds `part` to these items: lines appended, costs summed exactly.
+    pub(crate) fn add(&mut self, part: Items) -> Result<(), OverflowError> {
+        self.costs.add(part.costs)?;
+        self.resources.extend(part.resources);
+        self.data_transfer_and_storage
+            .extend(part.data_transfer_and_storage);
+        Ok(())
     }
 }
 
-/// Converts every element, into a vector allocated once (collecting into a `Result`
-/// cannot know the length, and would grow and copy as it goes).
-fn convert_all<T, U, E>(
-    from: Vec<T>,
-    mut convert: impl FnMut(T) -> Result<U, E>,
-) -> Result<Vec<U>, E> {
-    let mut converted = Vec::with_capacity(from.len());
-    for element in from {
-        converted.push(convert(element)?);
+impl Costs {
+    /// Adds `other`'s total and dimensions to these, exactly.
+    pub(crate) fn add(&mut self, other: Costs) -> Result<(), OverflowError> {
+        self.total = self
+            .total
+            .checked_add(other.total)
+            .ok_or_else(|| OverflowError::new("costs.total"))?;
+        for d in other.dimensions {
+            add_dimension(&mut self.dimensions, d.dimension, d.cost)?;
+        }
+        Ok(())
     }
-    Ok(converted)
 }
 
-/// A JSON document that did not decode, outside of any request.
-fn json_error(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+/// Decodes a JSON document into `T`; on failure, decodes it again to name the field
+/// that failed (`resources[3].price: number ...`), which costs nothing on success.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+    serde_json::from_slice(json).map_err(|_| json_field_error::<T>(json))
+}
+
+/// The error of decoding `json` as `T`, naming the path of the field at fault.
+pub(crate) fn json_field_error<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+) -> Box<dyn std::error::Error + Send + Sync> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(json);
+    match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        Err(err) => {
+            // An exact number is read through serde_json's raw-value entry, which the
+            // path would name: it is not part of the document.
+            let path = err
+                .path()
+                .to_string()
+                .replace(".$serde_json::private::RawValue", "");
+            Box::new(FieldError {
+                path,
+                source: err.into_inner(),
+            })
+        }
+        Ok(_) => "the document decoded on a second try".into(),
+    }
+}
+
+/// A JSON document that did not decode, with the path of the field at fault.
+#[derive(Debug)]
+pub(crate) struct FieldError {
+    path: String,
+    source: serde_json::Error,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.source)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// A document that did not decode, outside of any request or in one.
+pub(crate) fn decode_error(
+    request: Option<&RequestContext>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> Error {
     DecodeError {
-        request: None,
+        request: request.cloned(),
         format: "JSON",
         source: source.into(),
     }
@@ -498,145 +443,204 @@ pub(crate) fn add_dimension(
     dimensions: &mut Vec<DimensionCost>,
     dimension: Dimension,
     cost: Decimal,
-) {
+) -> Result<(), OverflowError> {
     match dimensions.iter_mut().find(|d| d.dimension == dimension) {
-        Some(existing) => existing.cost += cost,
+        Some(existing) => {
+            existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
+                OverflowError::new(format!(
+                    "costs of dimension \"{}\"",
+                    quoted(dimension.as_str())
+                ))
+            })?;
+        }
         None => dimensions.push(DimensionCost { dimension, cost }),
+    }
+    Ok(())
+}
+
+/// Why a charts answer cannot be taken as it is.
+#[derive(Debug)]
+pub(crate) struct ChartsProblem(String);
+
+impl fmt::Display for ChartsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
+impl std::error::Error for ChartsProblem {}
+
 impl Charts {
-    /// Converts a decoded JSON response, exactly, with timestamps as UTC instants.
-    pub(crate) fn from_wire(charts: wire::ChartItems) -> Result<Self, NumberOutOfRange> {
-        let mut buckets = convert_all(charts.data, |item| {
-            let timestamp = chart_timestamp(item.timestamp).ok_or(NumberOutOfRange {
-                field: "data[].timestamp",
-                value: item.timestamp as f64,
+    /// The decoded JSON answer with timestamps as UTC instants (below 10^11 epoch
+    /// seconds, else epoch milliseconds), buckets in time order.
+    ///
+    /// A timestamp out of the time scale, or one that two buckets of the answer share,
+    /// is refused: summing them silently could count a value twice.
+    pub(crate) fn from_wire(charts: wire::ChartItems) -> Result<Self, ChartsProblem> {
+        let mut buckets = Vec::with_capacity(charts.data.len());
+        for item in charts.data {
+            let timestamp = chart_timestamp(item.timestamp).ok_or_else(|| {
+                ChartsProblem(format!(
+                    "chart timestamp {} is outside the time scale",
+                    item.timestamp
+                ))
             })?;
             let values = item
                 .values
                 .into_iter()
-                .map(|v| {
-                    Ok(ChartValue {
-                        id: v.id,
-                        name: v.name,
-                        value: exact("data[].values[].value", v.value)?,
-                    })
+                .map(|v| ChartValue {
+                    id: v.id,
+                    name: v.name,
+                    value: v.value.into(),
                 })
-                .collect::<Result<_, _>>()?;
-            Ok(ChartBucket { timestamp, values })
-        })?;
+                .collect();
+            buckets.push(ChartBucket { timestamp, values });
+        }
         buckets.sort_by_key(|b| b.timestamp);
+        if let Some(pair) = buckets
+            .windows(2)
+            .find(|p| p[0].timestamp == p[1].timestamp)
+        {
+            return Err(ChartsProblem(format!(
+                "two buckets of one answer have the timestamp {}",
+                pair[0].timestamp
+            )));
+        }
         Ok(Self { buckets })
     }
+}
 
+impl Charts {
     /// Decodes a charts response body (JSON), exactly, with UTC timestamps.
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] when the body is not the documented JSON, or a value or
-    /// timestamp is out of range.
+    /// [`Error::Decode`] when the body is not the documented JSON, a number has more
+    /// digits than an exact decimal holds, a timestamp is out of range, or two buckets
+    /// share a timestamp.
     pub fn from_json(json: &[u8]) -> Result<Charts, Error> {
-        let wire: wire::ChartItems = serde_json::from_slice(json).map_err(json_error)?;
-        Charts::from_wire(wire).map_err(json_error)
+        let wire = decode_json::<wire::ChartItems>(json).map_err(|e| decode_error(None, e))?;
+        Charts::from_wire(wire).map_err(|e| decode_error(None, e))
+    }
+
+    /// Refuses a bucket outside `window`: before the start of the day (or month, with
+    /// monthly buckets) the window starts in, or after its end. A bucket at the end
+    /// itself is taken (upstream does not say whether `to` is inclusive); it merges
+    /// with the next window's bucket of the same timestamp.
+    pub(crate) fn check_within(
+        &self,
+        window: &Window,
+        bucketing: Bucketing,
+    ) -> Result<(), ChartsProblem> {
+        let earliest = bucket_start(window.from(), bucketing);
+        match self
+            .buckets
+            .iter()
+            .find(|b| earliest.is_none_or(|e| b.timestamp < e) || b.timestamp > window.to())
+        {
+            Some(bucket) => Err(ChartsProblem(format!(
+                "a bucket at {} is outside the requested window {window}",
+                bucket.timestamp
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Merges per-window results into buckets in time order. Buckets with the same
-    /// timestamp (from adjacent windows) become one, summing values with the same `id`.
-    pub fn merge(parts: impl IntoIterator<Item = Charts>) -> Charts {
+    /// timestamp (from adjacent windows) become one, summing values with the same `id`
+    /// exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] naming the window whose value made a sum too large for an
+    /// exact decimal.
+    pub fn merge(parts: impl IntoIterator<Item = WindowResult<Charts>>) -> Result<Charts, Error> {
         let mut by_time: BTreeMap<Timestamp, Vec<ChartValue>> = BTreeMap::new();
-        for bucket in parts.into_iter().flat_map(|c| c.buckets) {
-            let values = by_time.entry(bucket.timestamp).or_default();
-            for value in bucket.values {
-                match values.iter_mut().find(|v| v.id == value.id) {
-                    Some(existing) => existing.value += value.value,
-                    None => values.push(value),
+        for part in parts {
+            for bucket in part.value.buckets {
+                let values = by_time.entry(bucket.timestamp).or_default();
+                for value in bucket.values {
+                    match values.iter_mut().find(|v| v.id == value.id) {
+                        Some(existing) => {
+                            existing.value =
+                                existing.value.checked_add(value.value).ok_or_else(|| {
+                                    OverflowError::new(format!(
+                                        "chart value \"{}\" at {}",
+                                        quoted(&value.id),
+                                        bucket.timestamp
+                                    ))
+                                    .in_window(part.window)
+                                })?;
+                        }
+                        None => values.push(value),
+                    }
                 }
             }
         }
-        Charts {
+        Ok(Charts {
             buckets: by_time
                 .into_iter()
                 .map(|(timestamp, values)| ChartBucket { timestamp, values })
                 .collect(),
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{DateRange, WindowSize};
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn decimal_text_parses_exactly_with_or_without_the_fast_path() {
-        for text in [
-            "0",
-            "-0",
-            "12.5",
-            "-12.5",
-            "+3",
-            ".5",
-            "0.0011",
-            "1e-7",
-            "1.5E+3",
-            "42.0",
-            "1234567890.12345678",
-            "12345678901234567890.5",
-        ] {
-            let expected = Decimal::from_str(text)
-                .or_else(|_| Decimal::from_scientific(text))
-                .unwrap();
-            assert_eq!(parse_decimal(text), Some(expected), "{text}");
-        }
-        for bad in [
-            "", "-", ".", "1,5", "1_000", "12,x", " 1", "1e", "1e1000", "e5", "1.2.3", "NaN", "inf",
-        ] {
-            assert_eq!(parse_decimal(bad), None, "{bad}");
-        }
+    /// `parts` as the results of consecutive daily windows of January 2024.
+    fn in_windows<T>(parts: impl IntoIterator<Item = T>) -> Vec<WindowResult<T>> {
+        let days = DateRange::parse("2024-01-01", "2024-02-01")
+            .unwrap()
+            .windows(WindowSize::Day);
+        parts
+            .into_iter()
+            .zip(days.cycle())
+            .map(|(value, window)| WindowResult { window, value })
+            .collect()
     }
 
-    #[test]
-    fn wire_numbers_become_the_exact_decimals_they_were_written_as() {
-        for text in [
-            "0.1301",
-            "1234.5678",
-            "0.00005",
-            "0.1198891",
-            "42",
-            "0",
-            "1e-7",
-            "123456789012.345",
-        ] {
-            let value: f64 = text.parse().unwrap();
-            let expected = Decimal::from_scientific(text)
-                .or_else(|_| text.parse())
-                .unwrap();
-            assert_eq!(exact("x", value).unwrap(), expected, "{text}");
+    fn costs(total: &str) -> Items {
+        Items {
+            costs: Costs {
+                total: dec(total),
+                dimensions: vec![DimensionCost {
+                    dimension: Dimension::Capacity,
+                    cost: dec(total),
+                }],
+            },
+            ..Items::default()
         }
-        assert!(exact("x", 1e300).is_err());
     }
 
     #[test]
     fn summing_many_windows_is_exact_where_f64_drifts() {
-        let part = Items {
-            costs: Costs {
-                total: dec("0.1"),
-                dimensions: vec![DimensionCost {
-                    dimension: Dimension::Capacity,
-                    cost: dec("0.1"),
-                }],
-            },
-            ..Items::default()
-        };
-        let merged = Items::merge(std::iter::repeat_n(part, 1000));
+        let merged = Items::merge(in_windows(std::iter::repeat_n(costs("0.1"), 1000))).unwrap();
         assert_eq!(merged.costs.total, dec("100"));
         assert_eq!(merged.costs.dimensions[0].cost, dec("100"));
         let drifting: f64 = std::iter::repeat_n(0.1f64, 1000).sum();
         assert_ne!(drifting, 100.0, "f64 would have drifted");
+    }
+
+    #[test]
+    fn a_total_that_overflows_over_two_windows_is_an_error_naming_the_second() {
+        let err = Items::merge(in_windows([costs("7e28"), costs("7e28")])).unwrap_err();
+        let Error::Overflow(overflow) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(overflow.what(), "costs.total");
+        assert_eq!(
+            overflow.window().unwrap().to_string(),
+            "2024-01-02T00:00:00Z..2024-01-03T00:00:00Z"
+        );
+        assert!(!err.is_retryable());
     }
 
     #[test]
@@ -647,23 +651,43 @@ mod tests {
             name: id.into(),
             value: dec(v),
         };
-        let first = Charts {
+        let bucket = |values| Charts {
             buckets: vec![ChartBucket {
                 timestamp: at,
-                values: vec![value("a", "1.1"), value("b", "2")],
+                values,
             }],
         };
-        let second = Charts {
-            buckets: vec![ChartBucket {
-                timestamp: at,
-                values: vec![value("a", "0.2"), value("c", "3")],
-            }],
-        };
-        let merged = Charts::merge([first, second]);
+        let first = bucket(vec![value("a", "1.1"), value("b", "2")]);
+        let second = bucket(vec![value("a", "0.2"), value("c", "3")]);
+        let merged = Charts::merge(in_windows([first, second])).unwrap();
         assert_eq!(merged.buckets.len(), 1);
         assert_eq!(
             merged.buckets[0].values,
             [value("a", "1.3"), value("b", "2"), value("c", "3")]
+        );
+
+        let huge = || bucket(vec![value("a", "7e28")]);
+        let err = Charts::merge(in_windows([huge(), huge()])).unwrap_err();
+        assert!(matches!(err, Error::Overflow(_)), "{err:?}");
+        assert!(err.to_string().contains("chart value \"a\""), "{err}");
+    }
+
+    #[test]
+    fn a_timestamp_twice_in_one_charts_answer_is_refused() {
+        let json = br#"{"data":[{"timestamp":1704067200,"values":[]},{"timestamp":1704067200000,"values":[]}]}"#;
+        let err = Charts::from_json(json).unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("two buckets"), "{cause}");
+    }
+
+    #[test]
+    fn a_number_with_too_many_digits_names_its_field() {
+        let json = br#"{"costs":{"total":1,"dimensions":[]},"data_transfer_and_storage":[],"resources":[{"hours":1,"instance_count":1,"kind":"kibana","name":"k","sku":"s","period":{"start":"2024-01-01T00:00:00Z","end":"2024-01-02T00:00:00Z"},"price":123456789012345.123456789012345,"price_per_hour":1}]}"#;
+        let err = Items::from_json(json).unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            cause.starts_with("resources[0].price: number 123456789012345.123456789012345"),
+            "{cause}"
         );
     }
 }

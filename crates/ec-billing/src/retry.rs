@@ -121,8 +121,9 @@ impl RetryPolicy {
         self
     }
 
-    /// The most time one request may take over all its attempts and waits; `None` for
-    /// no limit. A wait that would end past it is not started.
+    /// The most time one request may take over all its attempts and waits (retry
+    /// waits and pacing waits alike); `None` for no limit. A wait that would end past
+    /// it is not started, and no attempt runs past it.
     pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;
         self
@@ -142,6 +143,11 @@ impl RetryPolicy {
     /// How backoff delays are randomized.
     pub fn jitter_mode(&self) -> Jitter {
         self.jitter
+    }
+
+    /// The most time one request may take over all its attempts and waits, if limited.
+    pub fn deadline_duration(&self) -> Option<Duration> {
+        self.deadline
     }
 
     /// The wait after failed attempt `attempt` (from 1), or `None` to stop retrying.

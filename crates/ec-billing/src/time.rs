@@ -3,7 +3,7 @@
 //! Every instant is UTC ([`jiff::Timestamp`]) and every range is half-open, `[from, to)`.
 //! Consecutive windows share their boundary, so a split has no gap and no overlap.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, iter::FusedIterator, str::FromStr};
 
 use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
 
@@ -11,6 +11,11 @@ use crate::error::{Error, InvalidInput};
 
 /// The longest window the API is asked for: its historical three-month limit.
 pub const MAX_WINDOW_DAYS: u16 = 92;
+
+/// The most windows (requests) one request for a range is split into: 100,000, about
+/// 270 years of daily windows. A longer plan is refused before any request, so that
+/// what a request holds in memory does not grow with the length of its range.
+pub const MAX_WINDOWS: usize = 100_000;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -90,9 +95,12 @@ impl DateRange {
     /// [`Error::InvalidInput`] in the first second of a month, when the range would be
     /// empty.
     pub fn month_to_date(now: Timestamp) -> Result<Self, Error> {
-        let now = Timestamp::from_second(now.as_second()).expect("truncation stays in range");
+        // Truncating toward zero never leaves the time scale; `now` is kept if it did.
+        let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
         let today = now.to_zoned_datetime(TimeZone::UTC).date();
-        Self::new(midnight(today.first_of_month()), now)
+        // The first of the month is before `now`, so its midnight is on the scale.
+        let start = midnight(today.first_of_month()).unwrap_or(Timestamp::MIN);
+        Self::new(start, now)
     }
 
     /// The start of the range (inclusive).
@@ -106,13 +114,17 @@ impl DateRange {
     }
 
     /// Splits the range into consecutive windows of `size`, the first and last clipped
-    /// to the range.
+    /// to the range, lazily: each window is made when the iterator reaches it.
+    ///
+    /// A boundary that would fall past the end of the time scale (jiff's
+    /// [`Timestamp::MAX`], 9999-12-30T22:00Z) is past the range's end, so the last
+    /// window ends at the range's end: no instant past the scale is ever built.
     ///
     /// ```
     /// use ec_billing::{DateRange, WindowSize};
     ///
     /// let range = DateRange::parse("2024-01-15", "2024-03-10")?;
-    /// let windows: Vec<String> = range.windows(WindowSize::Month).iter().map(|w| w.to_string()).collect();
+    /// let windows: Vec<String> = range.windows(WindowSize::Month).map(|w| w.to_string()).collect();
     /// assert_eq!(windows, [
     ///     "2024-01-15T00:00:00Z..2024-02-01T00:00:00Z",
     ///     "2024-02-01T00:00:00Z..2024-03-01T00:00:00Z",
@@ -120,23 +132,59 @@ impl DateRange {
     /// ]);
     /// # Ok::<(), ec_billing::Error>(())
     /// ```
-    pub fn windows(&self, size: WindowSize) -> Vec<Window> {
-        let mut windows = Vec::new();
-        let mut start = self.from;
-        let mut index = 0;
-        while start < self.to {
-            let end = size.next_boundary(start).min(self.to);
-            windows.push(Window {
-                index,
-                from: start,
-                to: end,
-            });
-            index += 1;
-            start = end;
+    pub fn windows(&self, size: WindowSize) -> Windows {
+        Windows {
+            next: Some(self.from),
+            to: self.to,
+            size,
+            index: 0,
         }
-        windows
+    }
+
+    /// The windows of `size`, at most [`MAX_WINDOWS`] of them.
+    pub(crate) fn plan(&self, size: WindowSize) -> Result<Vec<Window>, Error> {
+        let windows: Vec<Window> = self.windows(size).take(MAX_WINDOWS + 1).collect();
+        if windows.len() > MAX_WINDOWS {
+            return Err(InvalidInput::new(format!(
+                "the range {self} in {size} windows makes more than {MAX_WINDOWS} requests: \
+                 use a shorter range or longer windows"
+            ))
+            .into());
+        }
+        Ok(windows)
     }
 }
+
+/// The windows of a range, made one at a time: see [`DateRange::windows`].
+#[derive(Clone, Debug)]
+pub struct Windows {
+    next: Option<Timestamp>,
+    to: Timestamp,
+    size: WindowSize,
+    index: usize,
+}
+
+impl Iterator for Windows {
+    type Item = Window;
+
+    fn next(&mut self) -> Option<Window> {
+        let from = self.next.filter(|from| *from < self.to)?;
+        let to = self
+            .size
+            .next_boundary(from)
+            .map_or(self.to, |boundary| boundary.min(self.to));
+        let window = Window {
+            index: self.index,
+            from,
+            to,
+        };
+        self.index += 1;
+        self.next = Some(to);
+        Some(window)
+    }
+}
+
+impl FusedIterator for Windows {}
 
 impl fmt::Display for DateRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,7 +203,14 @@ fn parse_instant(input: &str) -> Result<Timestamp, Error> {
     let text = input.trim();
     if text.len() == 10 {
         let date: Date = text.parse().map_err(|_| refused())?;
-        return Ok(midnight(date));
+        return midnight(date).ok_or_else(|| {
+            InvalidInput::new(format!(
+                "invalid date \"{input}\": its midnight UTC is past the end of the time \
+                 scale ({})",
+                Timestamp::MAX
+            ))
+            .into()
+        });
     }
     // jiff accepts some ISO 8601 forms RFC 3339 does not; require the RFC 3339 shape.
     let shaped = text.len() >= 20 && matches!(text.as_bytes()[10], b'T' | b't');
@@ -167,11 +222,21 @@ fn parse_instant(input: &str) -> Result<Timestamp, Error> {
     Ok(instant)
 }
 
-/// Midnight UTC at the start of `date`.
-fn midnight(date: Date) -> Timestamp {
+/// Midnight UTC at the start of `date`; `None` past the end of the time scale
+/// (jiff's timestamps end at 9999-12-30T22:00Z, so 9999-12-31 has no midnight).
+fn midnight(date: Date) -> Option<Timestamp> {
     date.to_zoned_datetime(TimeZone::UTC)
-        .expect("every civil date has a UTC midnight")
-        .timestamp()
+        .ok()
+        .map(|zoned| zoned.timestamp())
+}
+
+/// The start of the bucket `at` falls in: its UTC day, or its UTC month.
+pub(crate) fn bucket_start(at: Timestamp, bucketing: Bucketing) -> Option<Timestamp> {
+    let date = at.to_zoned_datetime(TimeZone::UTC).date();
+    midnight(match bucketing {
+        Bucketing::Daily => date,
+        Bucketing::Monthly => date.first_of_month(),
+    })
 }
 
 /// How a range is split into windows, one request each.
@@ -199,25 +264,16 @@ impl WindowSize {
         DayCount::new(days).map(Self::Days)
     }
 
-    /// The first window boundary strictly after `start`.
-    fn next_boundary(self, start: Timestamp) -> Timestamp {
+    /// The first window boundary strictly after `start`; `None` when it would be past
+    /// the end of the time scale.
+    fn next_boundary(self, start: Timestamp) -> Option<Timestamp> {
+        let date = start.to_zoned_datetime(TimeZone::UTC).date();
         match self {
-            Self::Month => {
-                let date = start.to_zoned_datetime(TimeZone::UTC).date();
-                midnight(
-                    date.first_of_month()
-                        .checked_add(1.month())
-                        .expect("a month later"),
-                )
-            }
-            Self::Day => {
-                let date = start.to_zoned_datetime(TimeZone::UTC).date();
-                midnight(date.tomorrow().expect("a day later"))
-            }
+            Self::Month => midnight(date.first_of_month().checked_add(1.month()).ok()?),
+            Self::Day => midnight(date.tomorrow().ok()?),
             Self::Days(days) => {
                 let seconds = i64::from(days.get()) * SECONDS_PER_DAY;
-                Timestamp::from_second(start.as_second().saturating_add(seconds))
-                    .unwrap_or(Timestamp::MAX)
+                Timestamp::from_second(start.as_second().checked_add(seconds)?).ok()
             }
         }
     }
@@ -384,7 +440,9 @@ mod tests {
 
     #[test]
     fn a_year_splits_into_twelve_calendar_months() {
-        let windows = range("2024-01-01", "2025-01-01").windows(WindowSize::Month);
+        let windows: Vec<_> = range("2024-01-01", "2025-01-01")
+            .windows(WindowSize::Month)
+            .collect();
         assert_eq!(windows.len(), 12);
         assert_eq!(
             windows[1].to_string(),
@@ -396,11 +454,7 @@ mod tests {
     #[test]
     fn day_windows_align_to_utc_midnight_and_clip_the_ends() {
         let r = range("2024-01-01T12:00:00Z", "2024-01-03T06:00:00Z");
-        let windows: Vec<_> = r
-            .windows(WindowSize::Day)
-            .iter()
-            .map(Window::to_string)
-            .collect();
+        let windows: Vec<_> = r.windows(WindowSize::Day).map(|w| w.to_string()).collect();
         assert_eq!(
             windows,
             [
@@ -415,7 +469,9 @@ mod tests {
     fn no_window_exceeds_ninety_two_days() {
         assert!(WindowSize::days(93).is_err());
         assert!("93d".parse::<WindowSize>().is_err());
-        let windows = range("2021-01-01", "2024-01-01").windows(WindowSize::days(92).unwrap());
+        let windows: Vec<_> = range("2021-01-01", "2024-01-01")
+            .windows(WindowSize::days(92).unwrap())
+            .collect();
         for w in &windows {
             assert!(w.to().as_second() - w.from().as_second() <= 92 * SECONDS_PER_DAY);
         }
@@ -462,21 +518,84 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_the_time_scale_is_refused_or_clipped_never_a_panic() {
+        let err = DateRange::parse("2024-01-01", "9999-12-31").unwrap_err();
+        assert!(
+            err.to_string().contains("past the end of the time scale"),
+            "{err}"
+        );
+        let last_day = DateRange::parse("9999-12-01", "9999-12-30T22:00:00Z").unwrap();
+        for size in [
+            WindowSize::Month,
+            WindowSize::Day,
+            WindowSize::days(92).unwrap(),
+        ] {
+            let windows: Vec<_> = last_day.windows(size).collect();
+            assert_eq!(windows.last().unwrap().to(), last_day.to(), "{size}");
+        }
+        let month: Vec<_> = DateRange::parse("9999-11-15", "9999-12-30T21:00:00Z")
+            .unwrap()
+            .windows(WindowSize::Month)
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(
+            month,
+            [
+                "9999-11-15T00:00:00Z..9999-12-01T00:00:00Z",
+                "9999-12-01T00:00:00Z..9999-12-30T21:00:00Z"
+            ]
+        );
+        assert_eq!(
+            bucket_start(Timestamp::MAX, Bucketing::Daily),
+            Some("9999-12-30T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            bucket_start(Timestamp::MIN, Bucketing::Monthly),
+            None,
+            "the first of -9999-01 has no midnight on the scale"
+        );
+    }
+
+    #[test]
+    fn a_plan_of_more_than_the_cap_is_refused_before_any_request() {
+        let millennia = DateRange::parse("1000-01-01", "9000-01-01").unwrap();
+        let err = millennia.plan(WindowSize::Day).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)));
+        assert!(
+            err.to_string().contains("more than 100000 requests"),
+            "{err}"
+        );
+        assert_eq!(millennia.plan(WindowSize::Month).unwrap().len(), 96_000);
+    }
+
+    #[test]
     fn month_to_date_starts_at_the_first_of_the_month() {
         let now: Timestamp = "2026-11-24T20:37:10.5Z".parse().unwrap();
         let r = DateRange::month_to_date(now).unwrap();
         assert_eq!(r.to_string(), "2026-11-01T00:00:00Z..2026-11-24T20:37:10Z");
     }
 
+    /// Ranges anywhere on the time scale, from a second long to the whole of it,
+    /// with ends often on the scale's own ends.
     fn any_range() -> impl Strategy<Value = DateRange> {
-        // 2000-01-01 .. 2040-01-01, spans up to ~6 years.
-        (946_684_800i64..2_208_988_800, 1i64..200_000_000).prop_map(|(from, len)| {
-            DateRange::new(
-                Timestamp::from_second(from).unwrap(),
-                Timestamp::from_second(from + len).unwrap(),
-            )
-            .unwrap()
-        })
+        let (min, max) = (Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+        let instant = prop_oneof![
+            min..=max,
+            Just(min),
+            Just(max),
+            (max - 400 * SECONDS_PER_DAY)..=max,
+            (min..=(min + 400 * SECONDS_PER_DAY)),
+        ];
+        (instant.clone(), instant)
+            .prop_filter("distinct", |(a, b)| a != b)
+            .prop_map(|(a, b)| {
+                let (from, to) = (a.min(b), a.max(b));
+                DateRange::new(
+                    Timestamp::from_second(from).unwrap(),
+                    Timestamp::from_second(to).unwrap(),
+                )
+                .unwrap()
+            })
     }
 
     fn any_size() -> impl Strategy<Value = WindowSize> {
@@ -492,9 +611,19 @@ mod tests {
 
         #[test]
         fn windows_cover_any_range_with_no_gap_or_overlap(r in any_range(), size in any_size()) {
-            let windows = r.windows(size);
+            // The first windows, and the last ones of a plan short enough to walk.
+            let first: Vec<_> = r.windows(size).take(1000).collect();
+            let windows = match r.plan(size) {
+                Ok(all) => all,
+                Err(err) => {
+                    prop_assert!(err.to_string().contains("more than"), "{}", err);
+                    first
+                }
+            };
             prop_assert_eq!(windows.first().unwrap().from(), r.from());
-            prop_assert_eq!(windows.last().unwrap().to(), r.to());
+            if windows.len() < 1000 {
+                prop_assert_eq!(windows.last().unwrap().to(), r.to());
+            }
             for (i, pair) in windows.windows(2).enumerate() {
                 prop_assert_eq!(pair[0].to(), pair[1].from());
                 prop_assert_eq!(pair[0].index(), i);
