@@ -29,3 +29,18 @@ mod simulator;
 
 // Arbitrary and mutated input: errors, never panics.
 mod bad_input;
+
+// Hostile ids: one encoded path segment each, on every path; the rest refused.
+mod hostile_ids;
+
+// Sums of money that overflow: typed errors naming the window, never panics.
+mod overflow;
+
+// Bounds on what is read and waited for: error bodies, trickles, pacing, plans.
+mod bounds;
+
+// Adaptive pacing against the servers it meets.
+mod pacing_behaviours;
+
+// Server text made safe to print: escapes, length, the echoed key.
+mod output_escaping;

@@ -1,40 +1,14 @@
 //! The API key appears nowhere but the `Authorization` header: not in `Debug`, `Display`,
 //! errors, or traces.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use ec_billing::{ApiKey, DateRange, Format};
 
-use crate::support::{CANARY_KEY, ScriptedServer, TestClock, http, wrapper_builder};
-
-/// A writer for a tracing subscriber that keeps everything written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::support::{CANARY_KEY, Captured, ScriptedServer, TestClock, http, wrapper_builder};
 
 #[tokio::test]
 async fn the_key_is_absent_from_debug_display_errors_and_traces() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured.install(tracing::Level::TRACE);
 
     let server = ScriptedServer::start(vec![
         http(429, &[("retry-after", "0")], ""),
@@ -63,7 +37,7 @@ async fn the_key_is_absent_from_debug_display_errors_and_traces() {
     }
     let key: ApiKey = CANARY_KEY.parse().unwrap();
     shown += &format!("{client:?} {key} {key:?}");
-    let traces = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let traces = captured.text();
 
     assert!(
         traces.contains("ec_billing.request"),

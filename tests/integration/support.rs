@@ -2,6 +2,7 @@
 //! that does not sleep, and a scripted loopback server for fault sequences.
 
 use std::{
+    io::Write,
     path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
@@ -210,6 +211,112 @@ impl ScriptedServer {
 }
 
 impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A writer for a tracing subscriber that keeps everything written.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Captures every event up to `level` on this thread until the guard is dropped
+    /// (tests run on a current-thread runtime, so the client's events come here).
+    pub(crate) fn install(&self, level: tracing::Level) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Everything captured so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A loopback server whose every answer is `head` and then an endless body written as
+/// fast as the client takes it (`pause` between pieces), counting the body bytes it
+/// managed to send: to check that a client stops reading.
+#[derive(Debug)]
+pub(crate) struct EndlessServer {
+    base_url: String,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EndlessServer {
+    pub(crate) async fn start(head: &str, piece: &'static [u8], pause: Duration) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base_url = format!("http://{}/api/v1", listener.local_addr().expect("bound"));
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let head = head.replace('\n', "\r\n").into_bytes();
+        let counter = sent.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let (head, counter) = (head.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let mut request = Vec::new();
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if socket.write_all(&head).await.is_err() {
+                        return;
+                    }
+                    while socket.write_all(piece).await.is_ok() {
+                        counter.fetch_add(piece.len() as u64, Ordering::Relaxed);
+                        if !pause.is_zero() {
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            base_url,
+            sent,
+            task,
+        }
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Body bytes written so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for EndlessServer {
     fn drop(&mut self) {
         self.task.abort();
     }

@@ -92,13 +92,16 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
         None => return Err(DecimalError::Syntax),
     };
     let mut digits = Digits::default();
+    // Too many digits is only known to be the problem once the whole text is known to
+    // be decimal text: `999…9x` is not a number at all.
+    let mut inexact = false;
     let mut any_digit = false;
     let mut dot = false;
     let mut places: i64 = 0;
     while let Some((&byte, tail)) = rest.split_first() {
         match byte {
             b'0'..=b'9' => {
-                digits.push(byte - b'0')?;
+                inexact = inexact || digits.push(byte - b'0').is_err();
                 any_digit = true;
                 places += i64::from(dot);
             }
@@ -115,6 +118,9 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
         Some((b'e' | b'E', tail)) => exponent(tail)?,
         Some(_) => return Err(DecimalError::Syntax),
     };
+    if inexact {
+        return Err(DecimalError::Inexact);
+    }
     digits.into_decimal(negative, places - exponent)
 }
 
@@ -458,8 +464,24 @@ mod tests {
             assert_eq!(parse_decimal(text), Err(DecimalError::Inexact), "{text}");
         }
         for text in [
-            "", "-", "+", ".", "1,5", "1_000", " 1", "1 ", "1e", "1e+", "e5", "1.2.3", "NaN",
-            "inf", "--1", "0x10", "1e5.5",
+            "",
+            "-",
+            "+",
+            ".",
+            "1,5",
+            "1_000",
+            " 1",
+            "1 ",
+            "1e",
+            "1e+",
+            "e5",
+            "1.2.3",
+            "NaN",
+            "inf",
+            "--1",
+            "0x10",
+            "1e5.5",
+            "99999999999999999999999999999999999999999999x",
         ] {
             assert_eq!(parse_decimal(text), Err(DecimalError::Syntax), "{text:?}");
         }

@@ -10,19 +10,21 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod pacing_matrix;
+
 use anyhow::{Context, Result, bail, ensure};
 use ec_billing::{
     Client, DateRange, Decimal, Format, ItemsCsvReader, Pacing, RetryPolicy, WindowSize,
 };
-use ec_billing_sim::{Dataset, Faults, RunningSimulator, Simulator};
+use ec_billing_sim::{Dataset, RunningSimulator, Simulator};
 use serde_json::{Value, json};
 
-const KEY: &str = "bench-key";
+pub(crate) const KEY: &str = "bench-key";
 
 /// One measured figure.
 #[derive(Debug)]
 struct Figure {
-    name: &'static str,
+    name: String,
     value: f64,
     unit: &'static str,
     ratio: Option<f64>,
@@ -32,9 +34,9 @@ struct Figure {
 
 /// How big the run is.
 #[derive(Clone, Copy, Debug)]
-struct Size {
+pub(crate) struct Size {
     quick: bool,
-    deployments: usize,
+    pub(crate) deployments: usize,
     csv_rows: usize,
     json_bytes: usize,
     stream_bytes: u64,
@@ -88,8 +90,8 @@ fn main() -> Result<()> {
         .map(String::as_str);
     let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
     let mut figures = Vec::new();
-    if wanted("fanout") {
-        figures.extend(runtime.block_on(fanout(size))?);
+    if wanted("pacing") {
+        figures.extend(runtime.block_on(pacing_matrix::run(size))?);
     }
     if wanted("csv_parse") {
         figures.push(csv_parse(size)?);
@@ -126,97 +128,6 @@ fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<
         .build()?)
 }
 
-/// `fanout_efficiency`: N deployments × 12 monthly windows through a 50 ms, 20 req/s
-/// API, against the physical bound; with and without pacing, and one request at a
-/// time.
-async fn fanout(size: Size) -> Result<Vec<Figure>> {
-    const LATENCY: Duration = Duration::from_millis(50);
-    const RATE: u32 = 20;
-    const CONCURRENCY: usize = 4;
-    let year = DateRange::parse("2024-01-01", "2025-01-01")?;
-    let targets: Vec<(&str, &str)> = Dataset::standard()
-        .deployments()
-        .into_iter()
-        .cycle()
-        .take(size.deployments)
-        .collect();
-    let requests = targets.len() * 12;
-
-    let run = |concurrency: usize, pacing: Pacing| {
-        let targets = targets.clone();
-        async move {
-            let sim = Simulator::new()
-                .api_key(KEY)
-                .faults(Faults {
-                    latency: LATENCY,
-                    rate_limit: Some(RATE),
-                    ..Faults::default()
-                })
-                .start()
-                .await?;
-            let client = client(&sim, concurrency, pacing)?;
-            let started = Instant::now();
-            let reports = futures_util::future::try_join_all(
-                targets
-                    .iter()
-                    .map(|(org, dep)| client.items(*org, *dep).range(year).send()),
-            )
-            .await?;
-            let elapsed = started.elapsed();
-            for (report, (org, dep)) in reports.iter().zip(&targets) {
-                let expected = sim
-                    .dataset()
-                    .items_total(org, dep, year.from(), year.to())
-                    .context("known")?;
-                ensure!(
-                    report.items.costs.total == expected,
-                    "{org}/{dep}: total {} != {expected}",
-                    report.items.costs.total
-                );
-            }
-            anyhow::Ok((elapsed, sim.stats()))
-        }
-    };
-
-    let bound = (requests as f64 / f64::from(RATE))
-        .max(requests.div_ceil(CONCURRENCY) as f64 * LATENCY.as_secs_f64());
-    let (paced, paced_stats) = run(CONCURRENCY, Pacing::Adaptive).await?;
-    let (unpaced, unpaced_stats) = run(CONCURRENCY, Pacing::Off).await?;
-    let (sequential, _) = run(1, Pacing::Off).await?;
-    let secs = |d: Duration| d.as_secs_f64();
-    Ok(vec![
-        Figure {
-            name: "fanout_efficiency",
-            value: secs(paced),
-            unit: "s",
-            ratio: Some(bound / secs(paced)),
-            target: ">= 0.85",
-            note: format!(
-                "{requests} requests ({} deployments x 12 months), bound {bound:.2} s; {} x 429; totals exact",
-                targets.len(),
-                paced_stats.throttled
-            ),
-        },
-        Figure {
-            name: "fanout_unpaced",
-            value: secs(unpaced),
-            unit: "s",
-            ratio: Some(bound / secs(unpaced)),
-            target: "",
-            note: format!("same, pacing off: {} x 429", unpaced_stats.throttled),
-        },
-        Figure {
-            name: "fanout_speedup_vs_sequential",
-            value: secs(sequential),
-            unit: "s",
-            ratio: Some(secs(sequential) / secs(paced)),
-            target: "",
-            note: "one request at a time, no pacing (today's scripts); ratio = sequential / paced"
-                .into(),
-        },
-    ])
-}
-
 /// `csv_parse_ratio`: typed parsing through `ItemsCsvReader` against a raw
 /// `csv::ByteRecord` pass over the same bytes.
 fn csv_parse(size: Size) -> Result<Figure> {
@@ -248,7 +159,7 @@ fn csv_parse(size: Size) -> Result<Figure> {
     })?;
     let mb = bytes.len() as f64 / 1e6;
     Ok(Figure {
-        name: "csv_parse_ratio",
+        name: "csv_parse_ratio".into(),
         value: mb / typed,
         unit: "MB/s",
         ratio: Some(raw / typed),
@@ -292,7 +203,7 @@ fn json_decode(size: Size) -> Result<Figure> {
     })?;
     let mb = bytes.len() as f64 / 1e6;
     Ok(Figure {
-        name: "json_decode_ratio",
+        name: "json_decode_ratio".into(),
         value: mb / wrapper,
         unit: "MB/s",
         ratio: Some(generated / wrapper),
@@ -322,7 +233,7 @@ fn stream_rss(size: Size) -> Result<Figure> {
     let bytes = report["bytes"].as_f64().context("bytes")?;
     let seconds = report["seconds"].as_f64().context("seconds")?;
     Ok(Figure {
-        name: "csv_stream_peak_rss",
+        name: "csv_stream_peak_rss".into(),
         value: peak,
         unit: "MiB",
         ratio: Some(64.0 / peak),
@@ -405,7 +316,7 @@ async fn merge_scale() -> Result<Figure> {
     );
     let requests = report.windows.len();
     Ok(Figure {
-        name: "merge_scale",
+        name: "merge_scale".into(),
         value: requests as f64 / seconds,
         unit: "req/s",
         ratio: None,
@@ -475,9 +386,12 @@ fn print_table(figures: &[Figure]) {
 fn write_results(out: &PathBuf, figures: &[Figure], size: Size, cores: usize) -> Result<()> {
     let mut results = BTreeMap::new();
     for f in figures {
-        results.insert(f.name, json!({"value": f.value, "unit": f.unit, "ratio": f.ratio, "target": f.target, "note": f.note}));
+        results.insert(f.name.clone(), json!({"value": f.value, "unit": f.unit, "ratio": f.ratio, "target": f.target, "note": f.note}));
     }
-    results.insert("_run", json!({"quick": size.quick, "cores": cores}));
+    results.insert(
+        "_run".to_string(),
+        json!({"quick": size.quick, "cores": cores}),
+    );
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -554,3 +554,241 @@ fn simulate_needs_no_key_and_prints_a_table_with_totals() {
         "no progress bar when stderr is not a terminal"
     );
 }
+
+/// A simulator whose every answer draws `fault`.
+fn hostile(fault: Fault) -> Sim {
+    Sim::start(Faults {
+        share: 1.0,
+        kinds: vec![fault],
+        ..Faults::default()
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn empty_blank_and_dot_ids_exit_2_before_any_request() {
+    let sim = Sim::start(Faults::default());
+    for (org, deployment) in [
+        ("acme", ""),
+        ("acme", "  "),
+        ("acme", "."),
+        ("acme", ".."),
+        ("", "prod"),
+        ("..", "prod"),
+    ] {
+        for command in ["items", "charts"] {
+            let output = sim.run(&[
+                command,
+                "--org",
+                org,
+                "--deployment",
+                "prod",
+                "--deployment",
+                deployment,
+            ]);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{org:?}/{deployment:?}: {}",
+                stderr(&output)
+            );
+            assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+        }
+    }
+    assert_eq!(sim.running.stats().requests, 0, "no request was made");
+}
+
+#[test]
+fn dates_past_the_end_of_the_time_scale_exit_2() {
+    let sim = Sim::start(Faults::default());
+    for args in [
+        &[
+            "items",
+            "--org",
+            "acme",
+            "--deployment",
+            "prod",
+            "--to",
+            "9999-12-31",
+        ][..],
+        &[
+            "charts",
+            "--org",
+            "acme",
+            "--deployment",
+            "prod",
+            "--bucketing",
+            "monthly",
+            "--to",
+            "9999-12-31",
+        ],
+    ] {
+        let output = sim.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stderr(&output).contains("past the end of the time scale"));
+    }
+}
+
+#[test]
+fn server_text_is_escaped_in_the_table_and_kept_whole_in_json_and_csv() {
+    let sim = hostile(Fault::EscapesInNames);
+    let month = ["--from", "2024-01-01", "--to", "2024-02-01"];
+    for command in ["items", "charts"] {
+        let mut args = vec![command, "--org", "acme", "--deployment", "prod"];
+        args.extend(month);
+        let table = sim.run(&args);
+        assert!(table.status.success(), "{}", stderr(&table));
+        assert!(
+            !table.stdout.contains(&0x1b),
+            "an escape reached the terminal"
+        );
+        assert!(!table.stdout.contains(&0x07));
+        let text = String::from_utf8_lossy(&table.stdout);
+        assert!(text.contains(r"\u{1b}[2J"), "{text}");
+        assert!(
+            !text.contains("\nfake"),
+            "a server newline broke a row:\n{text}"
+        );
+
+        args.extend(["--format", "json"]);
+        let doc = json(&sim.run(&args));
+        assert!(
+            doc.to_string().contains("\\u001b[2J"),
+            "JSON keeps the text, escaped"
+        );
+
+        *args.last_mut().unwrap() = "csv";
+        let csv = sim.run(&args);
+        let mut reader = csv::Reader::from_reader(&csv.stdout[..]);
+        let names: Vec<String> = reader
+            .records()
+            .map(|r| {
+                r.expect("CSV stays well quoted")[if command == "items" { 4 } else { 3 }]
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains("\u{1b}[2J") && n.contains('\n')),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn an_error_code_with_escape_sequences_prints_one_safe_line() {
+    let sim = hostile(Fault::EscapesInError);
+    let output = sim.run(&["items", "--org", "acme", "--deployment", "prod"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let line = stderr(&output);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        !line.contains('\u{1b}') && !line.contains('\u{7}'),
+        "{line:?}"
+    );
+}
+
+#[test]
+fn a_key_echoed_by_the_server_never_reaches_stderr() {
+    let sim = hostile(Fault::EchoedKey);
+    for extra in [&[][..], &["--csv"][..]] {
+        let mut args = vec!["-vv", "items", "--org", "acme", "--deployment", "prod"];
+        args.extend(extra);
+        let output = sim.run(&args);
+
+        assert_eq!(output.status.code(), Some(1));
+        let printed = format!(
+            "{}{}",
+            stderr(&output),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(!printed.contains(KEY), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+    }
+}
+
+#[test]
+fn sums_that_overflow_exit_1_with_nothing_printed() {
+    let sim = hostile(Fault::OverflowingCosts);
+    let two_months = ["--from", "2024-01-01", "--to", "2024-03-01"];
+    for extra in [
+        // Two windows' totals.
+        &[
+            "--format",
+            "table",
+            two_months[0],
+            two_months[1],
+            two_months[2],
+            two_months[3],
+        ][..],
+        &[
+            "--format",
+            "json",
+            two_months[0],
+            two_months[1],
+            two_months[2],
+            two_months[3],
+        ],
+        // Two lines of one CSV answer.
+        &[
+            "--csv",
+            two_months[0],
+            two_months[1],
+            two_months[2],
+            two_months[3],
+        ],
+        // Two lines of one JSON answer, summed for the table only.
+        &["--from", "2024-01-01", "--to", "2024-02-01"],
+    ] {
+        let mut args = vec!["items", "--org", "acme", "--deployment", "prod"];
+        args.extend(extra);
+        let output = sim.run(&args);
+
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{extra:?}: nothing half-printed");
+        assert!(stderr(&output).contains("overflows"), "{}", stderr(&output));
+        assert_eq!(stderr(&output).lines().count(), 1);
+    }
+}
+
+#[test]
+fn the_pacing_flag_takes_adaptive_off_or_a_rate_and_refuses_the_rest() {
+    let sim = Sim::start(Faults::default());
+    for pacing in ["adaptive", "off", "5", "0.5"] {
+        let output = sim.run(&[
+            "--pacing",
+            pacing,
+            "items",
+            "--org",
+            "acme",
+            "--deployment",
+            "prod",
+        ]);
+        assert!(output.status.success(), "{pacing}: {}", stderr(&output));
+    }
+    for pacing in ["0", "-3", "fast", "NaN"] {
+        let flag = format!("--pacing={pacing}");
+        let output = sim.run(&[&flag, "items", "--org", "acme", "--deployment", "prod"]);
+        assert_eq!(output.status.code(), Some(2), "{pacing}");
+        assert!(
+            stderr(&output).contains(&format!("\"{pacing}\"")),
+            "{}",
+            stderr(&output)
+        );
+    }
+}

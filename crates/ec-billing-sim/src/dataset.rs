@@ -75,7 +75,7 @@ impl Line {
 /// A deployment's shape: what it runs and how much traffic it has.
 #[derive(Clone, Debug)]
 struct Profile {
-    id: &'static str,
+    id: String,
     region: &'static str,
     es_instances: i32,
     es_sku: &'static str,
@@ -92,7 +92,7 @@ struct Profile {
 /// An organization and its deployments.
 #[derive(Clone, Debug)]
 struct Organization {
-    id: &'static str,
+    id: String,
     deployments: Vec<Profile>,
 }
 
@@ -115,24 +115,30 @@ impl Dataset {
     /// and `we/ird id` (reserved characters in an id), and organization `globex` with
     /// `search`.
     pub fn standard() -> Self {
-        let profile =
-            |id, region, es_instances, es_sku, es_memory, es_price, data_out_gb, snapshot_gb| {
-                Profile {
-                    id,
-                    region,
-                    es_instances,
-                    es_sku,
-                    es_memory,
-                    es_price,
-                    kibana_price: 1199,
-                    data_out_gb,
-                    snapshot_gb,
-                }
-            };
+        let profile = |id: &str,
+                       region,
+                       es_instances,
+                       es_sku,
+                       es_memory,
+                       es_price,
+                       data_out_gb,
+                       snapshot_gb| {
+            Profile {
+                id: id.to_string(),
+                region,
+                es_instances,
+                es_sku,
+                es_memory,
+                es_price,
+                kibana_price: 1199,
+                data_out_gb,
+                snapshot_gb,
+            }
+        };
         Self {
             organizations: vec![
                 Organization {
-                    id: "acme",
+                    id: "acme".to_string(),
                     deployments: vec![
                         profile(
                             "prod",
@@ -167,7 +173,7 @@ impl Dataset {
                     ],
                 },
                 Organization {
-                    id: "globex",
+                    id: "globex".to_string(),
                     deployments: vec![profile(
                         "search",
                         "azure-westeurope",
@@ -182,6 +188,28 @@ impl Dataset {
             ],
             copies: 1,
         }
+    }
+
+    /// The standard data set and an organization `fleet` of `count` deployments,
+    /// `d000`, `d001`, ..., shaped like the standard ones in turn: for runs over many
+    /// distinct deployments.
+    pub fn with_fleet(mut self, count: usize) -> Self {
+        let shapes: Vec<Profile> = self
+            .organizations
+            .iter()
+            .flat_map(|o| o.deployments.iter().cloned())
+            .collect();
+        let deployments = (0..count)
+            .map(|i| Profile {
+                id: format!("d{i:03}"),
+                ..shapes[i % shapes.len()].clone()
+            })
+            .collect();
+        self.organizations.push(Organization {
+            id: "fleet".to_string(),
+            deployments,
+        });
+        self
     }
 
     /// Every line of every day repeated `copies` times (with the copy number in its
@@ -202,10 +230,10 @@ impl Dataset {
     }
 
     /// Every `(organization, deployment)` pair.
-    pub fn deployments(&self) -> Vec<(&'static str, &'static str)> {
+    pub fn deployments(&self) -> Vec<(&str, &str)> {
         self.organizations
             .iter()
-            .flat_map(|o| o.deployments.iter().map(|d| (o.id, d.id)))
+            .flat_map(|o| o.deployments.iter().map(|d| (o.id.as_str(), d.id.as_str())))
             .collect()
     }
 
@@ -346,10 +374,10 @@ fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
     // Data out varies by day: between half and one and a half times the mean, in
     // hundredths of a GB.
     let out_centi_gb =
-        p.data_out_gb * 50 + (mix(p.id, day, 1) % (p.data_out_gb as u64 * 100 + 1)) as i64;
+        p.data_out_gb * 50 + (mix(&p.id, day, 1) % (p.data_out_gb as u64 * 100 + 1)) as i64;
     let out_gb = Decimal::new(out_centi_gb, 2);
     let out_rate = ten_thousandths(320);
-    let snapshot_centi_gb = p.snapshot_gb * 100 + (mix(p.id, day, 2) % 5000) as i64;
+    let snapshot_centi_gb = p.snapshot_gb * 100 + (mix(&p.id, day, 2) % 5000) as i64;
     let snapshot_gb = Decimal::new(snapshot_centi_gb, 2);
     let snapshot_rate = ten_thousandths(11);
     vec![

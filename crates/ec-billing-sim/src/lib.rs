@@ -15,11 +15,20 @@
 //!   `billing_service.es_cluster_id_not_found`; 401 for a wrong key. Items come as JSON
 //!   or, with `Accept: text/csv`, as CSV; charts daily or monthly, timestamps in epoch
 //!   milliseconds.
-//! - **Faults**, all off by default ([`Faults`]): latency, a rate limit answering 429
-//!   with `Retry-After` (and `x-ratelimit-*` headers on every answer), and a share of
-//!   requests answered with a [`Fault`]: 429 with or without `Retry-After` or as plain
-//!   text, 500 JSON or HTML, 502 HTML, 503 empty, a truncated body, a connection broken
-//!   before the body, a slow body.
+//! - **Faults**, all off by default ([`Faults`]): latency; a token-bucket rate limit
+//!   answering 429 with `Retry-After`, announced in one of several
+//!   [`RateLimitDialect`]s (`x-ratelimit-*` with an interval as `1s`, `60` or `PT1S`,
+//!   with a reset as epoch seconds or seconds from now, IETF `ratelimit-*`, or nothing
+//!   but `Retry-After`); a 429 on the first answer to every request, whatever the rate;
+//!   and a share of requests answered with a [`Fault`]: the transient ones
+//!   ([`Fault::ALL`]: 429 with or without `Retry-After` or as plain text, 500 JSON or
+//!   HTML, 502 HTML, 503 empty, a truncated body, a connection broken before the body,
+//!   a slow body) and the hostile ones ([`Fault::HOSTILE`]: huge and endless bodies,
+//!   control characters and the echoed key in errors and names, sums that overflow,
+//!   numbers with too many digits, chart buckets twice or out of their window,
+//!   redirect loops, absurd rate limits). Which requests draw a fault depends only on
+//!   the seed, the request and how often it was made before, not on the order in
+//!   which concurrent requests arrive, so that two runs can be compared.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -41,6 +50,7 @@ use std::{
 };
 
 pub use dataset::{Dataset, Line};
+pub use server::RateLimitDialect;
 use server::{Counters, Shared, TokenBucket};
 pub use server::{csv_document, json_document};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -63,15 +73,24 @@ pub struct Faults {
     pub latency: Duration,
     /// Requests per second allowed (a token bucket with a burst of one second's worth);
     /// beyond it, 429 `billing_service.rate_limited` with `Retry-After`. Every answer
-    /// then carries `x-ratelimit-limit`, `x-ratelimit-remaining` and
-    /// `x-ratelimit-interval`.
+    /// then announces the limit as [`rate_limit_dialect`](Self::rate_limit_dialect)
+    /// says.
     pub rate_limit: Option<u32>,
+    /// How the rate limit is announced (by default `x-ratelimit-*` with `1s`).
+    pub rate_limit_dialect: RateLimitDialect,
+    /// The first answer to every request (the same path and query) is a 429 with
+    /// `Retry-After: 1` and no rate-limit headers, whatever the rate: transient
+    /// throttling, as some gateways do.
+    pub throttle_first_answer: bool,
     /// The share (0 to 1) of requests answered with a fault from `kinds`.
     pub share: f64,
-    /// The faults to pick from, at random; empty means every [`Fault`].
+    /// The faults to pick from; empty means every transient fault ([`Fault::ALL`]).
     pub kinds: Vec<Fault>,
-    /// The pause before each 8 KiB of a [`Fault::SlowBody`] body.
+    /// The pause before each 8 KiB of a [`Fault::SlowBody`] body, and before each byte
+    /// of a [`Fault::Trickle`] one.
     pub slow_pause: Duration,
+    /// The size of a [`Fault::HugeErrorBody`] body.
+    pub huge_body_bytes: u64,
     /// The seed of the random choices, so that a run can be repeated.
     pub seed: u64,
 }
@@ -81,9 +100,12 @@ impl Default for Faults {
         Self {
             latency: Duration::ZERO,
             rate_limit: None,
+            rate_limit_dialect: RateLimitDialect::default(),
+            throttle_first_answer: false,
             share: 0.0,
             kinds: Vec::new(),
             slow_pause: Duration::from_millis(500),
+            huge_body_bytes: 500_000_000,
             seed: 0,
         }
     }
@@ -113,10 +135,106 @@ pub enum Fault {
     Reset,
     /// 200, the body trickled out (see [`Faults::slow_pause`]).
     SlowBody,
+    /// 500 with an HTML body of [`Faults::huge_body_bytes`] (500 MB by default),
+    /// generated as it is sent.
+    HugeErrorBody,
+    /// 200 whose body comes one byte per [`Faults::slow_pause`]: it never ends in any
+    /// useful time.
+    Trickle,
+    /// 400 whose code and message (in the JSON body) hold a newline and terminal
+    /// escape sequences.
+    EscapesInError,
+    /// 200 whose names, SKUs, kinds and chart series hold a screen-clearing escape
+    /// sequence, a window-title sequence and newlines.
+    EscapesInNames,
+    /// 400 whose code (header and body) and message echo the request's API key.
+    EchoedKey,
+    /// 200 whose sums overflow an exact decimal: items with a total, a capacity
+    /// dimension and two lines of 7e28 ECU (CSV: two lines of 2^96 - 1), one of them
+    /// with `hours` of `i64::MAX` and 2 instances; charts with values of 7e28 and a
+    /// bucket at the window's end (which the next window shares).
+    OverflowingCosts,
+    /// 200 with a cost of 30 significant digits (CSV: 30 decimal places), more than an
+    /// exact decimal holds.
+    ExcessDigits,
+    /// Charts whose answer has one timestamp twice.
+    DuplicateBucket,
+    /// Charts with a bucket at 86,400,000, milliseconds meant, seconds by the contract's
+    /// rule: 1972, far outside the window.
+    BucketOutsideWindow,
+    /// An items CSV with a 5 MB cell in its cost column.
+    HugeCell,
+    /// 302 to the same URL, for ever.
+    RedirectLoop,
+    /// 302 to a `file://` URL.
+    RedirectToFile,
+    /// 200 announcing `x-ratelimit-limit: 1e-300` per `1s`.
+    TinyRateLimit,
+    /// 200 announcing `x-ratelimit-limit: 1` per `1h`, with none remaining.
+    HourlyRateLimit,
 }
 
 impl Fault {
-    /// Every kind.
+    /// Every hostile kind: what a client must survive without a panic, a hang, a wrong
+    /// number or a leak, rather than retry through. Never drawn unless named in
+    /// [`Faults::kinds`].
+    pub const HOSTILE: [Fault; 14] = [
+        Fault::HugeErrorBody,
+        Fault::Trickle,
+        Fault::EscapesInError,
+        Fault::EscapesInNames,
+        Fault::EchoedKey,
+        Fault::OverflowingCosts,
+        Fault::ExcessDigits,
+        Fault::DuplicateBucket,
+        Fault::BucketOutsideWindow,
+        Fault::HugeCell,
+        Fault::RedirectLoop,
+        Fault::RedirectToFile,
+        Fault::TinyRateLimit,
+        Fault::HourlyRateLimit,
+    ];
+
+    /// The kind's name, as `ec-billing-sim --fault` takes it: `rate-limited`,
+    /// `huge-error-body`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::RateLimited => "rate-limited",
+            Fault::RateLimitedWithoutRetryAfter => "rate-limited-without-retry-after",
+            Fault::RateLimitedPlainText => "rate-limited-plain-text",
+            Fault::ServerErrorJson => "server-error-json",
+            Fault::ServerErrorHtml => "server-error-html",
+            Fault::BadGatewayHtml => "bad-gateway-html",
+            Fault::UnavailableEmpty => "unavailable-empty",
+            Fault::Truncated => "truncated",
+            Fault::Reset => "reset",
+            Fault::SlowBody => "slow-body",
+            Fault::HugeErrorBody => "huge-error-body",
+            Fault::Trickle => "trickle",
+            Fault::EscapesInError => "escapes-in-error",
+            Fault::EscapesInNames => "escapes-in-names",
+            Fault::EchoedKey => "echoed-key",
+            Fault::OverflowingCosts => "overflowing-costs",
+            Fault::ExcessDigits => "excess-digits",
+            Fault::DuplicateBucket => "duplicate-bucket",
+            Fault::BucketOutsideWindow => "bucket-outside-window",
+            Fault::HugeCell => "huge-cell",
+            Fault::RedirectLoop => "redirect-loop",
+            Fault::RedirectToFile => "redirect-to-file",
+            Fault::TinyRateLimit => "tiny-rate-limit",
+            Fault::HourlyRateLimit => "hourly-rate-limit",
+        }
+    }
+
+    /// The kind named `name` (see [`Fault::name`]).
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL
+            .into_iter()
+            .chain(Fault::HOSTILE)
+            .find(|fault| fault.name() == name)
+    }
+
+    /// Every transient kind: what retries get through to the exact total.
     pub const ALL: [Fault; 10] = [
         Fault::RateLimited,
         Fault::RateLimitedWithoutRetryAfter,
@@ -194,7 +312,7 @@ impl Simulator {
             key: self.key,
             dataset: self.dataset,
             bucket: Mutex::new(TokenBucket::new(self.faults.rate_limit.unwrap_or(1))),
-            rng: Mutex::new(fastrand::Rng::with_seed(self.faults.seed)),
+            seen: Mutex::default(),
             faults: self.faults,
             stats: Counters::default(),
         });

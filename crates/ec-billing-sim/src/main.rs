@@ -2,15 +2,31 @@
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use ec_billing_sim::{Faults, Simulator};
+use ec_billing_sim::{Fault, Faults, RateLimitDialect, Simulator};
 
 const USAGE: &str = "\
-usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--rate-limit N] [--fault-share F]
+usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--seed N]
+                      [--rate-limit N] [--rate-limit-dialect D] [--throttle-first-answer]
+                      [--fault-share F] [--fault KIND]...
 
 Serves the Elastic Cloud billing-costs API's two endpoints on 127.0.0.1 with
-deterministic data, until interrupted. --fault-share answers that share of
-requests with a random fault (429s, 5xx with JSON, HTML or empty bodies, broken
-or slow bodies).
+deterministic data, until interrupted.
+
+  --rate-limit N          a token bucket of N requests per second (429 beyond it)
+  --rate-limit-dialect D  how the limit is announced: interval (x-ratelimit-*, 1s),
+                          interval-seconds (60), interval-iso (PT1S), reset-epoch,
+                          reset-seconds, ietf (ratelimit-policy), retry-after-only
+  --throttle-first-answer the first answer to every request is a 429, Retry-After: 1
+  --fault-share F         answer that share of requests with a fault (0 to 1)
+  --fault KIND            the faults to draw from (repeat; default: every transient
+                          one). Transient: rate-limited, rate-limited-without-retry-after,
+                          rate-limited-plain-text, server-error-json, server-error-html,
+                          bad-gateway-html, unavailable-empty, truncated, reset,
+                          slow-body. Hostile: huge-error-body, trickle, escapes-in-error,
+                          escapes-in-names, echoed-key, overflowing-costs, excess-digits,
+                          duplicate-bucket, bucket-outside-window, huge-cell,
+                          redirect-loop, redirect-to-file, tiny-rate-limit,
+                          hourly-rate-limit.
 ";
 
 #[tokio::main]
@@ -34,6 +50,10 @@ async fn run() -> Result<(), String> {
             print!("{USAGE}");
             return Ok(());
         }
+        if flag == "--throttle-first-answer" {
+            faults.throttle_first_answer = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |_| format!("invalid value \"{value}\" for {flag}");
         match flag.as_str() {
@@ -41,6 +61,14 @@ async fn run() -> Result<(), String> {
             "--key" => sim = sim.api_key(value.clone()),
             "--latency-ms" => faults.latency = Duration::from_millis(value.parse().map_err(bad)?),
             "--rate-limit" => faults.rate_limit = Some(value.parse().map_err(bad)?),
+            "--seed" => faults.seed = value.parse().map_err(bad)?,
+            "--rate-limit-dialect" => {
+                faults.rate_limit_dialect = RateLimitDialect::from_name(&value)
+                    .ok_or_else(|| format!("unknown rate-limit dialect \"{value}\""))?;
+            }
+            "--fault" => faults.kinds.push(
+                Fault::from_name(&value).ok_or_else(|| format!("unknown fault \"{value}\""))?,
+            ),
             "--fault-share" => {
                 faults.share = value
                     .parse()

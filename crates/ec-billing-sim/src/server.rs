@@ -2,6 +2,7 @@
 //! documented error answers, and the faults a test or benchmark turns on.
 
 use std::{
+    collections::HashMap,
     str::FromStr,
     sync::{
         Arc, Mutex, PoisonError,
@@ -59,8 +60,66 @@ pub(crate) struct Shared {
     pub(crate) dataset: Dataset,
     pub(crate) faults: Faults,
     pub(crate) bucket: Mutex<TokenBucket>,
-    pub(crate) rng: Mutex<fastrand::Rng>,
+    /// How many times each request (path and query) has been received.
+    pub(crate) seen: Mutex<HashMap<String, u32>>,
     pub(crate) stats: Counters,
+}
+
+/// How a rate limit is announced on every answer (and what a 429 carries besides
+/// `Retry-After`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RateLimitDialect {
+    /// `x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-interval: 1s`: the
+    /// default.
+    #[default]
+    Interval,
+    /// The same with the interval as a number of seconds and the limit per minute:
+    /// `x-ratelimit-limit: 1200`, `x-ratelimit-interval: 60`.
+    IntervalSeconds,
+    /// The same with an ISO 8601 interval: `x-ratelimit-interval: PT1S`.
+    IntervalIso,
+    /// `x-ratelimit-limit`, `x-ratelimit-remaining`, and `x-ratelimit-reset` as the epoch
+    /// second at which the bucket is full again; no interval.
+    ResetEpoch,
+    /// The same with `x-ratelimit-reset` in seconds from now.
+    ResetSeconds,
+    /// IETF draft headers: `ratelimit-policy: 20;w=1`, `ratelimit-remaining`,
+    /// `ratelimit-reset` in seconds from now.
+    Ietf,
+    /// No rate-limit headers at all: a 429 says `Retry-After`, nothing else.
+    RetryAfterOnly,
+}
+
+impl RateLimitDialect {
+    /// Every dialect.
+    pub const ALL: [RateLimitDialect; 7] = [
+        RateLimitDialect::Interval,
+        RateLimitDialect::IntervalSeconds,
+        RateLimitDialect::IntervalIso,
+        RateLimitDialect::ResetEpoch,
+        RateLimitDialect::ResetSeconds,
+        RateLimitDialect::Ietf,
+        RateLimitDialect::RetryAfterOnly,
+    ];
+
+    /// The dialect's name, as `ec-billing-sim --rate-limit-dialect` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Interval => "interval",
+            Self::IntervalSeconds => "interval-seconds",
+            Self::IntervalIso => "interval-iso",
+            Self::ResetEpoch => "reset-epoch",
+            Self::ResetSeconds => "reset-seconds",
+            Self::Ietf => "ietf",
+            Self::RetryAfterOnly => "retry-after-only",
+        }
+    }
+
+    /// The dialect named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|dialect| dialect.name() == name)
+    }
 }
 
 /// What the simulator has seen, for tests and benchmarks.
@@ -87,19 +146,35 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token, or says how long until one is there.
-    fn take(&mut self, rate: u32) -> Result<u32, Duration> {
-        let rate = f64::from(rate);
+    /// Takes a token, or says how long until one is there. Either way, also the
+    /// tokens left and how long until the bucket is full again.
+    fn take(&mut self, rate: u32) -> (Result<(), Duration>, Limits) {
+        let rate_f = f64::from(rate);
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * rate_f).min(rate_f);
         self.last = now;
-        if self.tokens >= 1.0 {
+        let taken = if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            Ok(self.tokens as u32)
+            Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate))
-        }
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate_f))
+        };
+        let limits = Limits {
+            rate,
+            remaining: self.tokens as u32,
+            full_in: Duration::from_secs_f64((rate_f - self.tokens) / rate_f),
+        };
+        (taken, limits)
     }
+}
+
+/// What a rate-limited answer announces.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    rate: u32,
+    remaining: u32,
+    full_in: Duration,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -122,7 +197,7 @@ struct Admitted {
     from: Timestamp,
     to: Timestamp,
     fault: Option<Fault>,
-    limits: Option<(u32, u32)>,
+    limits: Option<Limits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,10 +211,11 @@ async fn items(
     State(shared): State<Arc<Shared>>,
     Path((organization, deployment)): Path<(String, String)>,
     Query(query): Query<RangeQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let admitted = match shared
-        .admit(&organization, &deployment, &query, &headers, true)
+        .admit(&organization, &deployment, &query, &uri, &headers, true)
         .await
     {
         Ok(admitted) => admitted,
@@ -149,6 +225,12 @@ async fn items(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
+    if let Some(response) = admitted
+        .fault
+        .and_then(|fault| hostile_items(&shared, fault, csv, &admitted))
+    {
+        return response;
+    }
     if csv {
         // Generated day by day as it is sent: memory stays flat however large the
         // answer (see `Dataset::with_copies`).
@@ -156,6 +238,7 @@ async fn items(
         let batches = shared.dataset.copy_batches(COPIES_PER_CHUNK);
         let count = days.len() * batches.len() + 1;
         let data = shared.clone();
+        let renamed = admitted.fault == Some(Fault::EscapesInNames);
         let rows = stream::iter(
             days.into_iter()
                 .flat_map(move |day| batches.clone().into_iter().map(move |b| (day, b))),
@@ -164,10 +247,15 @@ async fn items(
             let lines = data
                 .dataset
                 .day_lines_of_copies(&organization, &deployment, day, copies)
-                .expect("admitted");
+                .unwrap_or_default();
             let mut out = Vec::with_capacity(lines.len() * 200);
             for line in &lines {
-                write_csv_line(&mut out, line);
+                let line = if renamed {
+                    with_escapes(line.clone())
+                } else {
+                    line.clone()
+                };
+                write_csv_line(&mut out, &line);
             }
             Bytes::from(out)
         });
@@ -175,11 +263,16 @@ async fn items(
         let chunks = stream::once(std::future::ready(header)).chain(rows);
         return shared.respond("text/csv", Box::pin(chunks), count, &admitted);
     }
-    let days = shared
+    let mut lines: Vec<Line> = shared
         .dataset
         .lines(&organization, &deployment, admitted.from, admitted.to)
-        .expect("admitted");
-    let lines: Vec<Line> = days.into_iter().flat_map(|(_, lines)| lines).collect();
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    if admitted.fault == Some(Fault::EscapesInNames) {
+        lines = lines.into_iter().map(with_escapes).collect();
+    }
     shared.respond_with("application/json", json_document(&lines), &admitted)
 }
 
@@ -187,10 +280,11 @@ async fn charts(
     State(shared): State<Arc<Shared>>,
     Path((organization, deployment)): Path<(String, String)>,
     Query(query): Query<RangeQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let admitted = match shared
-        .admit(&organization, &deployment, &query, &headers, false)
+        .admit(&organization, &deployment, &query, &uri, &headers, false)
         .await
     {
         Ok(admitted) => admitted,
@@ -210,7 +304,7 @@ async fn charts(
     let days = shared
         .dataset
         .lines(&organization, &deployment, admitted.from, admitted.to)
-        .expect("admitted");
+        .unwrap_or_default();
     let mut buckets: Vec<(Timestamp, Vec<SeriesValue>)> = Vec::new();
     for (day, lines) in days {
         let at = if monthly {
@@ -221,7 +315,9 @@ async fn charts(
         if buckets.last().is_none_or(|(t, _)| *t != at) {
             buckets.push((at, Vec::new()));
         }
-        let values = &mut buckets.last_mut().expect("pushed").1;
+        let Some((_, values)) = buckets.last_mut() else {
+            continue;
+        };
         for line in &lines {
             let (id, name) = match line.dimension() {
                 "capacity" => ("capacity", "Capacity"),
@@ -234,7 +330,7 @@ async fn charts(
             }
         }
     }
-    let data = buckets
+    let mut data: Vec<wire::ChartItem> = buckets
         .into_iter()
         .map(|(at, values)| wire::ChartItem {
             // Epoch milliseconds, which clients must tell from seconds by magnitude.
@@ -249,7 +345,10 @@ async fn charts(
                 .collect(),
         })
         .collect();
-    let body = serde_json::to_vec(&wire::ChartItems { data }).expect("serializable");
+    if let Some(fault) = admitted.fault {
+        hostile_charts(fault, &mut data, admitted.to);
+    }
+    let body = serde_json::to_vec(&wire::ChartItems { data }).unwrap_or_default();
     shared.respond_with("application/json", body, &admitted)
 }
 
@@ -262,6 +361,7 @@ impl Shared {
         organization: &str,
         deployment: &str,
         query: &RangeQuery,
+        uri: &axum::http::Uri,
         headers: &HeaderMap,
         items: bool,
     ) -> Result<Admitted, Response> {
@@ -269,16 +369,35 @@ impl Shared {
         if !self.faults.latency.is_zero() {
             tokio::time::sleep(self.faults.latency).await;
         }
-        let remaining = match self.faults.rate_limit {
+        let request = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+        let times_seen = {
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = seen.entry(request.clone()).or_insert(0);
+            *count += 1;
+            *count - 1
+        };
+        if self.faults.throttle_first_answer && times_seen == 0 {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "billing_service.rate_limited",
+                "Too many requests",
+            );
+            set(&mut response, "retry-after", "1");
+            return Err(response);
+        }
+        let dialect = self.faults.rate_limit_dialect;
+        let limits = match self.faults.rate_limit {
             None => None,
-            Some(rate) => match self
-                .bucket
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(rate)
-            {
-                Ok(remaining) => Some((rate, remaining)),
-                Err(wait) => {
+            Some(rate) => {
+                let (taken, limits) = self
+                    .bucket
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take(rate);
+                if let Err(wait) = taken {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                     let mut response = error(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -287,19 +406,20 @@ impl Shared {
                     );
                     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
                     set(&mut response, "retry-after", &seconds.to_string());
-                    set_rate_headers(&mut response, rate, 0);
+                    set_rate_headers(&mut response, dialect, limits);
                     return Err(response);
                 }
-            },
+                Some(limits)
+            }
         };
         let with_limits = |mut response: Response| {
-            if let Some((rate, remaining)) = remaining {
-                set_rate_headers(&mut response, rate, remaining);
+            if let Some(limits) = limits {
+                set_rate_headers(&mut response, dialect, limits);
             }
             response
         };
-        let fault = self.draw_fault();
-        if let Some(response) = fault.and_then(fault_answer) {
+        let fault = self.draw_fault(&request, times_seen);
+        if let Some(response) = fault.and_then(|fault| fault_answer(fault, headers, &request)) {
             return Err(with_limits(response));
         }
         let expected = format!("ApiKey {}", self.key);
@@ -345,17 +465,20 @@ impl Shared {
             from,
             to,
             fault,
-            limits: remaining,
+            limits,
         })
     }
 
-    /// The fault for this request, if the dice say so.
-    fn draw_fault(&self) -> Option<Fault> {
+    /// The fault for the `times_seen`-th repeat of `request`, if the dice say so. The
+    /// dice are a hash of the seed, the request and the repeat: the same requests draw
+    /// the same faults whatever order they arrive in.
+    fn draw_fault(&self, request: &str, times_seen: u32) -> Option<Fault> {
         if self.faults.share <= 0.0 {
             return None;
         }
-        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        if rng.f64() >= self.faults.share {
+        let roll = hash(self.faults.seed, request, times_seen);
+        let unit = (roll >> 11) as f64 / (1u64 << 53) as f64;
+        if unit >= self.faults.share {
             return None;
         }
         let kinds: &[Fault] = if self.faults.kinds.is_empty() {
@@ -364,7 +487,12 @@ impl Shared {
             &self.faults.kinds
         };
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
-        Some(kinds[rng.usize(0..kinds.len())])
+        let pick = hash(
+            self.faults.seed ^ 0x9e37_79b9_7f4a_7c15,
+            request,
+            times_seen,
+        );
+        kinds.get((pick % kinds.len() as u64) as usize).copied()
     }
 
     /// A successful answer with `body`, sent in 8 KiB chunks.
@@ -412,6 +540,19 @@ impl Shared {
                     Ok(chunk)
                 }))
             }
+            Some(Fault::Trickle) => {
+                let pause = self.faults.slow_pause;
+                Box::pin(
+                    chunks
+                        .flat_map(|chunk| {
+                            stream::iter((0..chunk.len()).map(move |i| chunk.slice(i..=i)))
+                        })
+                        .then(move |byte| async move {
+                            tokio::time::sleep(pause).await;
+                            Ok(byte)
+                        }),
+                )
+            }
             _ => Box::pin(chunks.map(Ok)),
         };
         let counter = self.stats.body_bytes.clone();
@@ -421,8 +562,20 @@ impl Shared {
             }
         });
         let mut response = Response::new(Body::from_stream(body));
-        if let Some((limit, remaining)) = admitted.limits {
-            set_rate_headers(&mut response, limit, remaining);
+        if let Some(limits) = admitted.limits {
+            set_rate_headers(&mut response, self.faults.rate_limit_dialect, limits);
+        }
+        match admitted.fault {
+            Some(Fault::TinyRateLimit) => {
+                set(&mut response, "x-ratelimit-limit", "1e-300");
+                set(&mut response, "x-ratelimit-interval", "1s");
+            }
+            Some(Fault::HourlyRateLimit) => {
+                set(&mut response, "x-ratelimit-limit", "1");
+                set(&mut response, "x-ratelimit-remaining", "0");
+                set(&mut response, "x-ratelimit-interval", "1h");
+            }
+            _ => {}
         }
         set(&mut response, header::CONTENT_TYPE.as_str(), content_type);
         response
@@ -430,7 +583,7 @@ impl Shared {
 }
 
 /// The answer a fault replaces the real one with; `None` for faults of the body.
-fn fault_answer(fault: Fault) -> Option<Response> {
+fn fault_answer(fault: Fault, headers: &HeaderMap, request: &str) -> Option<Response> {
     let html = "<html><head><title>Error</title></head><body><h1>Something went wrong</h1>nginx</body></html>";
     Some(match fault {
         Fault::RateLimited | Fault::RateLimitedWithoutRetryAfter => {
@@ -471,22 +624,245 @@ fn fault_answer(fault: Fault) -> Option<Response> {
         )
             .into_response(),
         Fault::UnavailableEmpty => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        Fault::Truncated | Fault::Reset | Fault::SlowBody => return None,
+        Fault::HugeErrorBody => return None,
+        Fault::EscapesInError => error(
+            StatusCode::BAD_REQUEST,
+            "costs.invalid\n\u{1b}[2J\u{1b}]0;pwned\u{7}error: all good",
+            "line one\nline two \u{1b}[31mred\u{1b}[0m",
+        ),
+        Fault::EchoedKey => {
+            let sent = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let key = sent.strip_prefix("ApiKey ").unwrap_or(sent);
+            let mut response = error(
+                StatusCode::BAD_REQUEST,
+                &format!("costs.invalid_key.{key}"),
+                &format!("the key {key} is not valid here"),
+            );
+            set(&mut response, "x-request-id", &format!("req-{key}"));
+            response
+        }
+        Fault::RedirectLoop => {
+            (StatusCode::FOUND, [(header::LOCATION, request.to_string())]).into_response()
+        }
+        Fault::RedirectToFile => (
+            StatusCode::FOUND,
+            [(header::LOCATION, "file:///etc/passwd".to_string())],
+        )
+            .into_response(),
+        Fault::Truncated
+        | Fault::Reset
+        | Fault::SlowBody
+        | Fault::Trickle
+        | Fault::EscapesInNames
+        | Fault::OverflowingCosts
+        | Fault::ExcessDigits
+        | Fault::DuplicateBucket
+        | Fault::BucketOutsideWindow
+        | Fault::HugeCell
+        | Fault::TinyRateLimit
+        | Fault::HourlyRateLimit => return None,
     })
 }
 
-fn set(response: &mut Response, name: &str, value: &str) {
-    let name = header::HeaderName::from_str(name).expect("a valid header name");
-    response.headers_mut().insert(
-        name,
-        HeaderValue::from_str(value).expect("a valid header value"),
-    );
+/// The items answer a hostile fault of the body replaces the real one with, if it
+/// does.
+fn hostile_items(
+    shared: &Shared,
+    fault: Fault,
+    csv: bool,
+    admitted: &Admitted,
+) -> Option<Response> {
+    let huge = || Decimal::new(7, 0) * Decimal::from(10u64.pow(14)) * Decimal::from(10u64.pow(14));
+    match (fault, csv) {
+        (Fault::HugeErrorBody, _) => Some(huge_error(shared.faults.huge_body_bytes)),
+        (Fault::OverflowingCosts, false) => {
+            let mut body = items_json(&[]);
+            body.costs.total = number(huge());
+            if let Some(capacity) = body.costs.dimensions.first_mut() {
+                capacity.cost = number(huge());
+            }
+            let line = |hours| wire::ItemCosts {
+                hours,
+                instance_count: 2,
+                kind: "elasticsearch".into(),
+                name: "ES".into(),
+                period: wire::Period {
+                    start: admitted.from,
+                    end: admitted.to,
+                },
+                price: number(huge()),
+                price_per_hour: number(Decimal::ONE),
+                sku: "es".into(),
+            };
+            body.resources = vec![line(i64::MAX), line(1)];
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            Some(shared.respond_with("application/json", json, admitted))
+        }
+        (Fault::OverflowingCosts, true) => {
+            let row = "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,79228162514264337593543950335\r\n";
+            let body = format!("{CSV_HEADER}\r\n{row}{row}");
+            Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
+        }
+        (Fault::ExcessDigits, false) => {
+            let json = String::from_utf8(json_document(&[])).unwrap_or_default();
+            let json = json.replacen(
+                "\"total\":0",
+                "\"total\":123456789012345.123456789012345",
+                1,
+            );
+            Some(shared.respond_with("application/json", json.into_bytes(), admitted))
+        }
+        (Fault::ExcessDigits, true) => {
+            let row = "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,0.000000000000000000000000000015\r\n";
+            let body = format!("{CSV_HEADER}\r\n{row}");
+            Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
+        }
+        (Fault::HugeCell, _) => {
+            let cell = "9".repeat(5_000_000) + "x";
+            let row = format!(
+                "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,{cell}\r\n"
+            );
+            let body = format!("{CSV_HEADER}\r\n{row}");
+            Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
+        }
+        _ => None,
+    }
 }
 
-fn set_rate_headers(response: &mut Response, limit: u32, remaining: u32) {
-    set(response, "x-ratelimit-limit", &limit.to_string());
-    set(response, "x-ratelimit-remaining", &remaining.to_string());
-    set(response, "x-ratelimit-interval", "1s");
+/// Applies a hostile fault of the body to a charts answer's buckets.
+fn hostile_charts(fault: Fault, data: &mut Vec<wire::ChartItem>, to: Timestamp) {
+    match fault {
+        Fault::OverflowingCosts => {
+            let huge =
+                Decimal::new(7, 0) * Decimal::from(10u64.pow(14)) * Decimal::from(10u64.pow(14));
+            for item in data.iter_mut() {
+                for value in &mut item.values {
+                    value.value = number(huge);
+                }
+            }
+            // A bucket at the window's end, which the next window starts with.
+            data.push(wire::ChartItem {
+                timestamp: to.as_millisecond(),
+                values: vec![wire::ChartItemValue {
+                    id: "capacity".into(),
+                    name: "Capacity".into(),
+                    value: number(huge),
+                }],
+            });
+        }
+        Fault::DuplicateBucket => {
+            if let Some(first) = data.first().cloned() {
+                data.push(first);
+            }
+        }
+        Fault::BucketOutsideWindow => {
+            if let Some(first) = data.first_mut() {
+                first.timestamp = 86_400_000;
+            }
+        }
+        Fault::EscapesInNames => {
+            for item in data.iter_mut() {
+                for value in &mut item.values {
+                    value.name = format!("\u{1b}[2J{}\u{1b}]0;pwned\u{7}\nfake", value.name);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A 500 whose HTML body of `bytes` is made as it is sent.
+fn huge_error(bytes: u64) -> Response {
+    const PIECE: usize = 64 * 1024;
+    let piece = Bytes::from(vec![b'x'; PIECE]);
+    let pieces = bytes.div_ceil(PIECE as u64);
+    let body = stream::iter(0..pieces).map(move |_| Ok::<_, std::io::Error>(piece.clone()));
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    set(&mut response, header::CONTENT_TYPE.as_str(), "text/html");
+    response
+}
+
+/// A line whose name, SKU and kind hold terminal escape sequences and newlines.
+fn with_escapes(mut line: Line) -> Line {
+    let hostile = |text: &str| format!("\u{1b}[2J{text}\u{1b}]0;pwned\u{7}\nfake line");
+    match &mut line {
+        Line::Resource { name, .. } | Line::Dts { name, .. } => *name = hostile(name),
+    }
+    line
+}
+
+/// A stable hash of a seed, a request and its repeat (FNV-1a, then mixed).
+fn hash(seed: u64, request: &str, times_seen: u32) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in request.bytes().chain(times_seen.to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 29)
+}
+
+/// Sets a header; a name or value that is not valid in HTTP (a key with odd bytes, say)
+/// is left out.
+fn set(response: &mut Response, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (
+        header::HeaderName::from_str(name),
+        HeaderValue::from_str(value),
+    ) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+/// Announces the rate limit in `dialect`.
+fn set_rate_headers(response: &mut Response, dialect: RateLimitDialect, limits: Limits) {
+    let Limits {
+        rate,
+        remaining,
+        full_in,
+    } = limits;
+    let reset_in = full_in.as_secs_f64().ceil() as u64;
+    let (limit, remaining) = (rate.to_string(), remaining.to_string());
+    match dialect {
+        RateLimitDialect::Interval | RateLimitDialect::IntervalIso => {
+            set(response, "x-ratelimit-limit", &limit);
+            set(response, "x-ratelimit-remaining", &remaining);
+            let interval = if dialect == RateLimitDialect::Interval {
+                "1s"
+            } else {
+                "PT1S"
+            };
+            set(response, "x-ratelimit-interval", interval);
+        }
+        RateLimitDialect::IntervalSeconds => {
+            set(
+                response,
+                "x-ratelimit-limit",
+                &(u64::from(rate) * 60).to_string(),
+            );
+            set(response, "x-ratelimit-remaining", &remaining);
+            set(response, "x-ratelimit-interval", "60");
+        }
+        RateLimitDialect::ResetEpoch | RateLimitDialect::ResetSeconds => {
+            set(response, "x-ratelimit-limit", &limit);
+            set(response, "x-ratelimit-remaining", &remaining);
+            let reset = if dialect == RateLimitDialect::ResetEpoch {
+                (Timestamp::now().as_second() as u64 + reset_in).to_string()
+            } else {
+                reset_in.to_string()
+            };
+            set(response, "x-ratelimit-reset", &reset);
+        }
+        RateLimitDialect::Ietf => {
+            set(response, "ratelimit-policy", &format!("{rate};w=1"));
+            set(response, "ratelimit-remaining", &remaining);
+            set(response, "ratelimit-reset", &reset_in.to_string());
+        }
+        RateLimitDialect::RetryAfterOnly => {}
+    }
 }
 
 /// A documented error answer: the status, its `x-cloud-error-codes` and body.
@@ -498,7 +874,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
             fields: vec![],
         }],
     };
-    let body = serde_json::to_vec(&body).expect("serializable");
+    let body = serde_json::to_vec(&body).unwrap_or_default();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     set(&mut response, "x-cloud-error-codes", code);
     response
@@ -521,7 +897,10 @@ fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<(Timestamp, Times
             "The requested date range is invalid: 'from' ({from}) must be before 'to' ({to})."
         ));
     }
-    if from < EARLIEST.parse::<Timestamp>().expect("a valid timestamp") {
+    if EARLIEST
+        .parse::<Timestamp>()
+        .is_ok_and(|earliest| from < earliest)
+    {
         return Err(format!(
             "The requested date range is invalid: 'from' ({from}) is before {EARLIEST}."
         ));
@@ -546,7 +925,8 @@ fn number(value: Decimal) -> api::ExactNumber {
 
 /// The items JSON the simulator serves for `lines`.
 pub fn json_document(lines: &[Line]) -> Vec<u8> {
-    serde_json::to_vec(&items_json(lines)).expect("serializable")
+    // Plain data with exact numbers serializes without fail.
+    serde_json::to_vec(&items_json(lines)).unwrap_or_default()
 }
 
 fn items_json(lines: &[Line]) -> wire::ItemsCosts {

@@ -34,7 +34,7 @@ pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 ///
 /// Defaults: base URL [`DEFAULT_BASE_URL`]; a 10 s connect timeout; each attempt must
 /// see its answer start within the 60 s read timeout, and its body never pause longer,
-/// and must end within the 300 s attempt timeout, body included; a JSON answer (read
+/// and must end within the 120 s attempt timeout, body included; a JSON answer (read
 /// whole to decode) may be at most 256 MiB, a CSV answer streams at any size; user
 /// agent `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
 /// [`Pacing::Adaptive`]; the [`SystemClock`].
@@ -79,7 +79,7 @@ impl Default for ClientBuilder {
             api_key: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
-            attempt_timeout: Duration::from_secs(300),
+            attempt_timeout: Duration::from_secs(120),
             max_body_bytes: 256 << 20,
             user_agent: format!("ec-billing/{}", env!("CARGO_PKG_VERSION")),
             concurrency: 4,

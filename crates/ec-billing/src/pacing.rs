@@ -8,12 +8,14 @@
 //!   paced at 97% of `limit / interval`, a GCRA ("virtual scheduling") schedule where
 //!   each request takes the next free start time; `remaining`, less the requests in
 //!   flight, is spent first, unpaced; `remaining: 0` with a `reset` (epoch seconds,
-//!   seconds from now, a duration or an HTTP date) and no interval holds requests
-//!   until the reset.
-//! - **Repeated throttling without headers**: a request that waited as a 429 asked and
-//!   was throttled again is evidence that the client outruns a limit; the pace is set
-//!   to the rate of successes over the last two seconds (what the server is letting
-//!   through), then grows by one request per second every second of successes.
+//!   seconds from now, a duration or an HTTP date) more than two seconds off, and no
+//!   interval, holds requests until the reset (a nearer one, in whole seconds, is too
+//!   coarse to pace by: the server's `Retry-After` does that).
+//! - **Repeated throttling**, when no sustained rate is announced: a request that
+//!   waited as a 429 asked and was throttled again is evidence that the client outruns
+//!   a limit; the pace is set to the rate of successes over the last two seconds (what
+//!   the server is letting through), then grows by one request per second every second
+//!   of successes.
 //! - Nothing else. A 429's `Retry-After` is a pause for that request, not proof of a
 //!   lower rate: transient 429s (a gateway's, or the first answer of every window) and
 //!   random ones leave the client unpaced, as fast as no pacing.
@@ -167,15 +169,33 @@ enum Source {
 
 impl fmt::Display for Pace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.6} requests/s, ", self.per_second)?;
+        write!(f, "{} requests/s, ", compact(self.per_second))?;
         match self.source {
             Source::Fixed => f.write_str("fixed by the client"),
             Source::Published { limit, interval } => write!(
                 f,
-                "from the rate-limit headers: {limit} per {interval} s, less 3%"
+                "from the rate-limit headers: {} per {} s, less 3%",
+                compact(limit),
+                compact(interval)
             ),
             Source::Throttling => f.write_str("learnt from repeated 429s"),
         }
+    }
+}
+
+/// A number for a message: whole numbers as they are, others with a few significant
+/// digits, tiny and huge ones in scientific notation.
+fn compact(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else if (1e-3..1e6).contains(&value.abs()) {
+        let fixed = format!("{value:.6}");
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        format!("{value:.3e}")
     }
 }
 
@@ -326,19 +346,23 @@ impl Pacer {
             self.successes.count(now);
         }
         let announced = Announced::read(headers, now);
-        if announced.is_some() {
-            let mut state = self.lock();
-            announced.apply(&mut state, now, status == 429, in_flight);
-            self.active.store(state.is_pacing(), Ordering::Relaxed);
+        let sustained = announced.sustained().is_some();
+        let throttled_again = status == 429 && after_throttle;
+        if !announced.is_some() && !throttled_again && !self.active.load(Ordering::Relaxed) {
+            // Nothing to learn, nothing paced: no lock.
             return;
         }
-        if status == 429 && after_throttle {
-            let goodput = self.successes.per_second(now);
-            let mut state = self.lock();
-            let learnable = state
+        let mut state = self.lock();
+        if announced.is_some() {
+            announced.apply(&mut state, now, status == 429, in_flight);
+        }
+        let learnable = !sustained
+            && state
                 .pace
                 .is_none_or(|pace| pace.source == Source::Throttling);
-            if learnable && goodput > 0.0 {
+        if learnable && throttled_again {
+            let goodput = self.successes.per_second(now);
+            if goodput > 0.0 {
                 let per_second = goodput.max(MIN_LEARNT_RATE);
                 tracing::debug!(
                     per_second,
@@ -348,25 +372,17 @@ impl Pacer {
                     per_second,
                     source: Source::Throttling,
                 });
-                self.active.store(true, Ordering::Relaxed);
             }
-        } else if success && self.active.load(Ordering::Relaxed) {
-            let mut state = self.lock();
-            if let Some(pace) = state
-                .pace
-                .as_mut()
-                .filter(|pace| pace.source == Source::Throttling)
-            {
-                // Additive increase: one request per second more for each second of
-                // successes at the current pace.
-                pace.per_second += 1.0 / pace.per_second;
-                if pace.per_second > MAX_RATE {
-                    state.pace = None;
-                    state.next = None;
-                }
+        } else if let Some(pace) = state.pace.as_mut().filter(|_| learnable && success) {
+            // Additive increase: one request per second more for each second of
+            // successes at the current pace.
+            pace.per_second += 1.0 / pace.per_second;
+            if pace.per_second > MAX_RATE {
+                state.pace = None;
+                state.next = None;
             }
-            self.active.store(state.is_pacing(), Ordering::Relaxed);
         }
+        self.active.store(state.is_pacing(), Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -521,18 +537,24 @@ impl Announced {
             };
             state.credit = left;
             state.credit_until = self.reset;
-            state.resume_at = match self.reset {
-                // A budget spent until a reset, with no sustained rate to pace at.
-                Some(reset) if left == 0 && reset > now && sustained.is_none() => Some(reset),
-                _ => None,
-            };
+            state.resume_at = self
+                .reset
+                .filter(|reset| left == 0 && sustained.is_none() && is_far(*reset, now));
         } else if let Some(reset) = self
             .reset
-            .filter(|reset| throttled && sustained.is_none() && *reset > now)
+            .filter(|reset| throttled && sustained.is_none() && is_far(*reset, now))
         {
             state.resume_at = Some(reset);
         }
     }
+}
+
+/// Whether a reset is far enough off to hold requests until it. Resets come in whole
+/// seconds: one a second or two away says too little to pace a sub-second budget by
+/// (waiting for it could be slower than the server's own `Retry-After`), so a spent
+/// budget with a near reset is left to that.
+fn is_far(reset: Timestamp, now: Timestamp) -> bool {
+    reset.duration_since(now) > SignedDuration::from_secs(2)
 }
 
 /// A duration in seconds: `1s`, `500ms`, `1m`, `1h`, `1d`, `60` (seconds), or ISO 8601
@@ -721,7 +743,7 @@ mod tests {
         let answer = headers(&[
             ("x-ratelimit-limit", "20"),
             ("x-ratelimit-remaining", "2"),
-            ("x-ratelimit-reset", "3"),
+            ("x-ratelimit-reset", "30"),
         ]);
         pacer.observe(&*clock, 200, &answer, 0, false);
         for _ in 0..3 {
@@ -734,11 +756,19 @@ mod tests {
         let spent = headers(&[
             ("x-ratelimit-limit", "20"),
             ("x-ratelimit-remaining", "0"),
-            ("x-ratelimit-reset", "3"),
+            ("x-ratelimit-reset", "30"),
         ]);
         pacer.observe(&*clock, 200, &spent, 0, false);
         pacer.acquire(&*clock, None).await.unwrap();
-        assert_eq!(*clock.1.lock().unwrap(), [Duration::from_secs(3)]);
+        assert_eq!(*clock.1.lock().unwrap(), [Duration::from_secs(30)]);
+        let near = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")]);
+        pacer.observe(&*clock, 200, &near, 0, false);
+        pacer.acquire(&*clock, None).await.unwrap();
+        assert_eq!(
+            clock.1.lock().unwrap().len(),
+            1,
+            "a reset a second away holds nothing"
+        );
     }
 
     #[tokio::test]

@@ -18,6 +18,11 @@ use crate::{
 /// The longest id accepted, in bytes. Elastic's ids are 32 hexadecimal characters.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// Windows a request keeps in progress per unit of the client's concurrency. More
+/// windows than requests in flight: a window waiting out a `Retry-After` holds no
+/// permit, and must not keep the next windows from starting.
+const WINDOWS_PER_PERMIT: usize = 4;
+
 /// A stream of per-window results, in window order.
 type WindowStream<T> = Pin<Box<dyn Stream<Item = Result<WindowResult<T>, Error>> + Send>>;
 
@@ -73,8 +78,9 @@ impl Target {
         }
     }
 
-    /// Fetches `windows` concurrently (at most the client's limit in flight) and yields
-    /// their results in window order.
+    /// Fetches `windows` concurrently (at most the client's limit in flight, and four
+    /// times as many in progress, waiting to retry or to be delivered) and yields their
+    /// results in window order.
     fn fetch<T, F, Fut>(&self, windows: Vec<Window>, fetch_one: F) -> WindowStream<T>
     where
         T: Send + 'static,
@@ -82,7 +88,11 @@ impl Target {
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let target = self.clone();
-        let limit = self.client.shared.concurrency;
+        let limit = self
+            .client
+            .shared
+            .concurrency
+            .saturating_mul(WINDOWS_PER_PERMIT);
         Box::pin(
             stream::iter(windows)
                 .map(move |window| {

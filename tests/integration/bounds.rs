@@ -1,0 +1,314 @@
+//! Everything a client reads or waits for is bounded: error bodies by a small cap,
+//! trickling bodies by the attempt's deadline, pacing waits by the request's deadline,
+//! plans by a cap on windows; and what the same request would meet again (redirect
+//! loops, requests that cannot be built) is not retried.
+
+use std::time::{Duration, Instant};
+
+use ec_billing::{
+    DateRange, Error, Format, MAX_ERROR_BODY_BYTES, RetryPolicy, TransportKind, WindowSize,
+};
+
+use crate::support::{
+    Captured, EndlessServer, ScriptedServer, TestClock, http, wrapper_builder, wrapper_client,
+};
+
+const ITEMS_OK: &str =
+    r#"{"costs":{"total":0.1301,"dimensions":[]},"data_transfer_and_storage":[],"resources":[]}"#;
+
+fn january() -> DateRange {
+    DateRange::parse("2024-01-01", "2024-02-01").unwrap()
+}
+
+static PIECE: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+#[tokio::test]
+async fn a_huge_error_body_is_read_up_to_the_cap_and_the_rest_is_never_taken() {
+    for status in [
+        "500 Internal Server Error",
+        "502 Bad Gateway",
+        "404 Not Found",
+    ] {
+        for format in [Format::Json, Format::Csv] {
+            let head = format!(
+                "HTTP/1.1 {status}\ncontent-type: text/html\ncontent-length: 500000000\n\n"
+            );
+            let server = EndlessServer::start(&head, &PIECE, Duration::ZERO).await;
+            let client = wrapper_builder(server.base_url(), TestClock::new())
+                .retry_policy(RetryPolicy::never())
+                .build()
+                .unwrap();
+            let started = Instant::now();
+
+            let err = client
+                .items("acme", "prod")
+                .range(january())
+                .format(format)
+                .send()
+                .await
+                .unwrap_err();
+
+            let code = status[..3].parse::<u16>().unwrap();
+            assert_eq!(err.status(), Some(code), "{status} {format:?}: {err:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{status} {format:?}"
+            );
+            // Whatever the socket buffers took: a few MiB at most, not 500 MB.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(
+                server.sent() < 16 << 20,
+                "{status} {format:?}: {} bytes sent",
+                server.sent()
+            );
+        }
+    }
+    assert_eq!(MAX_ERROR_BODY_BYTES, 64 * 1024);
+}
+
+#[tokio::test]
+async fn a_body_that_keeps_trickling_ends_at_the_attempt_timeout_on_both_transports() {
+    let head = "HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 100000000\n\n";
+    for format in [Format::Json, Format::Csv] {
+        let server = EndlessServer::start(head, b"0", Duration::from_millis(10)).await;
+        let client = wrapper_builder(server.base_url(), TestClock::new())
+            .read_timeout(Duration::from_secs(5))
+            .attempt_timeout(Duration::from_millis(300))
+            .retry_policy(RetryPolicy::never())
+            .build()
+            .unwrap();
+        let started = Instant::now();
+
+        let err = client
+            .items("acme", "prod")
+            .range(january())
+            .format(format)
+            .send()
+            .await
+            .unwrap_err();
+
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(&err, Error::Transport(t) if t.kind() == TransportKind::Timeout),
+            "{format:?}: {err:?}"
+        );
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+            "{format:?}: {elapsed:?}"
+        );
+        assert!(err.is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn an_answer_that_never_starts_ends_at_the_read_timeout() {
+    let script = vec![crate::support::Reply::Stall(
+        Duration::from_secs(30),
+        Vec::new(),
+    )];
+    let server = ScriptedServer::start(script).await;
+    for format in [Format::Json, Format::Csv] {
+        let client = wrapper_builder(server.base_url(), TestClock::new())
+            .read_timeout(Duration::from_millis(200))
+            .retry_policy(RetryPolicy::never())
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let err = client
+            .items("acme", "prod")
+            .range(january())
+            .format(format)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Transport(t) if t.kind() == TransportKind::Timeout),
+            "{format:?}: {err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}
+
+#[tokio::test]
+async fn a_json_answer_over_the_body_limit_is_refused_and_not_retried() {
+    let head = "HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 100000000\n\n";
+    let server = EndlessServer::start(head, &PIECE, Duration::ZERO).await;
+    let client = wrapper_builder(server.base_url(), TestClock::new())
+        .max_body_bytes(1 << 20)
+        .build()
+        .unwrap();
+
+    let err = client
+        .items("acme", "prod")
+        .range(january())
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind() == TransportKind::TooLarge),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(err.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_pacing_wait_past_the_deadline_is_an_error_without_waiting() {
+    for limit in ["1", "1e-300", "0.0000001"] {
+        let server = ScriptedServer::start(vec![http(
+            200,
+            &[
+                ("x-ratelimit-limit", limit),
+                ("x-ratelimit-interval", "1h"),
+                ("x-ratelimit-remaining", "0"),
+            ],
+            ITEMS_OK,
+        )])
+        .await;
+        let clock = TestClock::new();
+        let client = wrapper_builder(server.base_url(), clock.clone())
+            .concurrency(1)
+            .build()
+            .unwrap();
+
+        let err = client
+            .items("acme", "prod")
+            .range(DateRange::parse("2024-01-01", "2024-01-04").unwrap())
+            .window(WindowSize::Day)
+            .send()
+            .await
+            .unwrap_err();
+
+        let Error::Pacing(pacing) = &err else {
+            panic!("{limit}: {err:?}")
+        };
+        assert!(err.is_rate_limited() && !err.is_retryable());
+        assert!(err.to_string().contains("past its deadline"), "{err}");
+        assert_eq!(pacing.request().window().map(|w| w.index()), Some(2));
+        assert!(clock.sleeps().is_empty(), "{limit}: nothing was waited for");
+        assert_eq!(server.requests().len(), 2, "{limit}");
+    }
+}
+
+#[tokio::test]
+async fn a_long_pacing_wait_is_logged_with_the_rate_it_comes_from() {
+    let captured = Captured::default();
+    let _guard = captured.install(tracing::Level::INFO);
+    let server = ScriptedServer::start(vec![http(
+        200,
+        &[("x-ratelimit-limit", "1"), ("x-ratelimit-interval", "5s")],
+        ITEMS_OK,
+    )])
+    .await;
+    let clock = TestClock::new();
+    let client = wrapper_builder(server.base_url(), clock.clone())
+        .concurrency(1)
+        .build()
+        .unwrap();
+
+    client
+        .items("acme", "prod")
+        .range(DateRange::parse("2024-01-01", "2024-01-04").unwrap())
+        .window(WindowSize::Day)
+        .send()
+        .await
+        .unwrap();
+
+    let logs = captured.text();
+    assert!(logs.contains("waiting for the API's rate limit"), "{logs}");
+    assert!(logs.contains("1 per 5 s"), "{logs}");
+    // The first request taught the pace, the second went at once, the third waited.
+    assert_eq!(clock.sleeps().len(), 1, "{:?}", clock.sleeps());
+}
+
+#[tokio::test]
+async fn a_plan_of_thousands_of_years_is_refused_before_any_request() {
+    let server = ScriptedServer::start(vec![http(200, &[], ITEMS_OK)]).await;
+    let client = wrapper_client(server.base_url(), TestClock::new());
+    let millennia = DateRange::parse("1000-01-01", "9000-01-01").unwrap();
+
+    let err = client
+        .items("acme", "prod")
+        .range(millennia)
+        .window(WindowSize::Day)
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("more than 100000 requests"),
+        "{err}"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn windows_at_the_end_of_the_time_scale_are_fetched_without_a_panic() {
+    let server = ScriptedServer::start(vec![http(200, &[], ITEMS_OK)]).await;
+    let client = wrapper_client(server.base_url(), TestClock::new());
+    // The last whole second of the time scale.
+    let end = DateRange::parse("9999-11-20", "9999-12-30T22:00:00Z").unwrap();
+    for size in [
+        WindowSize::Month,
+        WindowSize::Day,
+        WindowSize::days(92).unwrap(),
+    ] {
+        let report = client
+            .items("acme", "prod")
+            .range(end)
+            .window(size)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(report.windows.last().unwrap().to(), end.to(), "{size}");
+    }
+    assert!(DateRange::parse("2024-01-01", "9999-12-31").is_err());
+}
+
+#[tokio::test]
+async fn redirect_loops_disallowed_redirects_and_unbuildable_requests_are_not_retried() {
+    let looping = ScriptedServer::start(vec![http(
+        302,
+        &[(
+            "location",
+            "/api/v1/billing/costs/acme/deployments/prod/items",
+        )],
+        "",
+    )])
+    .await;
+    let err = wrapper_client(looping.base_url(), TestClock::new())
+        .items("acme", "prod")
+        .range(january())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind() == TransportKind::Redirect),
+        "{err:?}"
+    );
+    assert_eq!(err.attempts(), 1);
+    assert!(looping.requests().len() <= 11, "one attempt's redirects");
+
+    let elsewhere =
+        ScriptedServer::start(vec![http(302, &[("location", "file:///etc/passwd")], "")]).await;
+    let err = wrapper_client(elsewhere.base_url(), TestClock::new())
+        .items("acme", "prod")
+        .range(january())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert_eq!(elsewhere.requests().len(), 1);
+
+    let long_path = format!("http://127.0.0.1:9/{}", "p".repeat(70_000));
+    let err = wrapper_client(&long_path, TestClock::new())
+        .items("acme", "prod")
+        .range(january())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    assert_eq!(err.attempts(), 1, "{err:?}");
+}
