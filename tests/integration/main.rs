@@ -44,3 +44,6 @@ mod pacing_behaviours;
 
 // Server text made safe to print: escapes, length, the echoed key.
 mod output_escaping;
+
+// No silent wrong number: excess digits, repeated or misplaced chart buckets.
+mod wrong_numbers;

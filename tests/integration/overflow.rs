@@ -137,6 +137,23 @@ async fn the_simulators_overflowing_costs_end_in_typed_errors_on_every_path() {
     assert!(matches!(err, Error::Overflow(_)), "{err:?}");
 }
 
+#[tokio::test]
+async fn two_capacity_dimensions_of_one_answer_that_overflow_together_are_an_error() {
+    let body = r#"{"costs":{"total":1,"dimensions":[{"type":"capacity","cost":7e28},{"type":"capacity","cost":7e28}]},"data_transfer_and_storage":[],"resources":[]}"#;
+    let server = ScriptedServer::start(vec![http(200, &[], body)]).await;
+    let client = wrapper_client(server.base_url(), TestClock::new());
+
+    let err = client
+        .items("acme", "prod")
+        .range(DateRange::parse("2024-01-01", "2024-02-01").unwrap())
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_overflow(&err, "2024-01-01T00:00:00Z..2024-02-01T00:00:00Z");
+    assert!(err.to_string().contains("dimension \"capacity\""), "{err}");
+}
+
 #[test]
 fn merging_by_hand_checks_every_sum_too() {
     let huge = Items::from_json(items_json("7e28").as_bytes()).unwrap();

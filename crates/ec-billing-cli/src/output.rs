@@ -441,6 +441,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn instance_hours_beyond_i64_are_summed_exactly_not_wrapped() {
+        let mut items = Items::default();
+        let line = ResourceLine {
+            kind: ec_billing::ResourceKind::Elasticsearch,
+            name: "ES".into(),
+            sku: "es".into(),
+            hours: i64::MAX,
+            instance_count: 2,
+            period: ec_billing::Period {
+                start: "2024-01-01T00:00:00Z".parse().unwrap(),
+                end: "2024-02-01T00:00:00Z".parse().unwrap(),
+            },
+            cost: Decimal::ONE,
+            price_per_hour: Decimal::ONE,
+            extra: BTreeMap::new(),
+        };
+        items.resources = vec![line.clone(), line];
+        let mut out = Vec::new();
+        print_groups(&mut out, &items).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(
+            table.contains(&(i128::from(i64::MAX) * 4).to_string()),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn money_lines_up_on_the_decimal_point_without_rounding() {
         let texts = ["1101.0375", "40.917", "0", "0.000001"];
         assert_eq!(

@@ -11,6 +11,7 @@
 //! - [`Error`], [`ErrorCode`]: one error type, with typed API codes.
 //! - [`RetryPolicy`], [`Pacing`], [`Clock`]: retries, client-side pacing under the
 //!   API's rate limit, and the clock they wait on.
+//! - [`escape`]: server text made safe to print on a terminal line.
 
 mod answers;
 mod client;

@@ -428,7 +428,8 @@ impl SecondCounter {
         self.this.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Successes per second over the last two seconds; 0 when none is recent.
+    /// Successes per second over the previous whole second and the part of the current
+    /// one gone by; 0 when none is recent.
     fn per_second(&self, now: Timestamp) -> f64 {
         let age = now
             .as_second()
@@ -437,9 +438,13 @@ impl SecondCounter {
             f64::from(self.this.load(Ordering::Relaxed)),
             f64::from(self.last.load(Ordering::Relaxed)),
         );
+        // At least a quarter of a second, so that a few early successes do not read as
+        // a great rate.
+        let part = (f64::from(now.subsec_nanosecond()) / 1e9).max(0.25);
         match age {
-            0 => (this + last) / 2.0,
-            1 => this / 2.0,
+            0 if last > 0.0 => (this + last) / (1.0 + part),
+            0 => this / part,
+            1 => this / (1.0 + part),
             _ => 0.0,
         }
     }
@@ -807,10 +812,11 @@ mod tests {
         for _ in 0..20 {
             pacer.observe(&*clock, 200, &HeaderMap::new(), 0, false);
         }
+        clock.sleep(Duration::from_millis(500)).await;
         pacer.observe(&*clock, 429, &HeaderMap::new(), 0, true);
-        assert_eq!(pacer.rate(), Some(10.0), "20 successes over two seconds");
+        assert_eq!(pacer.rate(), Some(40.0), "20 successes in half a second");
         pacer.observe(&*clock, 200, &HeaderMap::new(), 0, false);
-        assert_eq!(pacer.rate(), Some(10.1));
+        assert_eq!(pacer.rate(), Some(40.025));
     }
 
     #[tokio::test]
