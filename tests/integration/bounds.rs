@@ -10,7 +10,8 @@ use ec_billing::{
 };
 
 use crate::support::{
-    Captured, EndlessServer, ScriptedServer, TestClock, http, wrapper_builder, wrapper_client,
+    Captured, EndlessServer, ScriptedServer, TestClock, http, in_flight, wrapper_builder,
+    wrapper_client,
 };
 
 const ITEMS_OK: &str =
@@ -168,7 +169,7 @@ async fn a_pacing_wait_past_the_deadline_is_an_error_without_waiting() {
         .await;
         let clock = TestClock::new();
         let client = wrapper_builder(server.base_url(), clock.clone())
-            .concurrency(1)
+            .concurrency(in_flight(1))
             .build()
             .unwrap();
 
@@ -203,7 +204,7 @@ async fn a_long_pacing_wait_is_logged_with_the_rate_it_comes_from() {
     .await;
     let clock = TestClock::new();
     let client = wrapper_builder(server.base_url(), clock.clone())
-        .concurrency(1)
+        .concurrency(in_flight(1))
         .build()
         .unwrap();
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use ec_billing::{DateRange, Pacing, WindowSize};
 use ec_billing_sim::{Dataset, Fault, Faults, RateLimitDialect, Simulator};
 
-use crate::support::{CANARY_KEY, ScriptedServer, TestClock, http, wrapper_builder};
+use crate::support::{
+    CANARY_KEY, ScriptedServer, TestClock, attempts, http, in_flight, wrapper_builder,
+};
 
 const ITEMS_OK: &str =
     r#"{"costs":{"total":0.1301,"dimensions":[]},"data_transfer_and_storage":[],"resources":[]}"#;
@@ -119,7 +121,7 @@ async fn random_429s_without_retry_after_leave_the_client_unpaced() {
         .await
         .unwrap();
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
-        .retry_policy(ec_billing::RetryPolicy::default().max_attempts(10).unwrap())
+        .retry_policy(ec_billing::RetryPolicy::default().max_attempts(attempts(10)))
         .build()
         .unwrap();
 
@@ -148,7 +150,7 @@ async fn one_request_throttled_four_times_pays_its_own_backoff_and_nothing_more(
     .await;
     let clock = TestClock::new();
     let client = wrapper_builder(server.base_url(), clock.clone())
-        .concurrency(1)
+        .concurrency(in_flight(1))
         .build()
         .unwrap();
 
@@ -175,7 +177,7 @@ async fn repeated_throttling_after_waiting_as_asked_teaches_a_pace() {
     script.extend([throttled.clone(), throttled, ok]);
     let server = ScriptedServer::start(script).await;
     let client = wrapper_builder(server.base_url(), TestClock::new())
-        .concurrency(1)
+        .concurrency(in_flight(1))
         .build()
         .unwrap();
 

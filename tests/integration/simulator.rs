@@ -7,7 +7,7 @@ use std::time::Duration;
 use ec_billing::{DateRange, Error, Format, RetryPolicy};
 use ec_billing_sim::{Fault, Faults, RunningSimulator, Simulator};
 
-use crate::support::{CANARY_KEY, TestClock, wrapper_builder};
+use crate::support::{CANARY_KEY, TestClock, attempts, in_flight, wrapper_builder};
 
 async fn start(faults: Faults) -> RunningSimulator {
     Simulator::new()
@@ -137,7 +137,7 @@ async fn the_simulator_serves_a_half_open_range_from_bare_dates_or_timestamps() 
 /// A year of items, JSON and CSV, against a simulator answering `share` of requests
 /// with `fault`: the exact total, or (if the fault outlasts the retries) a typed error
 /// naming its window. Never a panic, never a wrong total.
-async fn drill(fault: Fault, share: f64, attempts: u32) -> Vec<Result<(), Error>> {
+async fn drill(fault: Fault, share: f64, tries: u32) -> Vec<Result<(), Error>> {
     let sim = start(Faults {
         share,
         kinds: vec![fault],
@@ -149,8 +149,8 @@ async fn drill(fault: Fault, share: f64, attempts: u32) -> Vec<Result<(), Error>
     let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .attempt_timeout(Duration::from_millis(200))
-        .concurrency(6)
-        .retry_policy(RetryPolicy::default().max_attempts(attempts).unwrap())
+        .concurrency(in_flight(6))
+        .retry_policy(RetryPolicy::default().max_attempts(attempts(tries)))
         .build()
         .unwrap();
     let mut outcomes = Vec::new();
@@ -229,8 +229,8 @@ async fn a_chaos_drill_over_eight_deployments_and_twelve_windows_keeps_every_tot
     .await;
     let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
-        .concurrency(8)
-        .retry_policy(RetryPolicy::default().max_attempts(25).unwrap())
+        .concurrency(in_flight(8))
+        .retry_policy(RetryPolicy::default().max_attempts(attempts(25)))
         .build()
         .unwrap();
     let deployments = [
@@ -278,7 +278,7 @@ async fn a_client_learns_the_published_limit_and_stays_under_it() {
     let client = ec_billing::Client::builder()
         .base_url(sim.base_url())
         .api_key(CANARY_KEY.parse().unwrap())
-        .concurrency(8)
+        .concurrency(in_flight(8))
         .build()
         .unwrap();
     let range = DateRange::parse("2024-01-01", "2024-03-01").unwrap();

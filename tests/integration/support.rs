@@ -98,6 +98,16 @@ pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<TestClock>) -> ec_billi
         .clock(clock)
 }
 
+/// A concurrency limit (requests in flight).
+pub(crate) fn in_flight(limit: usize) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(limit).expect("a limit above 0")
+}
+
+/// A number of attempts.
+pub(crate) fn attempts(count: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(count).expect("a count above 0")
+}
+
 /// A decimal from its text.
 pub(crate) fn dec(text: &str) -> ec_billing::Decimal {
     text.parse().expect("a valid decimal")

@@ -156,7 +156,7 @@ async fn a_malformed_csv_response_is_a_decode_error_naming_window_and_record() {
     let Error::Decode(decode) = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(decode.format(), "CSV");
+    assert_eq!(decode.format(), Format::Csv);
     assert_eq!(decode.csv().map(|c| c.record()), Some(2));
     assert!(err.window().is_some());
     assert_eq!(err.attempts(), 1, "a malformed document is not retried");

@@ -10,7 +10,7 @@ use httpmock::{Method::GET, MockServer};
 use serde_json::json;
 
 use crate::support::{
-    Reply, ScriptedServer, TestClock, dec, fixture, http, truncated, wrapper_builder,
+    Reply, ScriptedServer, TestClock, attempts, dec, fixture, http, truncated, wrapper_builder,
     wrapper_client,
 };
 
@@ -211,7 +211,7 @@ async fn an_empty_429_stays_rate_limited_when_retries_run_out() {
     let clock = TestClock::new();
     // Retries alone: AIMD pacing would add waits of its own after repeated 429s.
     let client = wrapper_builder(server.base_url(), clock.clone())
-        .retry_policy(RetryPolicy::default().max_attempts(3).unwrap())
+        .retry_policy(RetryPolicy::default().max_attempts(attempts(3)))
         .pacing(Pacing::Off)
         .build()
         .unwrap();
@@ -337,7 +337,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_fails_as_transport_err
         ScriptedServer::start(vec![Reply::Stall(Duration::from_secs(5), Vec::new())]).await;
     let client = wrapper_builder(server.base_url(), TestClock::new())
         .attempt_timeout(Duration::from_millis(100))
-        .retry_policy(RetryPolicy::default().max_attempts(2).unwrap())
+        .retry_policy(RetryPolicy::default().max_attempts(attempts(2)))
         .build()
         .unwrap();
 

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use httpmock::{Method::GET, MockServer};
 use serde_json::{Value, json};
 
-use crate::support::{TestClock, dec, wrapper_builder, wrapper_client};
+use crate::support::{TestClock, dec, in_flight, wrapper_builder, wrapper_client};
 
 const ITEMS_PATH: &str = "/billing/costs/acme/deployments/prod/items";
 const CHARTS_PATH: &str = "/billing/costs/acme/deployments/prod/charts";
@@ -99,7 +99,7 @@ async fn daily_windows_over_a_year_sum_exactly_where_f64_drifts() {
         })
         .await;
     let client = wrapper_builder(&server.base_url(), TestClock::new())
-        .concurrency(8)
+        .concurrency(in_flight(8))
         .build()
         .unwrap();
     let range = DateRange::parse("2023-01-01", "2024-01-01").unwrap();

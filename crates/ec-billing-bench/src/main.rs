@@ -118,11 +118,11 @@ fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<
     Ok(Client::builder()
         .base_url(sim.base_url())
         .api_key(KEY.parse()?)
-        .concurrency(concurrency)
+        .concurrency(std::num::NonZeroUsize::new(concurrency).context("concurrency above 0")?)
         .pacing(pacing)
         .retry_policy(
             RetryPolicy::default()
-                .max_attempts(30)?
+                .max_attempts(std::num::NonZeroU32::new(30).context("attempts")?)
                 .max_retry_after(Duration::from_secs(30)),
         )
         .build()?)

@@ -2,9 +2,12 @@
 //! simulator behaving as different servers do, with adaptive pacing, with none, and one
 //! request at a time, against the physical bound where one exists.
 
-use std::time::{Duration, Instant};
+use std::{
+    num::{NonZeroU32, NonZeroUsize},
+    time::{Duration, Instant},
+};
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use ec_billing::{Client, DateRange, Jitter, Pacing, RetryPolicy};
 use ec_billing_sim::{
     Dataset, Fault, Faults, RateLimitDialect, RunningSimulator, Simulator, Stats,
@@ -247,11 +250,11 @@ fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<
     Ok(Client::builder()
         .base_url(sim.base_url())
         .api_key(KEY.parse()?)
-        .concurrency(concurrency)
+        .concurrency(NonZeroUsize::new(concurrency).context("concurrency above 0")?)
         .pacing(pacing)
         .retry_policy(
             RetryPolicy::default()
-                .max_attempts(30)?
+                .max_attempts(NonZeroU32::new(30).context("attempts")?)
                 .max_retry_after(Duration::from_secs(30))
                 .jitter(Jitter::None),
         )

@@ -1,6 +1,6 @@
 //! The command line: flags as clap parses them, then checked once into a [`Plan`].
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ec_billing::{ApiKey, Bucketing, DateRange, Pacing, RetryPolicy, WindowSize};
@@ -36,8 +36,8 @@ pub(crate) struct Cli {
     concurrency: NonZeroUsize,
 
     /// The most attempts per request, the first included.
-    #[arg(long, global = true, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_attempts: u32,
+    #[arg(long, global = true, default_value_t = NonZeroU32::new(5).expect("5 > 0"), value_name = "N")]
+    max_attempts: NonZeroU32,
 
     /// Pacing under the API's rate limit: adaptive (learnt from the API's answers),
     /// off, or N requests per second.
@@ -137,7 +137,7 @@ enum BucketingArg {
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) connection: Connection,
-    pub(crate) concurrency: usize,
+    pub(crate) concurrency: NonZeroUsize,
     pub(crate) retry: RetryPolicy,
     pub(crate) pacing: Pacing,
     pub(crate) organization: String,
@@ -223,8 +223,8 @@ impl Cli {
         }
         Ok(Plan {
             connection,
-            concurrency: self.concurrency.get(),
-            retry: RetryPolicy::default().max_attempts(self.max_attempts)?,
+            concurrency: self.concurrency,
+            retry: RetryPolicy::default().max_attempts(self.max_attempts),
             pacing,
             organization: target.organization,
             deployments,

@@ -15,7 +15,7 @@ use crate::{
     },
     model::json_field_error,
     retry::retry_after,
-    transport::{BodyBound, BoundHit},
+    transport::{BodyBound, BoundHit, Format},
 };
 
 /// The header carrying the API's error codes.
@@ -44,7 +44,12 @@ pub(crate) async fn generated_error<T: serde::de::DeserializeOwned>(
                 api_error(client, request, head.status, &head.headers, None)
             }
             // A success whose body is not the documented JSON: name the field.
-            _ => decode(client, Some(request), "JSON", json_field_error::<T>(&bytes)),
+            _ => decode(
+                client,
+                Some(request),
+                Format::Json,
+                json_field_error::<T>(&bytes),
+            ),
         },
         E::UnexpectedResponse(response) => error_answer(client, request, response).await,
         E::CommunicationError(err) => from_reqwest(request, err),
@@ -96,11 +101,11 @@ pub(crate) fn api_error(
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(|c| ErrorCode::parse(&key.redact(c)))
+        .map(|c| ErrorCode::from(key.redact(c).as_ref()))
         .collect();
     let mut messages = Vec::new();
     for element in reply.map(|r| r.errors).unwrap_or_default() {
-        codes.push(ErrorCode::parse(&key.redact(&element.code)));
+        codes.push(ErrorCode::from(key.redact(&element.code).as_ref()));
         messages.push(key.redact(&element.message).into_owned());
     }
     let mut seen = Vec::with_capacity(codes.len());
@@ -191,7 +196,7 @@ pub(crate) fn transport(
 pub(crate) fn decode(
     client: &Client,
     request: Option<&RequestContext>,
-    format: &'static str,
+    format: Format,
     source: impl Into<Box<dyn StdError + Send + Sync>>,
 ) -> Error {
     let source: Box<dyn StdError + Send + Sync> = source.into();

@@ -3,6 +3,7 @@
 
 use std::{
     fmt,
+    num::NonZeroUsize,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -15,7 +16,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::{
-    error::{Error, InvalidInput, PacingError, RequestContext},
+    error::{Error, InvalidInput, PacingError, RequestContext, SetupError},
     key::ApiKey,
     pacing::{Pacer, Pacing},
     request::{ChartsRequest, ItemsRequest},
@@ -46,7 +47,7 @@ pub struct ClientBuilder {
     attempt_timeout: Duration,
     max_body_bytes: u64,
     user_agent: String,
-    concurrency: usize,
+    concurrency: NonZeroUsize,
     retry: RetryPolicy,
     pacing: Pacing,
     clock: Arc<dyn Clock>,
@@ -82,7 +83,7 @@ impl Default for ClientBuilder {
             attempt_timeout: Duration::from_secs(120),
             max_body_bytes: 256 << 20,
             user_agent: format!("ec-billing/{}", env!("CARGO_PKG_VERSION")),
-            concurrency: 4,
+            concurrency: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
             retry: RetryPolicy::default(),
             pacing: Pacing::default(),
             clock: Arc::new(SystemClock),
@@ -140,7 +141,7 @@ impl ClientBuilder {
     }
 
     /// The most requests in flight at once, over every request made with this client.
-    pub fn concurrency(mut self, limit: usize) -> Self {
+    pub fn concurrency(mut self, limit: NonZeroUsize) -> Self {
         self.concurrency = limit;
         self
     }
@@ -177,7 +178,8 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] when no API key was given, the base URL is not an
-    /// `http(s)` URL, the concurrency is 0, or the user agent is not a valid header.
+    /// `http(s)` URL, or the user agent is not a valid header; [`Error::Setup`] when
+    /// the HTTP client cannot start (its TLS backend, say).
     pub fn build(self) -> Result<Client, Error> {
         let key = self
             .api_key
@@ -192,9 +194,6 @@ impl ClientBuilder {
                     text::escape(&self.base_url).truncate(text::QUOTED_CHARS)
                 ))
             })?;
-        if self.concurrency == 0 {
-            return Err(InvalidInput::new("invalid concurrency 0: at least 1 is needed").into());
-        }
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
             InvalidInput::new(format!(
                 "invalid user agent \"{}\"",
@@ -206,7 +205,9 @@ impl ClientBuilder {
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .build()
-                .map_err(|_| InvalidInput::new("the HTTP client could not be built"))?,
+                .map_err(|err| SetupError {
+                    source: Box::new(err),
+                })?,
         };
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, key.header_value());
@@ -224,8 +225,8 @@ impl ClientBuilder {
                 read_timeout: self.read_timeout,
                 attempt_timeout: self.attempt_timeout,
                 max_body_bytes: self.max_body_bytes,
-                concurrency: self.concurrency,
-                limiter: Semaphore::new(self.concurrency),
+                concurrency: self.concurrency.get(),
+                limiter: Semaphore::new(self.concurrency.get()),
                 retry: self.retry,
                 pacer: Pacer::new(self.pacing),
                 clock: self.clock,
@@ -346,8 +347,8 @@ impl Client {
     }
 
     /// The configured concurrency limit.
-    pub fn concurrency(&self) -> usize {
-        self.shared.concurrency
+    pub fn concurrency(&self) -> NonZeroUsize {
+        NonZeroUsize::new(self.shared.concurrency).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// The pace requests are held to now, in requests per second, if any: fixed, or

@@ -3,7 +3,7 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::{text, time::Window};
+use crate::{text, time::Window, transport::Format};
 
 /// A boxed cause, reached through [`std::error::Error::source`].
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -49,6 +49,9 @@ pub enum Error {
     /// The API's rate limit would hold a request past its deadline: the client did not
     /// wait, and did not send it.
     Pacing(Box<PacingError>),
+    /// The client could not be set up (its HTTP client, its TLS backend): nothing to
+    /// do with the input, and not retryable.
+    Setup(Box<SetupError>),
 }
 
 impl Error {
@@ -82,7 +85,8 @@ impl Error {
             | Self::Decode(_)
             | Self::Csv(_)
             | Self::Overflow(_)
-            | Self::Pacing(_) => false,
+            | Self::Pacing(_)
+            | Self::Setup(_) => false,
         }
     }
 
@@ -145,7 +149,7 @@ impl Error {
             Self::Decode(e) => e.request.as_ref(),
             Self::Overflow(e) => e.request.as_deref(),
             Self::Pacing(e) => Some(&e.request),
-            Self::InvalidInput(_) | Self::Csv(_) => None,
+            Self::InvalidInput(_) | Self::Csv(_) | Self::Setup(_) => None,
         }
     }
 
@@ -156,7 +160,7 @@ impl Error {
             Self::Decode(e) => e.request.as_mut(),
             Self::Overflow(e) => e.request.as_deref_mut(),
             Self::Pacing(e) => Some(&mut e.request),
-            Self::InvalidInput(_) | Self::Csv(_) => None,
+            Self::InvalidInput(_) | Self::Csv(_) | Self::Setup(_) => None,
         }
     }
 }
@@ -171,6 +175,7 @@ impl fmt::Display for Error {
             Self::Csv(e) => e.fmt(f),
             Self::Overflow(e) => e.fmt(f),
             Self::Pacing(e) => e.fmt(f),
+            Self::Setup(e) => e.fmt(f),
         }
     }
 }
@@ -182,6 +187,7 @@ impl StdError for Error {
             Self::Transport(e) => e.source.as_deref().map(|c| c as _),
             Self::Decode(e) => Some(&*e.source),
             Self::Csv(e) => e.source.as_deref().map(|c| c as _),
+            Self::Setup(e) => Some(&*e.source),
         }
     }
 }
@@ -225,6 +231,24 @@ impl From<OverflowError> for Error {
 impl From<PacingError> for Error {
     fn from(e: PacingError) -> Self {
         Self::Pacing(Box::new(e))
+    }
+}
+
+impl From<SetupError> for Error {
+    fn from(e: SetupError) -> Self {
+        Self::Setup(Box::new(e))
+    }
+}
+
+/// The client could not be set up; its cause says why.
+#[derive(Debug)]
+pub struct SetupError {
+    pub(crate) source: Cause,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the HTTP client could not be set up")
     }
 }
 
@@ -466,7 +490,7 @@ impl TransportKind {
 #[derive(Debug)]
 pub struct DecodeError {
     pub(crate) request: Option<RequestContext>,
-    pub(crate) format: &'static str,
+    pub(crate) format: Format,
     pub(crate) source: Cause,
 }
 
@@ -477,8 +501,8 @@ impl DecodeError {
         self.request.as_ref()
     }
 
-    /// The body's format: `JSON` or `CSV`.
-    pub fn format(&self) -> &'static str {
+    /// The body's format.
+    pub fn format(&self) -> Format {
         self.format
     }
 
@@ -556,8 +580,8 @@ impl StdError for CsvError {
 /// ```
 /// use ec_billing::ErrorCode;
 ///
-/// assert_eq!(ErrorCode::parse("billing_service.rate_limited"), ErrorCode::RateLimited);
-/// assert_eq!(ErrorCode::parse("costs.new_thing").as_str(), "costs.new_thing");
+/// assert_eq!(ErrorCode::from("billing_service.rate_limited"), ErrorCode::RateLimited);
+/// assert_eq!(ErrorCode::from("costs.new_thing").as_str(), "costs.new_thing");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -578,9 +602,9 @@ pub enum ErrorCode {
     Unknown(String),
 }
 
-impl ErrorCode {
-    /// Reads a code; never fails.
-    pub fn parse(code: &str) -> Self {
+impl From<&str> for ErrorCode {
+    /// Reads a code (surrounding whitespace ignored); never fails.
+    fn from(code: &str) -> Self {
         match code.trim() {
             "costs.invalid_date_range" => Self::InvalidDateRange,
             "organization.invalid_access" => Self::InvalidAccess,
@@ -591,7 +615,9 @@ impl ErrorCode {
             other => Self::Unknown(other.to_string()),
         }
     }
+}
 
+impl ErrorCode {
     /// The code's text, as the API spells it.
     pub fn as_str(&self) -> &str {
         match self {
@@ -741,9 +767,15 @@ mod tests {
             "billing_service.rate_limited",
             "billing_service.failed_request",
         ] {
-            let parsed = ErrorCode::parse(code);
+            let parsed = ErrorCode::from(code);
             assert!(!matches!(parsed, ErrorCode::Unknown(_)), "{code}");
             assert_eq!(parsed.as_str(), code);
+            assert_eq!(ErrorCode::from(parsed.as_str()), parsed);
+        }
+        for unknown in ["root.unauthorized", "costs.new", ""] {
+            let parsed = ErrorCode::from(unknown);
+            assert_eq!(parsed, ErrorCode::Unknown(unknown.to_string()));
+            assert_eq!(ErrorCode::from(parsed.as_str()), parsed);
         }
     }
 

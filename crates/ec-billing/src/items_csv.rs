@@ -232,7 +232,7 @@ impl<R: Read> ItemsCsvReader<R> {
                 Values::Resource { cost, .. } => (*cost, Dimension::Capacity),
                 Values::Dts {
                     cost, usage_type, ..
-                } => (*cost, Dimension::parse(usage_type)),
+                } => (*cost, Dimension::from(*usage_type)),
             };
             add_dimension(&mut items.costs.dimensions, dimension, cost)?;
             if keep_lines {
@@ -353,7 +353,7 @@ impl<'a, R> Row<'a, R> {
                 period,
                 price_per_hour,
             } => ItemLine::Resource(ResourceLine {
-                kind: ResourceKind::parse(kind),
+                kind: ResourceKind::from(kind),
                 name: self.string(Field::Name),
                 sku: self.string(Field::Sku),
                 hours,

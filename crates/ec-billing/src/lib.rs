@@ -29,7 +29,7 @@ mod transport;
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
 pub use error::{
     ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, OverflowError,
-    PacingError, RequestContext, Result, TransportError, TransportKind,
+    PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
 pub use items_csv::{ItemLine, ItemsCsvReader};
 pub use key::ApiKey;

@@ -64,9 +64,9 @@ pub enum Dimension {
     Other(String),
 }
 
-impl Dimension {
+impl From<&str> for Dimension {
     /// Reads a dimension's wire name; never fails.
-    pub fn parse(name: &str) -> Self {
+    fn from(name: &str) -> Self {
         match name {
             "capacity" => Self::Capacity,
             "data_in" => Self::DataIn,
@@ -77,7 +77,9 @@ impl Dimension {
             other => Self::Other(other.to_string()),
         }
     }
+}
 
+impl Dimension {
     /// The wire name.
     pub fn as_str(&self) -> &str {
         match self {
@@ -118,9 +120,9 @@ pub enum ResourceKind {
     Other(String),
 }
 
-impl ResourceKind {
+impl From<&str> for ResourceKind {
     /// Reads a kind's wire name; never fails.
-    pub fn parse(name: &str) -> Self {
+    fn from(name: &str) -> Self {
         match name {
             "elasticsearch" => Self::Elasticsearch,
             "kibana" => Self::Kibana,
@@ -131,7 +133,9 @@ impl ResourceKind {
             other => Self::Other(other.to_string()),
         }
     }
+}
 
+impl ResourceKind {
     /// The wire name.
     pub fn as_str(&self) -> &str {
         match self {
@@ -266,7 +270,7 @@ impl From<wire::ItemsCosts> for Items {
             .dimensions
             .into_iter()
             .map(|d| DimensionCost {
-                dimension: Dimension::parse(&d.type_),
+                dimension: Dimension::from(d.type_.as_str()),
                 cost: d.cost.into(),
             })
             .collect();
@@ -274,7 +278,7 @@ impl From<wire::ItemsCosts> for Items {
             .resources
             .into_iter()
             .map(|r| ResourceLine {
-                kind: ResourceKind::parse(&r.kind),
+                kind: ResourceKind::from(r.kind.as_str()),
                 name: r.name,
                 sku: r.sku,
                 hours: r.hours,
@@ -432,7 +436,7 @@ pub(crate) fn decode_error(
 ) -> Error {
     DecodeError {
         request: request.cloned(),
-        format: "JSON",
+        format: crate::transport::Format::Json,
         source: source.into(),
     }
     .into()
@@ -617,6 +621,41 @@ mod tests {
                 }],
             },
             ..Items::default()
+        }
+    }
+
+    #[test]
+    fn dimensions_and_kinds_round_trip_through_their_wire_names() {
+        for name in [
+            "capacity",
+            "data_in",
+            "data_internode",
+            "data_out",
+            "storage_api",
+            "storage_bytes",
+            "brand_new",
+        ] {
+            let dimension = Dimension::from(name);
+            assert_eq!(dimension.as_str(), name);
+            assert_eq!(Dimension::from(dimension.as_str()), dimension);
+            assert_eq!(
+                matches!(dimension, Dimension::Other(_)),
+                name == "brand_new"
+            );
+        }
+        for name in [
+            "elasticsearch",
+            "kibana",
+            "apm",
+            "integrations_server",
+            "appsearch",
+            "enterprise_search",
+            "brand_new",
+        ] {
+            let kind = ResourceKind::from(name);
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(ResourceKind::from(kind.as_str()), kind);
+            assert_eq!(matches!(kind, ResourceKind::Other(_)), name == "brand_new");
         }
     }
 

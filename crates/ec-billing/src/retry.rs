@@ -1,12 +1,10 @@
 //! Retries: which failures are tried again, how long to wait (`Retry-After`, else
 //! exponential backoff with full jitter), and the injectable clock that waits.
 
-use std::{fmt, future::Future, pin::Pin, time::Duration};
+use std::{fmt, future::Future, num::NonZeroU32, pin::Pin, time::Duration};
 
 use jiff::Timestamp;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-
-use crate::error::{Error, InvalidInput};
 
 /// A boxed, sendable future, as [`Clock::sleep`] returns.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -47,18 +45,17 @@ impl Clock for SystemClock {
 /// `[0, min(max_delay, base_delay × 2^(n-1))]` ("full jitter").
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::{num::NonZeroU32, time::Duration};
 /// use ec_billing::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .max_attempts(8)?
+///     .max_attempts(NonZeroU32::new(8).unwrap())
 ///     .deadline(Some(Duration::from_secs(120)));
 /// assert_eq!(policy.attempts(), 8);
-/// # Ok::<(), ec_billing::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
-    max_attempts: u32,
+    max_attempts: NonZeroU32,
     base_delay: Duration,
     max_delay: Duration,
     max_retry_after: Duration,
@@ -71,7 +68,7 @@ impl Default for RetryPolicy {
     /// 10 minutes overall per request, full jitter.
     fn default() -> Self {
         Self {
-            max_attempts: 5,
+            max_attempts: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
@@ -85,22 +82,15 @@ impl RetryPolicy {
     /// A policy that makes one attempt and never retries.
     pub fn never() -> Self {
         Self {
-            max_attempts: 1,
+            max_attempts: NonZeroU32::MIN,
             ..Self::default()
         }
     }
 
     /// The most attempts per request, the first included.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidInput`] when `attempts` is 0.
-    pub fn max_attempts(mut self, attempts: u32) -> Result<Self, Error> {
-        if attempts == 0 {
-            return Err(InvalidInput::new("invalid max attempts 0: at least 1 is needed").into());
-        }
+    pub fn max_attempts(mut self, attempts: NonZeroU32) -> Self {
         self.max_attempts = attempts;
-        Ok(self)
+        self
     }
 
     /// The backoff's first delay; it doubles on each retry up to `max_delay`.
@@ -137,7 +127,7 @@ impl RetryPolicy {
 
     /// The most attempts per request.
     pub fn attempts(&self) -> u32 {
-        self.max_attempts
+        self.max_attempts.get()
     }
 
     /// How backoff delays are randomized.
@@ -161,7 +151,7 @@ impl RetryPolicy {
         unit: f64,
         elapsed: Duration,
     ) -> Option<Duration> {
-        if attempt >= self.max_attempts {
+        if attempt >= self.max_attempts.get() {
             return None;
         }
         let delay = match retry_after {
@@ -249,8 +239,7 @@ mod tests {
             .jitter(Jitter::None)
             .base_delay(Duration::from_secs(1))
             .max_delay(Duration::from_secs(5))
-            .max_attempts(5)
-            .unwrap();
+            .max_attempts(NonZeroU32::new(5).unwrap());
         let delays: Vec<_> = (1..=5)
             .map(|n| policy.delay_after(n, None, 0.5, Duration::ZERO))
             .collect();

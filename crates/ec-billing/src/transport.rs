@@ -44,6 +44,15 @@ pub enum Format {
     Csv,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Json => "JSON",
+            Self::Csv => "CSV",
+        })
+    }
+}
+
 /// One attempt at the items of one window, with their number of lines; the lines are
 /// kept only when `keep_lines`.
 pub(crate) async fn items(
@@ -319,7 +328,7 @@ fn csv_failure(client: &Client, request: &RequestContext, err: Error) -> Error {
         return transport(request, kind, Some(Box::new(err)));
     }
     match err {
-        Error::Csv(csv) => answers::decode(client, Some(request), "CSV", *csv),
+        Error::Csv(csv) => answers::decode(client, Some(request), Format::Csv, *csv),
         Error::Overflow(overflow) => overflow.in_request(request.clone()).into(),
         other => other,
     }
