@@ -150,8 +150,8 @@ async fn a_resource_kind_or_dimension_unknown_to_the_spec_still_decodes() {
         .expect("new enum values do not fail decoding")
         .into_inner();
 
-    assert_eq!(items.resources[0].kind, "elastic_security");
-    assert_eq!(items.costs.dimensions[0].type_, "ingest_bytes");
+    assert_eq!(items.resources[0].kind.as_str(), "elastic_security");
+    assert_eq!(items.costs.dimensions[0].type_.as_str(), "ingest_bytes");
 }
 
 #[tokio::test]

@@ -135,10 +135,11 @@ fn settings() -> GenerationSettings {
             "crate::ExactNumber",
             [TypeImpl::Display, TypeImpl::FromStr, TypeImpl::Default].into_iter(),
         )
-        // Open-ended upstream enums decode as strings, so that a value Elastic adds
-        // later does not fail a whole response; the wrapper types them.
-        .with_replacement("DimensionType", "::std::string::String", std::iter::empty())
-        .with_replacement("ItemKind", "::std::string::String", std::iter::empty())
+        // Open-ended upstream enums: documented values as variants, any other kept as
+        // its text, so that a value Elastic adds later does not fail a whole response
+        // (ec-billing-api's `open_enums.rs`).
+        .with_replacement("DimensionType", "crate::Dimension", std::iter::empty())
+        .with_replacement("ItemKind", "crate::ResourceKind", std::iter::empty())
         .with_derive("PartialEq");
     settings
 }

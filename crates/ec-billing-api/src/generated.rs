@@ -96,7 +96,7 @@ pub mod types {
         pub cost: crate::ExactNumber,
         ///The type of the billing dimension
         #[serde(rename = "type")]
-        pub type_: ::std::string::String,
+        pub type_: crate::Dimension,
     }
     impl Dimension {
         pub fn builder() -> builder::Dimension {
@@ -220,7 +220,7 @@ pub mod types {
         ///Number of instances
         pub instance_count: i32,
         ///Kind of resource
-        pub kind: ::std::string::String,
+        pub kind: crate::ResourceKind,
         ///Resource name
         pub name: ::std::string::String,
         ///Period
@@ -627,7 +627,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct Dimension {
             cost: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
-            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<crate::Dimension, ::std::string::String>,
         }
         impl ::std::default::Default for Dimension {
             fn default() -> Self {
@@ -652,7 +652,7 @@ pub mod types {
             }
             pub fn type_<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<crate::Dimension>,
                 T::Error: ::std::fmt::Display,
             {
                 self.type_ = value
@@ -938,7 +938,7 @@ pub mod types {
         pub struct ItemCosts {
             hours: ::std::result::Result<i64, ::std::string::String>,
             instance_count: ::std::result::Result<i32, ::std::string::String>,
-            kind: ::std::result::Result<::std::string::String, ::std::string::String>,
+            kind: ::std::result::Result<crate::ResourceKind, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             period: ::std::result::Result<super::Period, ::std::string::String>,
             price: ::std::result::Result<crate::ExactNumber, ::std::string::String>,
@@ -995,7 +995,7 @@ pub mod types {
             }
             pub fn kind<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<crate::ResourceKind>,
                 T::Error: ::std::fmt::Display,
             {
                 self.kind = value

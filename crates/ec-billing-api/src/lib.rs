@@ -11,6 +11,8 @@
 //! - [`types`] holds the request and response types, with upstream's names.
 //! - Money, rates and chart values are [`ExactNumber`]s: read from the JSON number's own
 //!   digits and written back with the same digits, never through an `f64`.
+//! - The spec's open enums are [`ResourceKind`] and [`Dimension`]: documented values as
+//!   variants, any other kept as its text.
 //! - Path parameters are percent-encoded as one segment each ([`encode_path`]): `/`, `\`,
 //!   `?`, `#`, `%` and control characters cannot change the path, and a request whose
 //!   path a dot-segment id (`.`, `..`) or an empty id would change is refused
@@ -47,6 +49,7 @@
 //! ```
 
 mod number;
+mod open_enums;
 mod path;
 
 use std::{
@@ -61,6 +64,7 @@ use reqwest::{
 };
 
 pub use number::{DecimalError, ExactNumber, parse_decimal};
+pub use open_enums::{Dimension, ResourceKind};
 pub use path::encode_path;
 
 #[rustfmt::skip]

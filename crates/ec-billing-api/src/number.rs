@@ -84,6 +84,9 @@ const COEFFICIENT_LIMIT: u128 = 1 << 96;
 /// `NaN` or `inf`); [`DecimalError::Inexact`] for text with more digits than a
 /// [`Decimal`] holds.
 pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    if let Some(value) = plain_decimal(text.as_bytes()) {
+        return Ok(value);
+    }
     let bytes = text.as_bytes();
     let (negative, mut rest) = match bytes.first() {
         Some(b'-') => (true, &bytes[1..]),
@@ -124,38 +127,105 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
     digits.into_decimal(negative, places - exponent)
 }
 
+/// The common case without a detour: an optional `-`, at most 19 digits with at most
+/// one `.`, no exponent. `None` for anything else, which the general path reads (or
+/// refuses).
+#[inline]
+fn plain_decimal(bytes: &[u8]) -> Option<Decimal> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    let mut count = 0u32;
+    let mut dot = None;
+    for (index, &byte) in digits.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                value = value * 10 + u64::from(byte - b'0');
+                count += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(index),
+            _ => return None,
+        }
+    }
+    // 19 digits always fit a u64; a bare `.` is not a number.
+    if count == 0 || count > 19 {
+        return None;
+    }
+    let scale = dot.map_or(0, |at| digits.len() - at - 1) as u32;
+    Some(Decimal::from_parts(
+        value as u32,
+        (value >> 32) as u32,
+        0,
+        negative && value != 0,
+        scale,
+    ))
+}
+
 /// The digits read so far: `coefficient × 10^zeros`, the trailing zeros kept apart so
-/// that a long run of them costs nothing until it is known to matter.
+/// that a long run of them costs nothing until it is known to matter. The coefficient
+/// lives in a `u64` while it fits (the common case, and the fast one), then in a `u128`.
 #[derive(Default)]
 struct Digits {
-    coefficient: u128,
+    small: u64,
+    wide: Option<u128>,
     zeros: u32,
 }
 
+/// Powers of ten that fit a `u64`.
+const POW10_U64: [u64; 20] = {
+    let mut table = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
 impl Digits {
+    #[inline]
     fn push(&mut self, digit: u8) -> Result<(), DecimalError> {
         if digit == 0 {
             // Leading zeros do not count; trailing ones wait.
-            self.zeros += u32::from(self.coefficient != 0);
+            self.zeros += u32::from(self.small != 0 || self.wide.is_some());
             return Ok(());
         }
-        let scale = POW10
-            .get(self.zeros as usize + 1)
-            .ok_or(DecimalError::Inexact)?;
-        self.coefficient = self
-            .coefficient
-            .checked_mul(*scale)
-            .and_then(|c| c.checked_add(u128::from(digit)))
-            .ok_or(DecimalError::Inexact)?;
+        let shift = self.zeros as usize + 1;
         self.zeros = 0;
+        if self.wide.is_none()
+            && let Some(value) = POW10_U64
+                .get(shift)
+                .and_then(|scale| self.small.checked_mul(*scale))
+                .and_then(|value| value.checked_add(u64::from(digit)))
+        {
+            self.small = value;
+            return Ok(());
+        }
+        let wide = self.wide.unwrap_or(u128::from(self.small));
+        let scale = POW10.get(shift).ok_or(DecimalError::Inexact)?;
+        self.wide = Some(
+            wide.checked_mul(*scale)
+                .and_then(|c| c.checked_add(u128::from(digit)))
+                .ok_or(DecimalError::Inexact)?,
+        );
         Ok(())
+    }
+
+    fn coefficient(&self) -> u128 {
+        self.wide.unwrap_or(u128::from(self.small))
     }
 
     /// The value `coefficient × 10^zeros × 10^-scale`, at the written `scale` when it
     /// fits, else with as few trailing zeros dropped as needed.
     fn into_decimal(self, negative: bool, scale: i64) -> Result<Decimal, DecimalError> {
         const MAX_SCALE: i64 = 28;
-        if self.coefficient == 0 {
+        let digits = self.coefficient();
+        if digits == 0 {
             let scale = scale.clamp(0, MAX_SCALE) as u32;
             return Ok(Decimal::from_parts(0, 0, 0, false, scale));
         }
@@ -171,7 +241,7 @@ impl Digits {
             let coefficient = usize::try_from(power)
                 .ok()
                 .and_then(|p| POW10.get(p))
-                .and_then(|p| self.coefficient.checked_mul(*p))
+                .and_then(|p| digits.checked_mul(*p))
                 .filter(|c| *c < COEFFICIENT_LIMIT);
             match coefficient {
                 Some(c) => {
@@ -292,9 +362,10 @@ impl<'de> Visitor<'de> for NumberVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExactNumber, A::Error> {
         // `serde_json`'s raw value: one entry, keyed by the token, whose value is the
-        // JSON text of the value.
-        match map.next_key::<RawKey>()? {
-            Some(RawKey) => map.next_value_seed(JsonNumberText),
+        // JSON text of the value. (Any other map fails on its value, which must be
+        // number text.)
+        match map.next_key::<de::IgnoredAny>()? {
+            Some(_) => map.next_value_seed(JsonNumberText),
             None => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
         }
     }
@@ -324,31 +395,6 @@ impl<'de> Visitor<'de> for NumberVisitor {
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<ExactNumber, E> {
         exact::<E>(text.trim())
-    }
-}
-
-/// The key of `serde_json`'s raw-value entry.
-struct RawKey;
-
-impl<'de> Deserialize<'de> for RawKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = RawKey;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number")
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<RawKey, E> {
-                if key == RAW_VALUE_TOKEN {
-                    Ok(RawKey)
-                } else {
-                    Err(E::invalid_type(de::Unexpected::Map, &self))
-                }
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
     }
 }
 

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod json_decode;
 mod pacing_matrix;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -100,7 +101,7 @@ fn main() -> Result<()> {
         figures.push(stream_rss(size)?);
     }
     if wanted("json") {
-        figures.push(json_decode(size)?);
+        figures.push(json_decode::run(size)?);
     }
     if wanted("merge") {
         figures.push(runtime.block_on(merge_scale())?);
@@ -168,50 +169,6 @@ fn csv_parse(size: Size) -> Result<Figure> {
             "{rows} rows, {mb:.0} MB: typed {:.0} MB/s, raw ByteRecord {:.0} MB/s; total exact",
             mb / typed,
             mb / raw
-        ),
-    })
-}
-
-/// `json_decode_ratio`: an items response into the wrapper's exact types against
-/// `serde_json` into the generated types.
-fn json_decode(size: Size) -> Result<Figure> {
-    let one_copy = ec_billing_sim::json_document(&quarter(&Dataset::standard())?).len();
-    let copies = (size.json_bytes / one_copy) as u32 + 1;
-    let lines = quarter(&Dataset::standard().with_copies(copies))?;
-    let expected: Decimal = lines.iter().map(|l| l.cost()).sum();
-    let bytes = ec_billing_sim::json_document(&lines);
-    drop(lines);
-
-    let generated = best_of(3, || {
-        let items: ec_billing_api::types::ItemsCosts = serde_json::from_slice(&bytes)?;
-        ensure!(!items.resources.is_empty());
-        Ok(())
-    })?;
-    let wrapper = best_of(3, || {
-        let items = ec_billing::Items::from_json(&bytes)?;
-        let sum: Decimal = items.resources.iter().map(|r| r.cost).sum::<Decimal>()
-            + items
-                .data_transfer_and_storage
-                .iter()
-                .map(|d| d.cost)
-                .sum::<Decimal>();
-        ensure!(
-            sum == expected && items.costs.total == expected,
-            "wrapper total {sum} != {expected}"
-        );
-        Ok(())
-    })?;
-    let mb = bytes.len() as f64 / 1e6;
-    Ok(Figure {
-        name: "json_decode_ratio".into(),
-        value: mb / wrapper,
-        unit: "MB/s",
-        ratio: Some(generated / wrapper),
-        target: ">= 0.8",
-        note: format!(
-            "{mb:.0} MB: exact types {:.0} MB/s, generated f64 types {:.0} MB/s; totals exact",
-            mb / wrapper,
-            mb / generated
         ),
     })
 }
@@ -330,7 +287,7 @@ async fn merge_scale() -> Result<Figure> {
 }
 
 /// The lines of 92 days of one deployment: the most one request may span.
-fn quarter(dataset: &Dataset) -> Result<Vec<ec_billing_sim::Line>> {
+pub(crate) fn quarter(dataset: &Dataset) -> Result<Vec<ec_billing_sim::Line>> {
     let (from, to) = (
         "2024-01-01T00:00:00Z".parse()?,
         "2024-04-02T00:00:00Z".parse()?,
@@ -342,7 +299,7 @@ fn quarter(dataset: &Dataset) -> Result<Vec<ec_billing_sim::Line>> {
 }
 
 /// The fastest of `runs` runs of `f`, in seconds.
-fn best_of(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+pub(crate) fn best_of(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     let mut best = f64::INFINITY;
     for _ in 0..runs {
         let started = Instant::now();

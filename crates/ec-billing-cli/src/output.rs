@@ -373,7 +373,7 @@ fn resource_json(r: &ResourceLine) -> Value {
         "price_per_hour": money(r.price_per_hour),
     });
     if !r.extra.is_empty() {
-        line["extra"] = json!(r.extra);
+        line["extra"] = json!(r.extra.to_map());
     }
     line
 }
@@ -388,7 +388,7 @@ fn dts_json(t: &DtsLine) -> Value {
         "cost": money(t.cost),
     });
     if !t.extra.is_empty() {
-        line["extra"] = json!(t.extra);
+        line["extra"] = json!(t.extra.to_map());
     }
     line
 }
@@ -455,7 +455,7 @@ mod tests {
             },
             cost: Decimal::ONE,
             price_per_hour: Decimal::ONE,
-            extra: BTreeMap::new(),
+            extra: ec_billing::Extra::default(),
         };
         items.resources = vec![line.clone(), line];
         let mut out = Vec::new();

@@ -687,7 +687,7 @@ fn hostile_items(
             let line = |hours| wire::ItemCosts {
                 hours,
                 instance_count: 2,
-                kind: "elasticsearch".into(),
+                kind: api::ResourceKind::Elasticsearch,
                 name: "ES".into(),
                 period: wire::Period {
                     start: admitted.from,
@@ -962,7 +962,7 @@ fn items_json(lines: &[Line]) -> wire::ItemsCosts {
                 resources.push(wire::ItemCosts {
                     hours: *hours,
                     instance_count: *instance_count,
-                    kind: (*kind).to_string(),
+                    kind: api::ResourceKind::from(*kind),
                     name: name.clone(),
                     period: wire::Period {
                         start: *start,
@@ -1007,7 +1007,7 @@ fn items_json(lines: &[Line]) -> wire::ItemsCosts {
             dimensions: dimensions
                 .into_iter()
                 .map(|(d, cost)| wire::Dimension {
-                    type_: d.to_string(),
+                    type_: api::Dimension::from(d),
                     cost: number(cost),
                 })
                 .collect(),

@@ -6,7 +6,7 @@
 //! come in any order, and columns this reader does not know are kept by name in each
 //! line's `extra`.
 
-use std::{cell::RefCell, collections::BTreeMap, io::Read, str::FromStr};
+use std::{cell::RefCell, io::Read, str::FromStr};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -16,8 +16,8 @@ use ec_billing_api::parse_decimal;
 use crate::{
     error::{CsvError, Error, OverflowError},
     model::{
-        Costs, Dimension, DtsLine, Items, Period, Quantity, Rate, ResourceKind, ResourceLine,
-        add_dimension,
+        Costs, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
+        ResourceLine, add_dimension,
     },
     text::quoted,
 };
@@ -106,7 +106,7 @@ impl ItemLine {
 /// let mut lines = ItemsCsvReader::new(csv.as_bytes())?;
 /// let Some(Ok(ItemLine::Resource(es))) = lines.next() else { panic!() };
 /// assert_eq!(es.cost.to_string(), "1011.84");
-/// assert_eq!(es.extra["Region"], "us-central1");
+/// assert_eq!(es.extra.get("Region"), Some("us-central1"));
 /// # Ok::<(), ec_billing::Error>(())
 /// ```
 #[derive(Debug)]
@@ -449,7 +449,7 @@ impl<'a, R> Row<'a, R> {
         Ok(instant)
     }
 
-    fn extra(&self) -> BTreeMap<String, String> {
+    fn extra(&self) -> Extra {
         self.reader
             .unknown
             .iter()

@@ -34,8 +34,8 @@ pub use error::{
 pub use items_csv::{ItemLine, ItemsCsvReader};
 pub use key::ApiKey;
 pub use model::{
-    ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Items, Period,
-    Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
+    ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
+    Period, Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
 };
 pub use pacing::{Pacing, PerSecond};
 pub use request::{

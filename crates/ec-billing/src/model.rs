@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use ec_billing_api::types as wire;
+pub use ec_billing_api::{Dimension, ResourceKind};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
@@ -44,118 +45,6 @@ pub struct DimensionCost {
     pub cost: Decimal,
 }
 
-/// A billing dimension.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Dimension {
-    /// `capacity`: the resources' running hours.
-    Capacity,
-    /// `data_in`.
-    DataIn,
-    /// `data_internode`.
-    DataInternode,
-    /// `data_out`.
-    DataOut,
-    /// `storage_api`: snapshot API requests.
-    StorageApi,
-    /// `storage_bytes`: snapshot storage.
-    StorageBytes,
-    /// A dimension upstream does not document, kept as its text.
-    Other(String),
-}
-
-impl From<&str> for Dimension {
-    /// Reads a dimension's wire name; never fails.
-    fn from(name: &str) -> Self {
-        match name {
-            "capacity" => Self::Capacity,
-            "data_in" => Self::DataIn,
-            "data_internode" => Self::DataInternode,
-            "data_out" => Self::DataOut,
-            "storage_api" => Self::StorageApi,
-            "storage_bytes" => Self::StorageBytes,
-            other => Self::Other(other.to_string()),
-        }
-    }
-}
-
-impl Dimension {
-    /// The wire name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Capacity => "capacity",
-            Self::DataIn => "data_in",
-            Self::DataInternode => "data_internode",
-            Self::DataOut => "data_out",
-            Self::StorageApi => "storage_api",
-            Self::StorageBytes => "storage_bytes",
-            Self::Other(name) => name,
-        }
-    }
-}
-
-impl fmt::Display for Dimension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The kind of a resource.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum ResourceKind {
-    /// `elasticsearch`.
-    Elasticsearch,
-    /// `kibana`.
-    Kibana,
-    /// `apm`.
-    Apm,
-    /// `integrations_server`.
-    IntegrationsServer,
-    /// `appsearch`.
-    Appsearch,
-    /// `enterprise_search`.
-    EnterpriseSearch,
-    /// A kind upstream does not document, kept as its text.
-    Other(String),
-}
-
-impl From<&str> for ResourceKind {
-    /// Reads a kind's wire name; never fails.
-    fn from(name: &str) -> Self {
-        match name {
-            "elasticsearch" => Self::Elasticsearch,
-            "kibana" => Self::Kibana,
-            "apm" => Self::Apm,
-            "integrations_server" => Self::IntegrationsServer,
-            "appsearch" => Self::Appsearch,
-            "enterprise_search" => Self::EnterpriseSearch,
-            other => Self::Other(other.to_string()),
-        }
-    }
-}
-
-impl ResourceKind {
-    /// The wire name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Elasticsearch => "elasticsearch",
-            Self::Kibana => "kibana",
-            Self::Apm => "apm",
-            Self::IntegrationsServer => "integrations_server",
-            Self::Appsearch => "appsearch",
-            Self::EnterpriseSearch => "enterprise_search",
-            Self::Other(name) => name,
-        }
-    }
-}
-
-impl fmt::Display for ResourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The cost of one resource over one period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceLine {
@@ -176,7 +65,65 @@ pub struct ResourceLine {
     /// The price per hour in ECU.
     pub price_per_hour: Decimal,
     /// Columns of a CSV response that this type does not name, by header. Empty for JSON.
-    pub extra: BTreeMap<String, String>,
+    pub extra: Extra,
+}
+
+/// The columns of a CSV line that its type does not name, by header: a map that is
+/// empty for every JSON line, and takes one pointer's room until it is not.
+///
+/// ```
+/// let extra: ec_billing::Extra = [("Region".to_string(), "us-central1".to_string())].into_iter().collect();
+/// assert_eq!(extra.get("Region"), Some("us-central1"));
+/// assert_eq!(extra.get("Zone"), None);
+/// assert!(ec_billing::Extra::default().is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra(Option<Box<BTreeMap<String, String>>>);
+
+impl Extra {
+    /// The value of the column headed `header`.
+    pub fn get(&self, header: &str) -> Option<&str> {
+        self.0.as_ref()?.get(header).map(String::as_str)
+    }
+
+    /// Takes the value of the column headed `header` out.
+    pub fn remove(&mut self, header: &str) -> Option<String> {
+        self.0.as_mut()?.remove(header)
+    }
+
+    /// Every column, by header in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .flat_map(|map| map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// How many columns there are.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |map| map.len())
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The columns as a map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+impl From<BTreeMap<String, String>> for Extra {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Self((!map.is_empty()).then(|| Box::new(map)))
+    }
+}
+
+impl FromIterator<(String, String)> for Extra {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(columns: I) -> Self {
+        Self::from(columns.into_iter().collect::<BTreeMap<_, _>>())
+    }
 }
 
 /// A span of time a line covers, as the API reports it.
@@ -204,7 +151,7 @@ pub struct DtsLine {
     /// The cost in ECU.
     pub cost: Decimal,
     /// Columns of a CSV response that this type does not name, by header. Empty for JSON.
-    pub extra: BTreeMap<String, String>,
+    pub extra: Extra,
 }
 
 /// A DTS usage quantity: exact (fractional quantities are kept), and as the API
@@ -262,64 +209,116 @@ pub struct WindowResult<T> {
     pub value: T,
 }
 
+impl From<wire::ItemCosts> for ResourceLine {
+    /// A decoded JSON resource line; its numbers are already exact.
+    fn from(r: wire::ItemCosts) -> Self {
+        ResourceLine {
+            kind: r.kind,
+            name: r.name,
+            sku: r.sku,
+            hours: r.hours,
+            instance_count: r.instance_count,
+            period: Period {
+                start: r.period.start,
+                end: r.period.end,
+            },
+            cost: r.price.into(),
+            price_per_hour: r.price_per_hour.into(),
+            extra: Extra::default(),
+        }
+    }
+}
+
+impl From<wire::DtsDimensionCosts> for DtsLine {
+    /// A decoded JSON data-transfer-and-storage line; its numbers are already exact.
+    fn from(d: wire::DtsDimensionCosts) -> Self {
+        DtsLine {
+            name: d.name,
+            sku: d.sku,
+            usage_type: d.type_,
+            quantity: Quantity {
+                value: Decimal::from(d.quantity.value),
+                formatted: d.quantity.formatted_value,
+            },
+            rate: Rate {
+                value: d.rate.value.into(),
+                formatted: d.rate.formatted_value,
+            },
+            cost: d.cost.into(),
+            extra: Extra::default(),
+        }
+    }
+}
+
+impl From<wire::Costs> for Costs {
+    /// Decoded JSON costs; their numbers are already exact.
+    fn from(costs: wire::Costs) -> Self {
+        Costs {
+            total: costs.total.into(),
+            dimensions: costs
+                .dimensions
+                .into_iter()
+                .map(|d| DimensionCost {
+                    dimension: d.type_,
+                    cost: d.cost.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<wire::ItemsCosts> for Items {
     /// The decoded JSON answer in this crate's types; every number is already exact.
     fn from(items: wire::ItemsCosts) -> Self {
-        let dimensions = items
-            .costs
-            .dimensions
-            .into_iter()
-            .map(|d| DimensionCost {
-                dimension: Dimension::from(d.type_.as_str()),
-                cost: d.cost.into(),
-            })
-            .collect();
-        let resources = items
-            .resources
-            .into_iter()
-            .map(|r| ResourceLine {
-                kind: ResourceKind::from(r.kind.as_str()),
-                name: r.name,
-                sku: r.sku,
-                hours: r.hours,
-                instance_count: r.instance_count,
-                period: Period {
-                    start: r.period.start,
-                    end: r.period.end,
-                },
-                cost: r.price.into(),
-                price_per_hour: r.price_per_hour.into(),
-                extra: BTreeMap::new(),
-            })
-            .collect();
-        let data_transfer_and_storage = items
-            .data_transfer_and_storage
-            .into_iter()
-            .map(|d| DtsLine {
-                name: d.name,
-                sku: d.sku,
-                usage_type: d.type_,
-                quantity: Quantity {
-                    value: Decimal::from(d.quantity.value),
-                    formatted: d.quantity.formatted_value,
-                },
-                rate: Rate {
-                    value: d.rate.value.into(),
-                    formatted: d.rate.formatted_value,
-                },
-                cost: d.cost.into(),
-                extra: BTreeMap::new(),
-            })
-            .collect();
         Self {
-            costs: Costs {
-                total: items.costs.total.into(),
-                dimensions,
-            },
-            resources,
-            data_transfer_and_storage,
+            costs: items.costs.into(),
+            resources: items.resources.into_iter().map(Into::into).collect(),
+            data_transfer_and_storage: items
+                .data_transfer_and_storage
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
+}
+
+/// An items answer decoded in one pass: each line is decoded as the generated type and
+/// converted on the spot, so that no second vector of lines is built.
+#[derive(serde::Deserialize)]
+struct ItemsAnswer {
+    costs: wire::Costs,
+    #[serde(deserialize_with = "converted::<_, wire::DtsDimensionCosts, _>")]
+    data_transfer_and_storage: Vec<DtsLine>,
+    #[serde(deserialize_with = "converted::<_, wire::ItemCosts, _>")]
+    resources: Vec<ResourceLine>,
+}
+
+/// A JSON array of `W`s, each converted to a `T` as soon as it is decoded.
+fn converted<'de, D, W, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    W: serde::Deserialize<'de>,
+    T: From<W>,
+{
+    struct Lines<W, T>(std::marker::PhantomData<(W, T)>);
+
+    impl<'de, W: serde::Deserialize<'de>, T: From<W>> serde::de::Visitor<'de> for Lines<W, T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of lines")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut lines = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(line) = seq.next_element::<W>()? {
+                lines.push(T::from(line));
+            }
+            Ok(lines)
+        }
+    }
+
+    deserializer.deserialize_seq(Lines(std::marker::PhantomData))
 }
 
 impl Items {
@@ -338,9 +337,12 @@ impl Items {
     /// digits than an exact decimal holds; the error names the field
     /// (`resources[3].price: ...`).
     pub fn from_json(json: &[u8]) -> Result<Items, Error> {
-        decode_json::<wire::ItemsCosts>(json)
-            .map(Items::from)
-            .map_err(|cause| decode_error(None, cause))
+        let answer = decode_json::<ItemsAnswer>(json).map_err(|cause| decode_error(None, cause))?;
+        Ok(Items {
+            costs: answer.costs.into(),
+            resources: answer.resources,
+            data_transfer_and_storage: answer.data_transfer_and_storage,
+        })
     }
 
     /// Merges per-window results, in window order: lines concatenated, the total and
