@@ -77,8 +77,21 @@ pub struct ResourceLine {
 /// assert_eq!(extra.get("Zone"), None);
 /// assert!(ec_billing::Extra::default().is_empty());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
+#[allow(
+    clippy::box_collection,
+    reason = "one pointer's room for a map that is empty for nearly every line"
+)]
 pub struct Extra(Option<Box<BTreeMap<String, String>>>);
+
+impl PartialEq for Extra {
+    /// The same columns with the same values.
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Extra {}
 
 impl Extra {
     /// The value of the column headed `header`.
@@ -88,7 +101,12 @@ impl Extra {
 
     /// Takes the value of the column headed `header` out.
     pub fn remove(&mut self, header: &str) -> Option<String> {
-        self.0.as_mut()?.remove(header)
+        let map = self.0.as_mut()?;
+        let value = map.remove(header);
+        if map.is_empty() {
+            self.0 = None;
+        }
+        value
     }
 
     /// Every column, by header in order.
