@@ -3,9 +3,11 @@
 //! the client's own key is redacted from anything a server sends back.
 
 use ec_billing::{DateRange, Error, Format, RetryPolicy};
-use ec_billing_sim::{Fault, Faults, Simulator};
+use ec_billing_sim::Fault;
 
-use crate::support::{CANARY_KEY, ScriptedServer, TestClock, http, wrapper_builder};
+use crate::support::{
+    CANARY_KEY, ScriptedServer, TestClock, every_answer, http, simulator, wrapper_builder,
+};
 
 fn january() -> DateRange {
     DateRange::parse("2024-01-01", "2024-02-01").unwrap()
@@ -23,16 +25,7 @@ fn everything_shown(err: &Error) -> String {
 }
 
 async fn fetch_with(fault: Fault, format: Format) -> Error {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .faults(Faults {
-            share: 1.0,
-            kinds: vec![fault],
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let sim = simulator(every_answer(fault)).await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .retry_policy(RetryPolicy::never())
         .build()

@@ -2,10 +2,10 @@
 //! naming its window, never a panic, never a wrong number, and never retried.
 
 use ec_billing::{Bucketing, DateRange, Error, Format, Items, WindowSize};
-use ec_billing_sim::{Fault, Faults, Simulator};
+use ec_billing_sim::Fault;
 
 use crate::support::{
-    CANARY_KEY, ScriptedServer, TestClock, http, wrapper_builder, wrapper_client,
+    ScriptedServer, TestClock, every_answer, http, simulator, wrapper_builder, wrapper_client,
 };
 
 fn two_months() -> DateRange {
@@ -103,16 +103,7 @@ async fn chart_values_of_one_id_that_overflow_when_merged_are_an_error() {
 
 #[tokio::test]
 async fn the_simulators_overflowing_costs_end_in_typed_errors_on_every_path() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .faults(Faults {
-            share: 1.0,
-            kinds: vec![Fault::OverflowingCosts],
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let sim = simulator(every_answer(Fault::OverflowingCosts)).await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .build()
         .unwrap();

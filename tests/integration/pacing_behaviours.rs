@@ -9,7 +9,7 @@ use ec_billing::{DateRange, Pacing, WindowSize};
 use ec_billing_sim::{Dataset, Fault, Faults, RateLimitDialect, Simulator};
 
 use crate::support::{
-    CANARY_KEY, ScriptedServer, TestClock, attempts, http, in_flight, wrapper_builder,
+    CANARY_KEY, ScriptedServer, TestClock, attempts, http, in_flight, simulator, wrapper_builder,
 };
 
 const ITEMS_OK: &str =
@@ -30,16 +30,12 @@ async fn a_limit_announced_in_any_common_header_shape_is_learnt() {
         (RateLimitDialect::ResetEpoch, None),
         (RateLimitDialect::ResetSeconds, None),
     ] {
-        let sim = Simulator::new()
-            .api_key(CANARY_KEY)
-            .faults(Faults {
-                rate_limit: Some(20),
-                rate_limit_dialect: dialect,
-                ..Faults::default()
-            })
-            .start()
-            .await
-            .unwrap();
+        let sim = simulator(Faults {
+            rate_limit: Some(20),
+            rate_limit_dialect: dialect,
+            ..Faults::default()
+        })
+        .await;
         let client = wrapper_builder(&sim.base_url(), TestClock::new())
             .build()
             .unwrap();
@@ -109,17 +105,13 @@ async fn transient_429s_on_every_windows_first_answer_cost_one_pause_each_and_no
 
 #[tokio::test]
 async fn random_429s_without_retry_after_leave_the_client_unpaced() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .faults(Faults {
-            share: 0.1,
-            kinds: vec![Fault::RateLimitedWithoutRetryAfter],
-            seed: 3,
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let sim = simulator(Faults {
+        share: 0.1,
+        kinds: vec![Fault::RateLimitedWithoutRetryAfter],
+        seed: 3,
+        ..Faults::default()
+    })
+    .await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .retry_policy(ec_billing::RetryPolicy::default().max_attempts(attempts(10)))
         .build()

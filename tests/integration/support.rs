@@ -98,6 +98,25 @@ pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<TestClock>) -> ec_billi
         .clock(clock)
 }
 
+/// A simulator that accepts [`CANARY_KEY`] and injects `faults`.
+pub(crate) async fn simulator(faults: ec_billing_sim::Faults) -> ec_billing_sim::RunningSimulator {
+    ec_billing_sim::Simulator::new()
+        .api_key(CANARY_KEY)
+        .faults(faults)
+        .start()
+        .await
+        .expect("the simulator starts")
+}
+
+/// Faults that answer every request with `fault`.
+pub(crate) fn every_answer(fault: ec_billing_sim::Fault) -> ec_billing_sim::Faults {
+    ec_billing_sim::Faults {
+        share: 1.0,
+        kinds: vec![fault],
+        ..ec_billing_sim::Faults::default()
+    }
+}
+
 /// A concurrency limit (requests in flight).
 pub(crate) fn in_flight(limit: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(limit).expect("a limit above 0")

@@ -3,9 +3,9 @@
 //! summed or misplaced value.
 
 use ec_billing::{Bucketing, DateRange, Error, Format};
-use ec_billing_sim::{Fault, Faults, Simulator};
+use ec_billing_sim::Fault;
 
-use crate::support::{CANARY_KEY, TestClock, wrapper_builder};
+use crate::support::{TestClock, every_answer, simulator, wrapper_builder};
 
 fn january() -> DateRange {
     DateRange::parse("2024-01-01", "2024-02-01").unwrap()
@@ -14,16 +14,7 @@ fn january() -> DateRange {
 /// A client of a simulator whose every answer draws `fault`, and the cause chain of
 /// the error a January request meets.
 async fn cause_of(fault: Fault, format: Option<Format>) -> (Error, String) {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .faults(Faults {
-            share: 1.0,
-            kinds: vec![fault],
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let sim = simulator(every_answer(fault)).await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .build()
         .unwrap();

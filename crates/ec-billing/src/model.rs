@@ -645,41 +645,6 @@ mod tests {
     }
 
     #[test]
-    fn dimensions_and_kinds_round_trip_through_their_wire_names() {
-        for name in [
-            "capacity",
-            "data_in",
-            "data_internode",
-            "data_out",
-            "storage_api",
-            "storage_bytes",
-            "brand_new",
-        ] {
-            let dimension = Dimension::from(name);
-            assert_eq!(dimension.as_str(), name);
-            assert_eq!(Dimension::from(dimension.as_str()), dimension);
-            assert_eq!(
-                matches!(dimension, Dimension::Other(_)),
-                name == "brand_new"
-            );
-        }
-        for name in [
-            "elasticsearch",
-            "kibana",
-            "apm",
-            "integrations_server",
-            "appsearch",
-            "enterprise_search",
-            "brand_new",
-        ] {
-            let kind = ResourceKind::from(name);
-            assert_eq!(kind.as_str(), name);
-            assert_eq!(ResourceKind::from(kind.as_str()), kind);
-            assert_eq!(matches!(kind, ResourceKind::Other(_)), name == "brand_new");
-        }
-    }
-
-    #[test]
     fn summing_many_windows_is_exact_where_f64_drifts() {
         let merged = Items::merge(in_windows(std::iter::repeat_n(costs("0.1"), 1000))).unwrap();
         assert_eq!(merged.costs.total, dec("100"));
