@@ -1,11 +1,14 @@
-//! The items CSV in many layouts, and the reported misreadings (row classification,
-//! line numbers, headers, exact numbers), each pinned.
+//! The items CSV in many layouts: a corpus of plausible layouts in files, each read
+//! into the same `Items` as the JSON of the same lines; and the reported misreadings
+//! (row classification, line numbers, headers, exact numbers), each pinned.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
-use ec_billing::{Dimension, DimensionCost, Error, Items, ItemsCsvReader};
+use ec_billing::{
+    Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ItemsCsvReader, ResourceLine,
+};
 
-use crate::support::dec;
+use crate::support::{dec, fixture};
 
 fn read(csv: impl AsRef<[u8]>) -> Result<Items, Error> {
     ItemsCsvReader::new(csv.as_ref())?.read_all()
@@ -221,4 +224,136 @@ fn of_several_cost_columns_a_row_takes_the_first_ranked_that_is_not_empty() {
     assert_eq!((dts[0].cost, dts[1].cost), (dec("2"), dec("3")));
     assert_eq!(dts[0].extra, extra(&[("Price", "9")]));
     assert!(dts[1].extra.is_empty());
+}
+
+// A corpus of plausible layouts, in files.
+
+/// The corpus in `tests/fixtures/csv-layouts/`: each file holds the lines of
+/// `items-2024-01.json` in a layout of its own, described here.
+const CORPUS: [(&str, &str); 8] = [
+    ("title-case.csv", "the simulator's layout: Title Case, CRLF"),
+    (
+        "snake-case.csv",
+        "snake_case after a UTF-8 byte-order mark, LF, DTS rows first",
+    ),
+    (
+        "flattened-json.csv",
+        "the JSON's names flattened; a resource's cost under `price`, a DTS line's under `cost`",
+    ),
+    (
+        "line-type-column.csv",
+        "an `Item Type` column, DTS rows carrying the window as a period, other aliases",
+    ),
+    (
+        "type-as-line-type.csv",
+        "`Type` holding line-type words, DTS usage types under `Kind`",
+    ),
+    (
+        "merged-type.csv",
+        "`Type` holding the resource kind or the usage type",
+    ),
+    (
+        "dense.csv",
+        "every row fills every column with zeros or empties, DTS usage types under `Kind`",
+    ),
+    (
+        "reordered-extras.csv",
+        "reordered columns, cost as `Amount`, unknown columns: a duplicate `Region`, a note on two lines",
+    ),
+];
+
+/// What the CSV and the JSON of the same lines share: the lines without `extra` (JSON
+/// has none), the total, and the non-zero dimensions by name (CSV totals come from its
+/// lines, so a dimension without lines is absent where the JSON lists it at zero).
+type Comparable = (
+    Vec<ResourceLine>,
+    Vec<DtsLine>,
+    Decimal,
+    Vec<(String, Decimal)>,
+);
+
+fn comparable(items: &Items) -> Comparable {
+    let mut resources = items.resources.clone();
+    resources.iter_mut().for_each(|line| line.extra.clear());
+    let mut dts = items.data_transfer_and_storage.clone();
+    dts.iter_mut().for_each(|line| line.extra.clear());
+    let mut dimensions: Vec<(String, Decimal)> = items
+        .costs
+        .dimensions
+        .iter()
+        .filter(|d| !d.cost.is_zero())
+        .map(|d| (d.dimension.to_string(), d.cost))
+        .collect();
+    dimensions.sort();
+    (resources, dts, items.costs.total, dimensions)
+}
+
+fn json_items() -> Items {
+    Items::from_json(fixture("items-2024-01.json").as_bytes()).unwrap()
+}
+
+fn corpus(file: &str) -> String {
+    fixture(&format!("csv-layouts/{file}"))
+}
+
+#[test]
+fn every_layout_of_the_corpus_gives_the_items_of_the_json() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/csv-layouts");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".csv"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<&str> = CORPUS.iter().map(|(file, _)| *file).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "every file of the corpus is described in CORPUS"
+    );
+
+    let want = comparable(&json_items());
+    assert_eq!(want.0.len() + want.1.len(), 7);
+    for (file, layout) in CORPUS {
+        let items = read(corpus(file)).unwrap_or_else(|err| panic!("{file} ({layout}): {err}"));
+        assert_eq!(comparable(&items), want, "{file} ({layout})");
+    }
+}
+
+#[test]
+fn the_corpus_keeps_every_cell_its_lines_do_not_use_in_extra() {
+    let items = read(corpus("reordered-extras.csv")).unwrap();
+    assert_eq!(
+        items.resources[0].extra,
+        extra(&[
+            ("Region", "us-central1"),
+            ("Region (2)", "gcp-us-central1"),
+            ("Currency", "ECU"),
+            ("Notes", "reviewed\nby finance"),
+        ])
+    );
+
+    let items = read(corpus("line-type-column.csv")).unwrap();
+    assert_eq!(
+        items.data_transfer_and_storage[0].extra,
+        extra(&[
+            ("From", "2024-01-01T00:00:00Z"),
+            ("To", "2024-02-01T00:00:00Z")
+        ])
+    );
+    assert!(items.resources[0].extra.is_empty());
+
+    let items = read(corpus("dense.csv")).unwrap();
+    assert_eq!(
+        items.resources[0].extra,
+        extra(&[("Quantity", "0"), ("Rate", "0")])
+    );
+    assert_eq!(
+        items.data_transfer_and_storage[0].extra,
+        extra(&[
+            ("Hours", "0"),
+            ("Instance Count", "0"),
+            ("Price Per Hour", "0")
+        ])
+    );
 }
