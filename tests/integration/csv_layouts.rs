@@ -1,12 +1,15 @@
-//! The items CSV in many layouts: a corpus of plausible layouts in files, each read
-//! into the same `Items` as the JSON of the same lines; and the reported misreadings
-//! (row classification, line numbers, headers, exact numbers), each pinned.
+//! The items CSV in many layouts: a corpus of plausible layouts in files and random
+//! layouts drawn from the reader's own alias table, each read into the same `Items` as
+//! the JSON of the same lines; and the reported misreadings (row classification, line
+//! numbers, headers, exact numbers), each pinned.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
 use ec_billing::{
     Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ItemsCsvReader, ResourceLine,
+    csv_header_aliases,
 };
+use proptest::{prelude::*, sample::Index};
 
 use crate::support::{dec, fixture};
 
@@ -356,4 +359,413 @@ fn the_corpus_keeps_every_cell_its_lines_do_not_use_in_extra() {
             ("Price Per Hour", "0")
         ])
     );
+}
+
+// Random layouts drawn from the reader's alias table.
+
+/// What a column of a random layout holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    LineType,
+    Kind,
+    UsageType,
+    Name,
+    Sku,
+    Hours,
+    InstanceCount,
+    PeriodStart,
+    PeriodEnd,
+    PricePerHour,
+    /// Every line's cost.
+    Cost,
+    /// A resource line's cost only (a layout with two cost columns).
+    ResourceCost,
+    /// A DTS line's cost only.
+    DtsCost,
+    Quantity,
+    QuantityFormatted,
+    Rate,
+    RateFormatted,
+    /// A column the reader does not know, keyed in `UNKNOWN_HEADERS`.
+    Unknown(usize),
+}
+
+impl Column {
+    /// The field of the alias table the column's header is drawn from.
+    fn field(self) -> &'static str {
+        match self {
+            Self::LineType => "line_type",
+            Self::Kind => "kind",
+            Self::UsageType => "usage_type",
+            Self::Name => "name",
+            Self::Sku => "sku",
+            Self::Hours => "hours",
+            Self::InstanceCount => "instance_count",
+            Self::PeriodStart => "period_start",
+            Self::PeriodEnd => "period_end",
+            Self::PricePerHour => "price_per_hour",
+            Self::Cost | Self::ResourceCost | Self::DtsCost => "cost",
+            Self::Quantity => "quantity",
+            Self::QuantityFormatted => "quantity_formatted",
+            Self::Rate => "rate",
+            Self::RateFormatted => "rate_formatted",
+            Self::Unknown(_) => "",
+        }
+    }
+}
+
+/// Headers the reader does not know (one twice, one differing only in case).
+const UNKNOWN_HEADERS: [&str; 5] = ["Region", "Currency", "Notes", "Region", "region"];
+
+/// Values of unknown columns: commas, quotes, line breaks, spaces, nothing.
+const UNKNOWN_VALUES: [&str; 7] = [
+    "us-central1",
+    "a, b",
+    "say \"hi\"",
+    "two\nlines",
+    "three\r\nlines",
+    "  ",
+    "",
+];
+
+/// Words for a line-type cell.
+const RESOURCE_WORDS: [&str; 4] = ["resource", "Resource", "INSTANCES", "capacity"];
+const DTS_WORDS: [&str; 4] = [
+    "data_transfer_and_storage",
+    "Data Transfer And Storage",
+    "DTS",
+    "storage",
+];
+
+/// A random layout: its columns in order with their headers, its line ends, and a
+/// stream of choices for its cells.
+#[derive(Clone, Debug)]
+struct Layout {
+    columns: Vec<(String, Column)>,
+    crlf: bool,
+    choices: Vec<u8>,
+}
+
+/// An alias of `field` from the reader's table, at random.
+fn alias(field: &str, pick: Index) -> &'static str {
+    let aliases = csv_header_aliases()
+        .find(|(name, _)| *name == field)
+        .map(|(_, aliases)| aliases)
+        .unwrap_or_else(|| panic!("no field {field} in the alias table"));
+    aliases[pick.index(aliases.len())]
+}
+
+/// `alias` written in one of several styles: snake, Title Case, UPPER-KEBAB,
+/// dot.case, random case with random separators, padded.
+fn styled(alias: &str, style: u8, case_bits: u32) -> String {
+    let words: Vec<&str> = alias.split('_').collect();
+    let title = |w: &str| {
+        let mut chars = w.chars();
+        chars.next().map_or(String::new(), |c| {
+            c.to_uppercase().chain(chars).collect::<String>()
+        })
+    };
+    match style % 6 {
+        0 => alias.to_string(),
+        1 => words.iter().map(|w| title(w)).collect::<Vec<_>>().join(" "),
+        2 => alias.to_uppercase().replace('_', "-"),
+        3 => alias.replace('_', "."),
+        4 => {
+            let mixed: String = alias
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if c == '_' {
+                        [' ', '-', '_', '.'][(case_bits >> ((i % 16) * 2)) as usize & 3]
+                    } else if case_bits >> (i % 32) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            mixed
+        }
+        _ => format!(
+            " {} ",
+            words
+                .iter()
+                .map(|w| title(w))
+                .collect::<Vec<_>>()
+                .join("  ")
+        ),
+    }
+}
+
+/// Random layouts: for each field an alias from the table in a random style, random
+/// column order, an optional usage-type column (else DTS usage types go under the kind
+/// column), an optional line-type column, one or two cost columns, unknown columns,
+/// LF or CRLF, and a stream of choices for the cells.
+fn layouts() -> impl Strategy<Value = Layout> {
+    let fields = [
+        Column::Kind,
+        Column::UsageType,
+        Column::LineType,
+        Column::Name,
+        Column::Sku,
+        Column::Hours,
+        Column::InstanceCount,
+        Column::PeriodStart,
+        Column::PeriodEnd,
+        Column::PricePerHour,
+        Column::Cost,
+        Column::DtsCost,
+        Column::Quantity,
+        Column::QuantityFormatted,
+        Column::Rate,
+        Column::RateFormatted,
+    ];
+    (
+        proptest::collection::vec((any::<Index>(), any::<u8>(), any::<u32>()), fields.len()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), 0u8..3),
+        proptest::collection::vec(0..UNKNOWN_HEADERS.len(), 0..4),
+        any::<bool>(),
+        proptest::collection::vec(any::<u8>(), 512),
+    )
+        .prop_flat_map(
+            move |(
+                headers,
+                (usage_column, line_type_column, two_costs, type_for),
+                unknown,
+                crlf,
+                choices,
+            )| {
+                // At most one column is headed `type`: the usage type's, the line
+                // type's or the kind's, as upstream's `type` could be any of them.
+                let wants_type =
+                    [Column::UsageType, Column::LineType, Column::Kind][usize::from(type_for)];
+                let mut columns = Vec::new();
+                for (column, (pick, style, case_bits)) in fields.iter().zip(&headers) {
+                    let column = match column {
+                        Column::UsageType if !usage_column => continue,
+                        Column::LineType if !line_type_column => continue,
+                        Column::DtsCost if !two_costs => continue,
+                        Column::Cost if two_costs => Column::ResourceCost,
+                        other => *other,
+                    };
+                    let present = match wants_type {
+                        Column::UsageType => usage_column,
+                        Column::LineType => line_type_column,
+                        _ => true,
+                    };
+                    let name = if column == wants_type && present && style % 3 == 0 {
+                        "type"
+                    } else {
+                        alias(column.field(), *pick)
+                    };
+                    columns.push((styled(name, *style, *case_bits), column));
+                }
+                for index in unknown {
+                    columns.push((UNKNOWN_HEADERS[index].to_string(), Column::Unknown(index)));
+                }
+                (Just(columns).prop_shuffle(), Just(crlf), Just(choices))
+            },
+        )
+        .prop_map(|(columns, crlf, choices)| Layout {
+            columns,
+            crlf,
+            choices,
+        })
+}
+
+/// A cursor over a layout's choices.
+struct Choices<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Choices<'_> {
+    fn next(&mut self) -> u8 {
+        let byte = self.bytes[self.at % self.bytes.len()];
+        self.at += 1;
+        byte
+    }
+
+    fn pick<'s>(&mut self, options: &[&'s str]) -> &'s str {
+        options[usize::from(self.next()) % options.len()]
+    }
+}
+
+/// A cell for the CSV: quoted when it holds a comma, a quote, a line break or edge
+/// spaces.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) || text.trim() != text {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// One line of the items, to write.
+enum Written<'a> {
+    Resource(&'a ResourceLine),
+    Dts(&'a DtsLine),
+}
+
+/// The document of `items`' lines in `layout`, and the line each record starts on.
+/// Resource and DTS rows are interleaved at random (each kind in its order), blank
+/// lines may come between rows, cells a line has no value for are empty or zero, a DTS
+/// row may carry the month as its period, and the cost of row `corrupt` is `12,x`.
+fn write(layout: &Layout, items: &Items, corrupt: Option<usize>) -> (String, Vec<u64>) {
+    let mut choices = Choices {
+        bytes: &layout.choices,
+        at: 0,
+    };
+    let end = if layout.crlf { "\r\n" } else { "\n" };
+    let mut out: String = layout
+        .columns
+        .iter()
+        .map(|(header, _)| csv_cell(header))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push_str(end);
+
+    let (mut resources, mut dts) = (
+        items.resources.iter(),
+        items.data_transfer_and_storage.iter(),
+    );
+    let mut rows = Vec::new();
+    loop {
+        let line = if choices.next().is_multiple_of(2) {
+            resources
+                .next()
+                .map(Written::Resource)
+                .or_else(|| dts.next().map(Written::Dts))
+        } else {
+            dts.next()
+                .map(Written::Dts)
+                .or_else(|| resources.next().map(Written::Resource))
+        };
+        let Some(line) = line else { break };
+        rows.push(line);
+    }
+    let has_usage_column = layout.columns.iter().any(|(_, c)| *c == Column::UsageType);
+
+    let mut starts = Vec::new();
+    for (index, line) in rows.iter().enumerate() {
+        if choices.next().is_multiple_of(8) {
+            out.push_str(end);
+        }
+        starts.push(1 + out.matches('\n').count() as u64);
+        let cells: Vec<String> = layout
+            .columns
+            .iter()
+            .map(|(_, column)| {
+                let text = match (line, column) {
+                    (_, Column::Unknown(_)) => choices.pick(&UNKNOWN_VALUES).to_string(),
+                    (Written::Resource(_), Column::LineType) => choices
+                        .pick(&[
+                            "",
+                            RESOURCE_WORDS[0],
+                            RESOURCE_WORDS[1],
+                            RESOURCE_WORDS[2],
+                            RESOURCE_WORDS[3],
+                        ])
+                        .to_string(),
+                    (Written::Dts(_), Column::LineType) => choices
+                        .pick(&["", DTS_WORDS[0], DTS_WORDS[1], DTS_WORDS[2], DTS_WORDS[3]])
+                        .to_string(),
+                    (Written::Resource(r), Column::Kind) => r.kind.to_string(),
+                    (Written::Resource(r), Column::Name) => r.name.clone(),
+                    (Written::Resource(r), Column::Sku) => r.sku.clone(),
+                    (Written::Resource(r), Column::Hours) => r.hours.to_string(),
+                    (Written::Resource(r), Column::InstanceCount) => r.instance_count.to_string(),
+                    (Written::Resource(r), Column::PeriodStart) => r.period.start.to_string(),
+                    (Written::Resource(r), Column::PeriodEnd) => r.period.end.to_string(),
+                    (Written::Resource(r), Column::PricePerHour) => r.price_per_hour.to_string(),
+                    (Written::Resource(r), Column::Cost | Column::ResourceCost) => {
+                        r.cost.to_string()
+                    }
+                    (Written::Resource(_), Column::Quantity | Column::Rate) => {
+                        choices.pick(&["", "0", " 0 ", "0.0"]).to_string()
+                    }
+                    (
+                        Written::Resource(_),
+                        Column::UsageType
+                        | Column::QuantityFormatted
+                        | Column::RateFormatted
+                        | Column::DtsCost,
+                    ) => String::new(),
+                    (Written::Dts(d), Column::Kind) if !has_usage_column => d.usage_type.clone(),
+                    (Written::Dts(d), Column::Kind) => {
+                        choices.pick(&["", d.usage_type.as_str()]).to_string()
+                    }
+                    (Written::Dts(d), Column::UsageType) => d.usage_type.clone(),
+                    (Written::Dts(d), Column::Name) => d.name.clone(),
+                    (Written::Dts(d), Column::Sku) => d.sku.clone(),
+                    (Written::Dts(d), Column::Quantity) => d.quantity.value.to_string(),
+                    (Written::Dts(d), Column::QuantityFormatted) => d.quantity.formatted.clone(),
+                    (Written::Dts(d), Column::Rate) => d.rate.value.to_string(),
+                    (Written::Dts(d), Column::RateFormatted) => d.rate.formatted.clone(),
+                    (Written::Dts(d), Column::Cost | Column::DtsCost) => d.cost.to_string(),
+                    (Written::Dts(_), Column::Hours | Column::InstanceCount) => {
+                        choices.pick(&["", "0", " 0 "]).to_string()
+                    }
+                    (Written::Dts(_), Column::PricePerHour) => {
+                        choices.pick(&["", "0", "0.0000"]).to_string()
+                    }
+                    (Written::Dts(_), Column::PeriodStart) => {
+                        choices.pick(&["", "2024-01-01T00:00:00Z"]).to_string()
+                    }
+                    (Written::Dts(_), Column::PeriodEnd) => {
+                        choices.pick(&["", "2024-02-01"]).to_string()
+                    }
+                    (Written::Dts(_), Column::ResourceCost) => String::new(),
+                };
+                let is_cost = matches!(
+                    (line, column),
+                    (Written::Resource(_), Column::Cost | Column::ResourceCost)
+                        | (Written::Dts(_), Column::Cost | Column::DtsCost)
+                );
+                if is_cost && corrupt == Some(index) {
+                    "12,x".to_string()
+                } else {
+                    text
+                }
+            })
+            .collect();
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_cell(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        // The last row may end the document without a line end.
+        if index + 1 < rows.len() || !choices.next().is_multiple_of(4) {
+            out.push_str(end);
+        }
+    }
+    (out, starts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_layouts_of_the_same_lines_give_the_same_items(layout in layouts()) {
+        let json = json_items();
+        let (document, _) = write(&layout, &json, None);
+        let items = read(&document).map_err(|err| TestCaseError::fail(format!("{err}\n{document}")))?;
+        prop_assert_eq!(comparable(&items), comparable(&json), "{}", document);
+    }
+
+    #[test]
+    fn an_error_names_the_record_and_line_a_row_starts_on_in_any_layout(
+        layout in layouts(),
+        row in 0usize..7,
+    ) {
+        let (document, starts) = write(&layout, &json_items(), Some(row));
+        let err = read(&document).unwrap_err();
+        let Error::Csv(csv) = &err else {
+            return Err(TestCaseError::fail(format!("{err:?}")));
+        };
+        prop_assert_eq!(csv.problem(), "invalid decimal \"12,x\"");
+        prop_assert_eq!((csv.record(), csv.line()), (row as u64 + 1, starts[row]), "{}", document);
+    }
 }
