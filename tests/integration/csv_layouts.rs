@@ -1,7 +1,7 @@
-//! The items CSV in many layouts: a corpus of plausible layouts in files and random
-//! layouts drawn from the reader's own alias table, each read into the same `Items` as
-//! the JSON of the same lines; and the reported misreadings (row classification, line
-//! numbers, headers, exact numbers), each pinned.
+//! The items CSV in many layouts: a corpus of plausible layouts in files, random
+//! layouts drawn from the reader's own alias table, and the simulator's layouts, each
+//! read into the same `Items` as the JSON of the same lines; and the reported
+//! misreadings (row classification, line numbers, headers, exact numbers), each pinned.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -9,6 +9,7 @@ use ec_billing::{
     Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ItemsCsvReader, ResourceLine,
     csv_header_aliases,
 };
+use ec_billing_sim::{CsvLayout, Dataset, Line};
 use proptest::{prelude::*, sample::Index};
 
 use crate::support::{dec, fixture};
@@ -767,5 +768,45 @@ proptest! {
         };
         prop_assert_eq!(csv.problem(), "invalid decimal \"12,x\"");
         prop_assert_eq!((csv.record(), csv.line()), (row as u64 + 1, starts[row]), "{}", document);
+    }
+}
+
+// The simulator's layouts, read back.
+
+#[test]
+fn every_simulator_layout_reads_back_with_the_exact_total() {
+    let (from, to) = (
+        "2024-01-01T00:00:00Z".parse().unwrap(),
+        "2024-04-02T00:00:00Z".parse().unwrap(),
+    );
+    let lines: Vec<Line> = Dataset::standard()
+        .lines("acme", "prod", from, to)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    let total: Decimal = lines.iter().map(Line::cost).sum();
+    let mut by_dimension: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for line in &lines {
+        *by_dimension.entry(line.dimension()).or_default() += line.cost();
+    }
+
+    for layout in CsvLayout::ALL {
+        let mut document = format!("{}\r\n", layout.header()).into_bytes();
+        layout.write_rows(&lines, &mut document);
+        let items = read(&document).unwrap_or_else(|err| panic!("{layout:?}: {err}"));
+        assert_eq!(items.costs.total, total, "{layout:?}");
+        assert_eq!(
+            items.resources.len() + items.data_transfer_and_storage.len(),
+            lines.len(),
+            "{layout:?}"
+        );
+        let dimensions: BTreeMap<&str, Decimal> = items
+            .costs
+            .dimensions
+            .iter()
+            .map(|d| (d.dimension.as_str(), d.cost))
+            .collect();
+        assert_eq!(dimensions, by_dimension, "{layout:?}");
     }
 }

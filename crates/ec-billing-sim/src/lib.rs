@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+mod csv_layout;
 mod dataset;
 mod server;
 
@@ -40,6 +41,7 @@ use std::{
     time::Duration,
 };
 
+pub use csv_layout::CsvLayout;
 pub use dataset::{Dataset, Line};
 use server::{Counters, Shared, TokenBucket};
 pub use server::{csv_document, json_document};
