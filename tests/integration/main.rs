@@ -21,6 +21,9 @@ mod wrapper_errors;
 // `ec-billing`: the items CSV.
 mod wrapper_csv;
 
+// `ec-billing`: the items CSV in many layouts, and its reported misreadings, pinned.
+mod csv_layouts;
+
 // The API key never shows up in output.
 mod redaction;
 

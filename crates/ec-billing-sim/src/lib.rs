@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod csv_layout;
 mod dataset;
 mod server;
 
@@ -49,6 +50,7 @@ use std::{
     time::Duration,
 };
 
+pub use csv_layout::CsvLayout;
 pub use dataset::{Dataset, Line};
 pub use server::RateLimitDialect;
 use server::{Counters, Shared, TokenBucket};

@@ -31,7 +31,7 @@ pub use error::{
     ApiError, CsvError, DecodeError, Error, ErrorCode, InvalidInput, Operation, OverflowError,
     PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
-pub use items_csv::{ItemLine, ItemsCsvReader};
+pub use items_csv::{ItemLine, ItemsCsvReader, csv_header_aliases};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
