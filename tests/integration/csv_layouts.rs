@@ -813,3 +813,35 @@ fn every_simulator_layout_reads_back_with_the_exact_total() {
         assert_eq!(dimensions, by_dimension, "{layout:?}");
     }
 }
+
+#[tokio::test]
+async fn the_client_reads_a_year_served_in_every_csv_layout_to_the_exact_total() {
+    let year = ec_billing::DateRange::parse("2024-01-01", "2025-01-01").unwrap();
+    for layout in ec_billing_sim::CsvLayout::ALL {
+        let sim = ec_billing_sim::Simulator::new()
+            .api_key(crate::support::CANARY_KEY)
+            .csv_layout(layout)
+            .start()
+            .await
+            .unwrap();
+        let client =
+            crate::support::wrapper_client(&sim.base_url(), crate::support::TestClock::new());
+        let report = client
+            .items("acme", "prod")
+            .range(year)
+            .format(ec_billing::Format::Csv)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{layout:?}: {err}"));
+        let expected = sim
+            .dataset()
+            .items_total("acme", "prod", year.from(), year.to());
+        assert_eq!(Some(report.items.costs.total), expected, "{layout:?}");
+        assert_eq!(report.items.resources.len(), 732, "{layout:?}");
+        assert_eq!(
+            report.items.data_transfer_and_storage.len(),
+            732,
+            "{layout:?}"
+        );
+    }
+}

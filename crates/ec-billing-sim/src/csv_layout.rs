@@ -75,6 +75,17 @@ impl CsvLayout {
         CsvLayout::Dense,
     ];
 
+    /// The layout's name, as `ec-billing-sim --csv-layout` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TitleCase => "title-case",
+            Self::SnakeCase => "snake-case",
+            Self::FlattenedJson => "flattened-json",
+            Self::TypeColumn => "type-column",
+            Self::Dense => "dense",
+        }
+    }
+
     /// The header row, without its line end.
     pub fn header(self) -> String {
         let names: Vec<&str> = self.columns().iter().map(|(name, _)| *name).collect();

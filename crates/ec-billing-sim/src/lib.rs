@@ -257,6 +257,7 @@ pub struct Simulator {
     key: String,
     faults: Faults,
     dataset: Dataset,
+    csv_layout: CsvLayout,
 }
 
 impl Default for Simulator {
@@ -272,7 +273,14 @@ impl Simulator {
             key: DEFAULT_API_KEY.to_string(),
             faults: Faults::default(),
             dataset: Dataset::standard(),
+            csv_layout: CsvLayout::default(),
         }
+    }
+
+    /// The layout items CSV answers come in (by default [`CsvLayout::TitleCase`]).
+    pub fn csv_layout(mut self, layout: CsvLayout) -> Self {
+        self.csv_layout = layout;
+        self
     }
 
     /// The API key to accept.
@@ -314,6 +322,7 @@ impl Simulator {
             key: self.key,
             dataset: self.dataset,
             bucket: Mutex::new(TokenBucket::new(self.faults.rate_limit.unwrap_or(1))),
+            csv_layout: self.csv_layout,
             seen: Mutex::default(),
             faults: self.faults,
             stats: Counters::default(),

@@ -2,12 +2,12 @@
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use ec_billing_sim::{Fault, Faults, RateLimitDialect, Simulator};
+use ec_billing_sim::{CsvLayout, Fault, Faults, RateLimitDialect, Simulator};
 
 const USAGE: &str = "\
 usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--seed N]
                       [--rate-limit N] [--rate-limit-dialect D] [--throttle-first-answer]
-                      [--fault-share F] [--fault KIND]...
+                      [--fault-share F] [--fault KIND]... [--csv-layout L]
 
 Serves the Elastic Cloud billing-costs API's two endpoints on 127.0.0.1 with
 deterministic data, until interrupted.
@@ -17,6 +17,8 @@ deterministic data, until interrupted.
                           interval-seconds (60), interval-iso (PT1S), reset-epoch,
                           reset-seconds, ietf (ratelimit-policy), retry-after-only
   --throttle-first-answer the first answer to every request is a 429, Retry-After: 1
+  --csv-layout L          the items CSV's layout: title-case (default), snake-case,
+                          flattened-json, type-column, dense
   --fault-share F         answer that share of requests with a fault (0 to 1)
   --fault KIND            the faults to draw from (repeat; default: every transient
                           one). Transient: rate-limited, rate-limited-without-retry-after,
@@ -62,6 +64,13 @@ async fn run() -> Result<(), String> {
             "--latency-ms" => faults.latency = Duration::from_millis(value.parse().map_err(bad)?),
             "--rate-limit" => faults.rate_limit = Some(value.parse().map_err(bad)?),
             "--seed" => faults.seed = value.parse().map_err(bad)?,
+            "--csv-layout" => {
+                let layout = CsvLayout::ALL
+                    .into_iter()
+                    .find(|layout| layout.name() == value)
+                    .ok_or_else(|| format!("unknown CSV layout \"{value}\""))?;
+                sim = sim.csv_layout(layout);
+            }
             "--rate-limit-dialect" => {
                 faults.rate_limit_dialect = RateLimitDialect::from_name(&value)
                     .ok_or_else(|| format!("unknown rate-limit dialect \"{value}\""))?;

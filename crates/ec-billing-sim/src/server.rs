@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::{
-    Fault, Faults,
+    CsvLayout, Fault, Faults,
     dataset::{Dataset, Line, midnight, utc_date},
 };
 
@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) dataset: Dataset,
     pub(crate) faults: Faults,
     pub(crate) bucket: Mutex<TokenBucket>,
+    /// The layout items CSV answers come in.
+    pub(crate) csv_layout: CsvLayout,
     /// How many times each request (path and query) has been received.
     pub(crate) seen: Mutex<HashMap<String, u32>>,
     pub(crate) stats: Counters,
@@ -239,6 +241,7 @@ async fn items(
         let count = days.len() * batches.len() + 1;
         let data = shared.clone();
         let renamed = admitted.fault == Some(Fault::EscapesInNames);
+        let layout = shared.csv_layout;
         let rows = stream::iter(
             days.into_iter()
                 .flat_map(move |day| batches.clone().into_iter().map(move |b| (day, b))),
@@ -248,18 +251,16 @@ async fn items(
                 .dataset
                 .day_lines_of_copies(&organization, &deployment, day, copies)
                 .unwrap_or_default();
+            let lines = if renamed {
+                lines.into_iter().map(with_escapes).collect()
+            } else {
+                lines
+            };
             let mut out = Vec::with_capacity(lines.len() * 200);
-            for line in &lines {
-                let line = if renamed {
-                    with_escapes(line.clone())
-                } else {
-                    line.clone()
-                };
-                write_csv_line(&mut out, &line);
-            }
+            layout.write_rows(&lines, &mut out);
             Bytes::from(out)
         });
-        let header = Bytes::from(format!("{CSV_HEADER}\r\n"));
+        let header = Bytes::from(format!("{}\r\n", layout.header()));
         let chunks = stream::once(std::future::ready(header)).chain(rows);
         return shared.respond("text/csv", Box::pin(chunks), count, &admitted);
     }
@@ -703,7 +704,7 @@ fn hostile_items(
         }
         (Fault::OverflowingCosts, true) => {
             let row = "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,79228162514264337593543950335\r\n";
-            let body = format!("{CSV_HEADER}\r\n{row}{row}");
+            let body = format!("{}\r\n{row}{row}", csv_header());
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
         (Fault::ExcessDigits, false) => {
@@ -717,7 +718,7 @@ fn hostile_items(
         }
         (Fault::ExcessDigits, true) => {
             let row = "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,0.000000000000000000000000000015\r\n";
-            let body = format!("{CSV_HEADER}\r\n{row}");
+            let body = format!("{}\r\n{row}", csv_header());
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
         (Fault::HugeCell, _) => {
@@ -725,7 +726,7 @@ fn hostile_items(
             let row = format!(
                 "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,{cell}\r\n"
             );
-            let body = format!("{CSV_HEADER}\r\n{row}");
+            let body = format!("{}\r\n{row}", csv_header());
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
         _ => None,
@@ -1017,88 +1018,13 @@ fn items_json(lines: &[Line]) -> wire::ItemsCosts {
     }
 }
 
-/// The CSV layout the simulator serves (upstream documents none): a Title Case header
-/// row, one row per line, CRLF line ends, fields quoted where they need it.
-pub(crate) const CSV_HEADER: &str = "Name,Kind,Type,SKU,Period Start,Period End,Hours,Instance Count,\
-Price Per Hour,Quantity,Quantity Formatted,Rate,Rate Formatted,Cost";
-
-/// The items CSV the simulator serves for `lines`: a header row, then one row per line.
-pub fn csv_document(lines: &[Line]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + lines.len() * 160);
-    out.extend_from_slice(CSV_HEADER.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for line in lines {
-        write_csv_line(&mut out, line);
-    }
-    out
+/// The header of the Title Case layout, for the hostile CSV answers.
+fn csv_header() -> String {
+    CsvLayout::TitleCase.header()
 }
 
-/// Appends one CSV row for `line`.
-pub(crate) fn write_csv_line(out: &mut Vec<u8>, line: &Line) {
-    let fields: [String; 14] = match line {
-        Line::Resource {
-            kind,
-            name,
-            sku,
-            hours,
-            instance_count,
-            start,
-            end,
-            price_per_hour,
-            cost,
-        } => [
-            name.clone(),
-            (*kind).into(),
-            String::new(),
-            (*sku).into(),
-            start.to_string(),
-            end.to_string(),
-            hours.to_string(),
-            instance_count.to_string(),
-            price_per_hour.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            cost.to_string(),
-        ],
-        Line::Dts {
-            name,
-            sku,
-            usage_type,
-            quantity,
-            quantity_formatted,
-            rate,
-            rate_formatted,
-            cost,
-        } => [
-            name.clone(),
-            String::new(),
-            (*usage_type).into(),
-            (*sku).into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            quantity.to_string(),
-            quantity_formatted.clone(),
-            rate.to_string(),
-            rate_formatted.clone(),
-            cost.to_string(),
-        ],
-    };
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            out.push(b'"');
-            out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(field.as_bytes());
-        }
-    }
-    out.extend_from_slice(b"\r\n");
+/// The items CSV the simulator serves by default for `lines`: a header row, then one
+/// row per line ([`CsvLayout::TitleCase`]).
+pub fn csv_document(lines: &[Line]) -> Vec<u8> {
+    CsvLayout::TitleCase.document(lines)
 }
