@@ -251,6 +251,22 @@ mod tests {
     }
 
     #[test]
+    fn the_generated_types_hold_no_float() {
+        let client = generate(&workspace_root()).expect("codegen runs");
+        for file in &client {
+            assert!(
+                !file.contents.contains("f64") && !file.contents.contains("f32"),
+                "{} has a float: money must be exact",
+                file.path.display()
+            );
+        }
+        let model = fs::read_to_string(workspace_root().join("crates/ec-billing/src/model.rs"))
+            .expect("the wrapper's model");
+        let code = model.split("#[cfg(test)]").next().unwrap_or_default();
+        assert!(!code.contains("f64"), "the wrapper's model has a float");
+    }
+
+    #[test]
     fn regenerating_gives_identical_bytes() {
         let first = generate(&workspace_root()).expect("codegen runs");
         let second = generate(&workspace_root()).expect("codegen runs");
