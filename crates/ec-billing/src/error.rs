@@ -522,11 +522,12 @@ impl fmt::Display for DecodeError {
     }
 }
 
-/// A malformed CSV record, with where it is.
+/// A malformed CSV record, or a document that could not be read, with where it is.
 ///
 /// `Display` reads like `invalid decimal "12,x" in column "Cost" at record 12 (line 13)`.
 #[derive(Debug)]
 pub struct CsvError {
+    pub(crate) kind: CsvErrorKind,
     pub(crate) problem: String,
     pub(crate) column: Option<String>,
     pub(crate) record: u64,
@@ -534,7 +535,32 @@ pub struct CsvError {
     pub(crate) source: Option<Cause>,
 }
 
+/// What kind of [`CsvError`] it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CsvErrorKind {
+    /// The document is not the items CSV: a bad cell, a bad header, a record of the
+    /// wrong length, invalid UTF-8. The same bytes would fail again.
+    Malformed,
+    /// The underlying reader failed (a network body that broke off or timed out): the
+    /// `std::io::Error` is the [`source`](std::error::Error::source).
+    Io,
+}
+
 impl CsvError {
+    /// Whether the document is malformed or could not be read.
+    pub fn kind(&self) -> CsvErrorKind {
+        self.kind
+    }
+
+    /// The reader's error, when the document could not be read.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self.kind {
+            CsvErrorKind::Io => self.source.as_deref()?.downcast_ref(),
+            CsvErrorKind::Malformed => None,
+        }
+    }
+
     /// What is wrong, e.g. `invalid decimal "12,x"`.
     pub fn problem(&self) -> &str {
         &self.problem
@@ -782,6 +808,7 @@ mod tests {
     #[test]
     fn csv_error_names_problem_column_record_and_line() {
         let err = CsvError {
+            kind: CsvErrorKind::Malformed,
             problem: "invalid decimal \"12,x\"".into(),
             column: Some("Cost".into()),
             record: 12,

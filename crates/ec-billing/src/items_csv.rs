@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use ec_billing_api::parse_decimal;
 
 use crate::{
-    error::{CsvError, Error, OverflowError},
+    error::{CsvError, CsvErrorKind, Error, OverflowError},
     model::{
         Costs, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
         ResourceLine, add_dimension,
@@ -1107,6 +1107,7 @@ impl<'a, R: Read> Row<'a, R> {
             record,
         );
         CsvError {
+            kind: CsvErrorKind::Malformed,
             problem: problem.to_string(),
             column: column.map(|index| self.reader.headers[index].clone()),
             record,
@@ -1255,6 +1256,7 @@ fn loose_chars(text: &str) -> impl Iterator<Item = char> + '_ {
 
 fn header_error(problem: String, column: Option<String>, line: u64) -> Error {
     CsvError {
+        kind: CsvErrorKind::Malformed,
         problem,
         column,
         record: 0,
@@ -1271,41 +1273,68 @@ fn header_error(problem: String, column: Option<String>, line: u64) -> Error {
 /// itself is not at hand).
 fn csv_failure(err: csv::Error) -> Error {
     let position = err.position().cloned().unwrap_or_else(csv::Position::new);
-    let problem = match err.kind() {
+    let (kind, problem) = match err.kind() {
+        csv::ErrorKind::Io(_) => (
+            CsvErrorKind::Io,
+            "the document could not be read".to_string(),
+        ),
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => {
-            format!("a record with {len} fields where the header has {expected_len}")
-        }
-        csv::ErrorKind::Io(_) => "the document could not be read".to_string(),
-        csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8 in field {}", err.field() + 1),
-        _ => "malformed CSV".to_string(),
+        } => (
+            CsvErrorKind::Malformed,
+            format!("a record with {len} fields where the header has {expected_len}"),
+        ),
+        csv::ErrorKind::Utf8 { err, .. } => (
+            CsvErrorKind::Malformed,
+            format!("invalid UTF-8 in field {}", err.field() + 1),
+        ),
+        _ => (CsvErrorKind::Malformed, "malformed CSV".to_string()),
+    };
+    // The reader's own error is the cause of an I/O failure, the csv crate's of the rest.
+    let source: Box<dyn std::error::Error + Send + Sync> = match kind {
+        CsvErrorKind::Io => match err.into_kind() {
+            csv::ErrorKind::Io(io) => Box::new(io),
+            other => Box::new(io::Error::other(format!("{other:?}"))),
+        },
+        CsvErrorKind::Malformed => Box::new(err),
     };
     CsvError {
+        kind,
         problem,
         column: None,
         record: position.record(),
         line: position.line(),
-        source: Some(Box::new(err)),
+        source: Some(source),
     }
     .into()
-}
-
-/// Whether `err` is a [`CsvError`] caused by the underlying reader failing.
-pub(crate) fn io_cause(err: &Error) -> Option<&std::io::Error> {
-    let Error::Csv(csv_err) = err else {
-        return None;
-    };
-    let source = csv_err.source.as_deref()?;
-    match source.downcast_ref::<csv::Error>()?.kind() {
-        csv::ErrorKind::Io(io) => Some(io),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_that_fails_is_an_io_error_and_a_bad_cell_is_malformed() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::ConnectionReset, "gone"))
+            }
+        }
+        let Err(Error::Csv(err)) = ItemsCsvReader::new(Broken) else {
+            panic!("a failing reader is an error")
+        };
+        assert_eq!(err.kind(), CsvErrorKind::Io);
+        assert_eq!(err.io_error().map(io::Error::kind), Some(io::ErrorKind::ConnectionReset));
+
+        let bad = "Name,Cost\nx,12;5\n";
+        let mut reader = ItemsCsvReader::new(bad.as_bytes()).unwrap();
+        let Some(Err(Error::Csv(err))) = reader.next() else {
+            panic!("a bad cell is an error")
+        };
+        assert_eq!(err.kind(), CsvErrorKind::Malformed);
+        assert!(err.io_error().is_none());
+    }
 
     #[test]
     fn loose_names_ignore_case_and_separator_style() {

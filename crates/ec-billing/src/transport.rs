@@ -28,7 +28,7 @@ use crate::{
     answers::{self, transport},
     client::{Attempt, Client, MAX_ERROR_BODY_BYTES},
     error::{Error, RequestContext, TransportKind},
-    items_csv::{ItemsCsvReader, io_cause},
+    items_csv::ItemsCsvReader,
     model::{Charts, Items, decode_error},
     time::{Bucketing, Window},
 };
@@ -318,7 +318,11 @@ fn operation_url(base_url: &str, request: &RequestContext, operation: &str) -> R
 /// A failure of the CSV reader: the body broke off or timed out (transport), a bound
 /// was hit, or the document is malformed (decode).
 fn csv_failure(client: &Client, request: &RequestContext, err: Error) -> Error {
-    if let Some(io) = io_cause(&err) {
+    let io = match &err {
+        Error::Csv(csv) => csv.io_error(),
+        _ => None,
+    };
+    if let Some(io) = io {
         let kind = match answers::bound_in(io) {
             Some(BoundHit::TooLarge) => TransportKind::TooLarge,
             Some(BoundHit::Idle | BoundHit::Deadline) => TransportKind::Timeout,
