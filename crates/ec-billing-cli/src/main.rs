@@ -5,6 +5,7 @@
 //! the window.
 
 mod args;
+mod json;
 mod output;
 
 use std::{
@@ -153,7 +154,8 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     // Each deployment adds its windows to the bar when it starts.
     let progress = progress_bar();
     let organization = &plan.organization;
-    let mut stdout = std::io::stdout().lock();
+    // Stdout is line-buffered; JSON and CSV are written in large pieces instead.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
@@ -294,7 +296,7 @@ fn render(out: &impl Render, format: OutputFormat, stdout: &mut impl Write) -> a
             out.table(&mut table)?;
             stdout.write_all(&table)?;
         }
-        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&out.json()?)?)?,
+        OutputFormat::Json => out.json(stdout)?,
         OutputFormat::Csv => out.csv(stdout)?,
     }
     Ok(())

@@ -6,15 +6,16 @@
 use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Context;
-use ec_billing::{ChartsReport, Decimal, DtsLine, Items, ItemsReport, ResourceLine, escape};
-use serde_json::{Value, json};
+use ec_billing::{ChartsReport, Decimal, Items, ItemsReport, escape};
+
+use crate::json::{ChartsDocument, ItemsDocument, money};
 
 /// A result the command can print as a table, JSON or CSV.
 pub(crate) trait Render {
     /// Aligned, for people.
     fn table(&self, out: &mut dyn Write) -> anyhow::Result<()>;
-    /// The contract's JSON document.
-    fn json(&self) -> anyhow::Result<Value>;
+    /// The contract's JSON document, written as it is serialized.
+    fn json(&self, out: &mut dyn Write) -> anyhow::Result<()>;
     /// One row per line item or bucket value, with a header row.
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()>;
 }
@@ -54,21 +55,12 @@ impl ItemsOutput<'_> {
 }
 
 impl Render for ItemsOutput<'_> {
-    fn json(&self) -> anyhow::Result<Value> {
-        Ok(json!({
-            "organization": self.organization,
-            "from": self.range.from().to_string(),
-            "to": self.range.to().to_string(),
-            "total": money(self.total()?),
-            "deployments": self.reports.iter().map(|r| json!({
-                "deployment_id": r.deployment,
-                "windows": r.windows.iter().map(|w| json!({"from": w.from().to_string(), "to": w.to().to_string()})).collect::<Vec<_>>(),
-                "total": money(r.items.costs.total),
-                "dimensions": r.items.costs.dimensions.iter().map(|d| json!({"type": d.dimension.as_str(), "cost": money(d.cost)})).collect::<Vec<_>>(),
-                "resources": r.items.resources.iter().map(resource_json).collect::<Vec<_>>(),
-                "data_transfer_and_storage": r.items.data_transfer_and_storage.iter().map(dts_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        }))
+    fn json(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+        let document =
+            ItemsDocument::new(self.organization, self.range, self.total()?, self.reports);
+        serde_json::to_writer_pretty(&mut *out, &document)?;
+        writeln!(out)?;
+        Ok(())
     }
 
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
@@ -265,20 +257,12 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
 }
 
 impl Render for ChartsOutput<'_> {
-    fn json(&self) -> anyhow::Result<Value> {
-        Ok(json!({
-            "organization": self.organization,
-            "from": self.range.from().to_string(),
-            "to": self.range.to().to_string(),
-            "bucketing": self.bucketing.as_str(),
-            "deployments": self.reports.iter().map(|r| json!({
-                "deployment_id": r.deployment,
-                "buckets": r.charts.buckets.iter().map(|b| json!({
-                    "timestamp": b.timestamp.to_string(),
-                    "values": b.values.iter().map(|v| json!({"id": v.id, "name": v.name, "value": money(v.value)})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        }))
+    fn json(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+        let document =
+            ChartsDocument::new(self.organization, self.range, self.bucketing, self.reports);
+        serde_json::to_writer_pretty(&mut *out, &document)?;
+        writeln!(out)?;
+        Ok(())
     }
 
     fn csv(&self, out: &mut dyn Write) -> csv::Result<()> {
@@ -361,44 +345,6 @@ impl Render for ChartsOutput<'_> {
     }
 }
 
-fn resource_json(r: &ResourceLine) -> Value {
-    let mut line = json!({
-        "kind": r.kind.as_str(),
-        "name": r.name,
-        "sku": r.sku,
-        "hours": r.hours,
-        "instance_count": r.instance_count,
-        "period": {"start": r.period.start.to_string(), "end": r.period.end.to_string()},
-        "price": money(r.cost),
-        "price_per_hour": money(r.price_per_hour),
-    });
-    if !r.extra.is_empty() {
-        line["extra"] = json!(r.extra.to_map());
-    }
-    line
-}
-
-fn dts_json(t: &DtsLine) -> Value {
-    let mut line = json!({
-        "name": t.name,
-        "sku": t.sku,
-        "type": t.usage_type,
-        "quantity": {"value": money(t.quantity.value), "formatted_value": t.quantity.formatted},
-        "rate": {"value": money(t.rate.value), "formatted_value": t.rate.formatted},
-        "cost": money(t.cost),
-    });
-    if !t.extra.is_empty() {
-        line["extra"] = json!(t.extra.to_map());
-    }
-    line
-}
-
-/// A decimal as printed everywhere: exact, without trailing zeros, so that the same
-/// amount reads the same whichever format the API answered in.
-fn money(value: Decimal) -> String {
-    value.normalize().to_string()
-}
-
 /// Decimal texts padded so that their decimal points line up (right-aligned by the
 /// caller). Digits are only ever added as trailing zeros: nothing is rounded.
 fn aligned<'a>(texts: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
@@ -443,7 +389,7 @@ mod tests {
     #[test]
     fn instance_hours_beyond_i64_are_summed_exactly_not_wrapped() {
         let mut items = Items::default();
-        let line = ResourceLine {
+        let line = ec_billing::ResourceLine {
             kind: ec_billing::ResourceKind::Elasticsearch,
             name: "ES".into(),
             sku: "es".into(),

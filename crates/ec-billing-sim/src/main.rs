@@ -2,16 +2,17 @@
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use ec_billing_sim::{CsvLayout, Fault, Faults, RateLimitDialect, Simulator};
+use ec_billing_sim::{CsvLayout, Dataset, Fault, Faults, RateLimitDialect, Simulator};
 
 const USAGE: &str = "\
-usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--seed N]
+usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--seed N] [--fleet N]
                       [--rate-limit N] [--rate-limit-dialect D] [--throttle-first-answer]
                       [--fault-share F] [--fault KIND]... [--csv-layout L]
 
 Serves the Elastic Cloud billing-costs API's two endpoints on 127.0.0.1 with
 deterministic data, until interrupted.
 
+  --fleet N               also serve organization fleet with deployments d000, d001, ...
   --rate-limit N          a token bucket of N requests per second (429 beyond it)
   --rate-limit-dialect D  how the limit is announced: interval (x-ratelimit-*, 1s),
                           interval-seconds (60), interval-iso (PT1S), reset-epoch,
@@ -64,6 +65,9 @@ async fn run() -> Result<(), String> {
             "--latency-ms" => faults.latency = Duration::from_millis(value.parse().map_err(bad)?),
             "--rate-limit" => faults.rate_limit = Some(value.parse().map_err(bad)?),
             "--seed" => faults.seed = value.parse().map_err(bad)?,
+            "--fleet" => {
+                sim = sim.dataset(Dataset::standard().with_fleet(value.parse().map_err(bad)?))
+            }
             "--csv-layout" => {
                 let layout = CsvLayout::ALL
                     .into_iter()

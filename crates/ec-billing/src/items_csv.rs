@@ -1325,7 +1325,10 @@ mod tests {
             panic!("a failing reader is an error")
         };
         assert_eq!(err.kind(), CsvErrorKind::Io);
-        assert_eq!(err.io_error().map(io::Error::kind), Some(io::ErrorKind::ConnectionReset));
+        assert_eq!(
+            err.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::ConnectionReset)
+        );
 
         let bad = "Name,Cost\nx,12;5\n";
         let mut reader = ItemsCsvReader::new(bad.as_bytes()).unwrap();

@@ -28,8 +28,8 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
 pub use error::{
-    ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation, OverflowError,
-    PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
+    ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation,
+    OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
 pub use items_csv::{ItemLine, ItemsCsvReader, csv_header_aliases};
 pub use key::ApiKey;
