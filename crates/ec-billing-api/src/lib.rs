@@ -51,6 +51,7 @@
 mod number;
 mod open_enums;
 mod path;
+mod tls;
 
 use std::{
     fmt,
@@ -66,6 +67,7 @@ use reqwest::{
 pub use number::{DecimalError, ExactNumber, parse_decimal};
 pub use open_enums::{Dimension, ResourceKind};
 pub use path::encode_path;
+pub use tls::{NoCryptoProvider, ensure_crypto_provider};
 
 #[rustfmt::skip]
 #[allow(
@@ -100,7 +102,7 @@ pub use generated::*;
 ///
 /// Clones share one record of the last response: give each concurrent call its own
 /// `CallHooks` (a [`Client`] is cheap to build around a shared `reqwest::Client`).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct CallHooks {
     headers: HeaderMap,
     filter: Option<ResponseFilter>,
@@ -121,10 +123,24 @@ impl fmt::Debug for CallHooks {
     }
 }
 
+impl Default for CallHooks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl CallHooks {
-    /// Hooks that add no header.
+    /// Hooks that add no header. Making them also makes sure that TLS has a crypto
+    /// provider (see [`ensure_crypto_provider`]), so that [`Client::new`] can start.
     pub fn new() -> Self {
-        Self::default()
+        // Without a provider (no TLS feature, none installed) building a client fails
+        // with reqwest's own message; `ensure_crypto_provider` says so as an error.
+        let _ = ensure_crypto_provider();
+        Self {
+            headers: HeaderMap::new(),
+            filter: None,
+            last: Arc::default(),
+        }
     }
 
     /// Adds `name: value` to every request, replacing a value the request already has.

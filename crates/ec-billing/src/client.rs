@@ -202,11 +202,17 @@ impl ClientBuilder {
         })?;
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .build()
+            None => ec_billing_api::ensure_crypto_provider()
                 .map_err(|err| SetupError {
                     source: Box::new(err),
+                })
+                .and_then(|()| {
+                    reqwest::Client::builder()
+                        .connect_timeout(self.connect_timeout)
+                        .build()
+                        .map_err(|err| SetupError {
+                            source: Box::new(err),
+                        })
                 })?,
         };
         let mut headers = HeaderMap::new();
