@@ -140,23 +140,26 @@ fn plain_decimal(bytes: &[u8]) -> Option<Decimal> {
         return None;
     }
     let mut value: u64 = 0;
-    let mut count = 0u32;
-    let mut dot = None;
-    for (index, &byte) in digits.iter().enumerate() {
-        match byte {
-            b'0'..=b'9' => {
-                value = value * 10 + u64::from(byte - b'0');
-                count += 1;
-            }
-            b'.' if dot.is_none() => dot = Some(index),
-            _ => return None,
+    let mut scale = 0u32;
+    let mut dot = false;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit < 10 {
+            // At most 20 bytes, one of them a `.` when there are 20: never more than
+            // 19 digits, which always fit a u64.
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+            scale += u32::from(dot);
+        } else if byte == b'.' && !dot {
+            dot = true;
+        } else {
+            return None;
         }
     }
-    // 19 digits always fit a u64; a bare `.` is not a number.
+    // A bare `.` is not a number; 20 digits and no `.` may not fit.
+    let count = digits.len() - usize::from(dot);
     if count == 0 || count > 19 {
         return None;
     }
-    let scale = dot.map_or(0, |at| digits.len() - at - 1) as u32;
     Some(Decimal::from_parts(
         value as u32,
         (value >> 32) as u32,
