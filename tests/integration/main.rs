@@ -50,3 +50,6 @@ mod output_escaping;
 
 // No silent wrong number: excess digits, repeated or misplaced chart buckets.
 mod wrong_numbers;
+
+// Results a service can keep: serde round trips, exact.
+mod keeping_results;

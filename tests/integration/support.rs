@@ -259,7 +259,11 @@ impl Captured {
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // A callsite first hit by another test thread while this subscriber was being
+        // installed can keep a stale "never" interest: ask again.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// Everything captured so far.

@@ -348,13 +348,45 @@ impl Serialize for ExactNumber {
 
 impl<'de> Deserialize<'de> for ExactNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_newtype_struct(RAW_VALUE_TOKEN, NumberVisitor)
+        deserializer.deserialize_newtype_struct(RAW_VALUE_TOKEN, NumberVisitor { strings: false })
     }
 }
 
+/// Reads a decimal exactly from a number (by its own digits) or from a string of decimal
+/// text: for data written as decimal strings and read back, where [`ExactNumber`]
+/// follows the spec and takes numbers only.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Saved {
+///     #[serde(deserialize_with = "ec_billing_api::decimal_from_text_or_number")]
+///     total: rust_decimal::Decimal,
+/// }
+/// let a: Saved = serde_json::from_str(r#"{"total": "12.50"}"#)?;
+/// let b: Saved = serde_json::from_str(r#"{"total": 12.50}"#)?;
+/// assert_eq!(a.total.to_string(), "12.50");
+/// assert_eq!(a.total, b.total);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The deserializer's error for anything else, or for text with more digits than a
+/// `Decimal` holds.
+pub fn decimal_from_text_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Decimal, D::Error> {
+    deserializer
+        .deserialize_newtype_struct(RAW_VALUE_TOKEN, NumberVisitor { strings: true })
+        .map(ExactNumber::get)
+}
+
 /// Reads the value `serde_json` hands over as raw text, or a plain number or string
-/// from another deserializer.
-struct NumberVisitor;
+/// from another deserializer; `strings` says whether a JSON string of decimal text is
+/// taken too.
+struct NumberVisitor {
+    strings: bool,
+}
 
 impl<'de> Visitor<'de> for NumberVisitor {
     type Value = ExactNumber;
@@ -368,7 +400,9 @@ impl<'de> Visitor<'de> for NumberVisitor {
         // JSON text of the value. (Any other map fails on its value, which must be
         // number text.)
         match map.next_key::<de::IgnoredAny>()? {
-            Some(_) => map.next_value_seed(JsonNumberText),
+            Some(_) => map.next_value_seed(JsonNumberText {
+                strings: self.strings,
+            }),
             None => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
         }
     }
@@ -401,8 +435,11 @@ impl<'de> Visitor<'de> for NumberVisitor {
     }
 }
 
-/// The raw JSON text of a value, which must be a number.
-struct JsonNumberText;
+/// The raw JSON text of a value, which must be a number (or, when `strings`, a string
+/// of decimal text).
+struct JsonNumberText {
+    strings: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for JsonNumberText {
     type Value = ExactNumber;
@@ -422,6 +459,10 @@ impl Visitor<'_> for JsonNumberText {
     fn visit_str<E: de::Error>(self, text: &str) -> Result<ExactNumber, E> {
         let unexpected = match text.as_bytes().first() {
             Some(b'-' | b'0'..=b'9') => return exact::<E>(text),
+            // Decimal text needs no escapes: a string with any is refused as such.
+            Some(b'"') if self.strings && text.len() >= 2 && !text.contains('\\') => {
+                return exact::<E>(&text[1..text.len() - 1]);
+            }
             Some(b'"') => de::Unexpected::Other("a string"),
             Some(b'{') => de::Unexpected::Map,
             Some(b'[') => de::Unexpected::Seq,

@@ -86,6 +86,12 @@ struct Target {
     /// Output: a table for people, one JSON document, or CSV rows.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+
+    /// Print every deployment that answered even when others fail (each failure is one
+    /// line on stderr, and the exit status is 1); by default the first failure ends
+    /// the run.
+    #[arg(long)]
+    keep_going: bool,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +151,7 @@ pub(crate) struct Plan {
     pub(crate) range: DateRange,
     pub(crate) window: WindowSize,
     pub(crate) format: OutputFormat,
+    pub(crate) keep_going: bool,
     pub(crate) job: Job,
 }
 
@@ -231,6 +238,7 @@ impl Cli {
             range,
             window,
             format: target.format,
+            keep_going: target.keep_going,
             job,
         })
     }

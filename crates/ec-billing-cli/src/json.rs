@@ -44,6 +44,30 @@ impl<'a, T, V: Serialize> Serialize for Each<'a, T, V> {
     }
 }
 
+/// A deployment that failed, in a `--keep-going` document.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorEntry {
+    deployment_id: String,
+    from: Option<Instant>,
+    to: Option<Instant>,
+    code: Option<String>,
+    message: String,
+}
+
+impl ErrorEntry {
+    pub(crate) fn new(failure: &ec_billing::DeploymentFailure) -> Self {
+        let error = &failure.error;
+        let window = error.window();
+        Self {
+            deployment_id: failure.deployment.clone(),
+            from: window.map(|w| Instant(w.from())),
+            to: window.map(|w| Instant(w.to())),
+            code: error.code().map(|code| code.as_str().to_string()),
+            message: error.to_string(),
+        }
+    }
+}
+
 /// The `items` document.
 #[derive(Serialize)]
 pub(crate) struct ItemsDocument<'a> {
@@ -52,6 +76,8 @@ pub(crate) struct ItemsDocument<'a> {
     to: Instant,
     total: Money,
     deployments: Each<'a, ItemsReport, DeploymentItems<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [ErrorEntry]>,
 }
 
 impl<'a> ItemsDocument<'a> {
@@ -60,6 +86,7 @@ impl<'a> ItemsDocument<'a> {
         range: ec_billing::DateRange,
         total: Decimal,
         reports: &'a [ItemsReport],
+        errors: Option<&'a [ErrorEntry]>,
     ) -> Self {
         Self {
             organization,
@@ -67,6 +94,7 @@ impl<'a> ItemsDocument<'a> {
             to: Instant(range.to()),
             total: Money(total),
             deployments: Each(reports, DeploymentItems::new),
+            errors,
         }
     }
 }
@@ -225,6 +253,8 @@ pub(crate) struct ChartsDocument<'a> {
     to: Instant,
     bucketing: &'static str,
     deployments: Each<'a, ChartsReport, DeploymentCharts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [ErrorEntry]>,
 }
 
 impl<'a> ChartsDocument<'a> {
@@ -233,6 +263,7 @@ impl<'a> ChartsDocument<'a> {
         range: ec_billing::DateRange,
         bucketing: ec_billing::Bucketing,
         reports: &'a [ChartsReport],
+        errors: Option<&'a [ErrorEntry]>,
     ) -> Self {
         Self {
             organization,
@@ -240,6 +271,7 @@ impl<'a> ChartsDocument<'a> {
             to: Instant(range.to()),
             bucketing: bucketing.as_str(),
             deployments: Each(reports, DeploymentCharts::new),
+            errors,
         }
     }
 }

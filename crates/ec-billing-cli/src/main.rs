@@ -15,18 +15,20 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
-use ec_billing::{Client, Format, Window, WindowResult};
-use futures_util::{Stream, StreamExt, future::try_join_all};
+use ec_billing::{Client, Format};
+use futures_util::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     args::{Cli, Connection, Job, OutputFormat, Plan},
+    json::ErrorEntry,
     output::{ChartsOutput, ItemsOutput, Render},
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let progress = progress_bar();
+    init_tracing(cli.verbose, &progress);
     let plan = match cli.plan(jiff::Timestamp::now()) {
         Ok(plan) => plan,
         Err(message) => {
@@ -48,8 +50,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(plan)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let outcome = runtime.block_on(run(plan, &progress));
+    progress.finish_and_clear();
+    match outcome {
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::FAILURE,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&describe(&err), key.as_ref()));
@@ -120,6 +125,11 @@ fn describe(err: &anyhow::Error) -> String {
     if failure.attempts() > 1 {
         line.push_str(&format!(" (after {} attempts)", failure.attempts()));
     }
+    if failure.is_auth() {
+        line.push_str(": check the API key and its access to the organization");
+    } else if failure.is_not_found() {
+        line.push_str(": check --org and --deployment");
+    }
     line
 }
 
@@ -133,8 +143,9 @@ impl std::fmt::Display for Deployment {
     }
 }
 
-/// `-v`: the client's requests and retries; `-vv`: every attempt. `RUST_LOG` overrides.
-fn init_tracing(verbose: u8) {
+/// `-v`: one line per request; `-vv`: also retries, pacing and waits. `RUST_LOG`
+/// overrides. Log lines never tear the progress bar: it steps aside for each.
+fn init_tracing(verbose: u8, progress: &ProgressBar) {
     let default = match verbose {
         0 => return,
         1 => "warn,ec_billing=info",
@@ -144,87 +155,167 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(LogWriter(progress.clone()))
         .with_ansi(false)
         .init();
 }
 
-async fn run(plan: Plan) -> anyhow::Result<()> {
+/// Writes each log line to stderr whole, with the progress bar out of the way.
+#[derive(Clone, Debug)]
+struct LogWriter(ProgressBar);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine {
+            progress: self.0.clone(),
+            line: Vec::with_capacity(256),
+        }
+    }
+}
+
+/// One log line, written when complete.
+#[derive(Debug)]
+struct LogLine {
+    progress: ProgressBar,
+    line: Vec<u8>,
+}
+
+impl Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        self.progress.suspend(|| {
+            // Nothing to do when stderr is gone.
+            let _ = std::io::stderr().write_all(&line);
+        });
+    }
+}
+
+/// How a run that printed what it could ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Every deployment answered.
+    Complete,
+    /// With `--keep-going`, some deployments failed; each said so on stderr.
+    Partial,
+}
+
+async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     let (client, _simulator) = connect(&plan).await?;
-    // Each deployment adds its windows to the bar when it starts.
-    let progress = progress_bar();
     let organization = &plan.organization;
+    let tick = {
+        let progress = progress.clone();
+        move |_: ec_billing::WindowDone<'_>| progress.inc(1)
+    };
     // Stdout is line-buffered; JSON and CSV are written in large pieces instead.
     let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    match plan.job {
+    let failures = match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
-            let reports = per_deployment(
-                &plan.deployments,
-                &progress,
-                |deployment| {
-                    let request = client
-                        .items(organization, deployment)
-                        .range(plan.range)
-                        .window(plan.window)
-                        .format(format);
-                    Ok((request.windows()?, request.stream()))
-                },
-                |deployment, windows, parts| {
-                    Ok(ec_billing::ItemsReport {
-                        organization: organization.clone(),
-                        deployment: deployment.to_string(),
-                        range: plan.range,
-                        windows,
-                        items: ec_billing::Items::merge(parts)?,
-                    })
-                },
-            )
-            .await?;
+            let mut request = client
+                .items_of(organization, &plan.deployments)
+                .range(plan.range)
+                .window(plan.window)
+                .format(format)
+                .on_window(tick);
+            // Every id and the range are checked before any request.
+            let windows = request.windows()?;
+            progress.set_length((windows.len() * plan.deployments.len()) as u64);
+            let (reports, failures) =
+                collect(request.stream(), &plan.deployments, plan.keep_going).await?;
             progress.finish_and_clear();
+            let errors: Vec<ErrorEntry> = failures.iter().map(ErrorEntry::new).collect();
             let out = ItemsOutput {
                 organization,
                 range: plan.range,
                 reports: &reports,
+                errors: plan.keep_going.then_some(&errors[..]),
             };
             render(&out, plan.format, &mut stdout)?;
+            failures
         }
         Job::Charts { bucketing } => {
-            let reports = per_deployment(
-                &plan.deployments,
-                &progress,
-                |deployment| {
-                    let request = client
-                        .charts(organization, deployment)
-                        .range(plan.range)
-                        .window(plan.window)
-                        .bucketing(bucketing);
-                    Ok((request.windows()?, request.stream()))
-                },
-                |deployment, windows, parts| {
-                    Ok(ec_billing::ChartsReport {
-                        organization: organization.clone(),
-                        deployment: deployment.to_string(),
-                        range: plan.range,
-                        bucketing,
-                        windows,
-                        charts: ec_billing::Charts::merge(parts)?,
-                    })
-                },
-            )
-            .await?;
+            let mut request = client
+                .charts_of(organization, &plan.deployments)
+                .range(plan.range)
+                .window(plan.window)
+                .bucketing(bucketing)
+                .on_window(tick);
+            let windows = request.windows()?;
+            progress.set_length((windows.len() * plan.deployments.len()) as u64);
+            let (reports, failures) =
+                collect(request.stream(), &plan.deployments, plan.keep_going).await?;
             progress.finish_and_clear();
+            let errors: Vec<ErrorEntry> = failures.iter().map(ErrorEntry::new).collect();
             let out = ChartsOutput {
                 organization,
                 range: plan.range,
                 bucketing,
                 reports: &reports,
+                errors: plan.keep_going.then_some(&errors[..]),
             };
             render(&out, plan.format, &mut stdout)?;
+            failures
+        }
+    };
+    stdout.flush()?;
+    let key = match &plan.connection {
+        Connection::Api { key, .. } => Some(key),
+        Connection::Simulator => None,
+    };
+    let outcome = if failures.is_empty() {
+        Outcome::Complete
+    } else {
+        Outcome::Partial
+    };
+    for failure in failures {
+        let error = anyhow::Error::new(failure.error).context(Deployment(failure.deployment));
+        eprintln!("error: {}", one_line(&describe(&error), key));
+    }
+    Ok(outcome)
+}
+
+/// Every deployment's result, the reports in the order asked for. Without
+/// `keep_going`, the first failure ends the fetch (the other deployments' requests are
+/// dropped with the stream).
+async fn collect<T>(
+    results: impl Stream<Item = ec_billing::DeploymentResult<T>>,
+    order: &[String],
+    keep_going: bool,
+) -> anyhow::Result<(Vec<T>, Vec<ec_billing::DeploymentFailure>)> {
+    let mut results = std::pin::pin!(results);
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    while let Some(done) = results.next().await {
+        match done.result {
+            Ok(report) => reports.push((done.deployment, report)),
+            Err(error) if keep_going && !matches!(error, ec_billing::Error::InvalidInput(_)) => {
+                failures.push(ec_billing::DeploymentFailure::new(done.deployment, error));
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(Deployment(done.deployment)));
+            }
         }
     }
-    stdout.flush()?;
-    Ok(())
+    let rank = |deployment: &str| order.iter().position(|d| d == deployment);
+    reports.sort_by_key(|(deployment, _)| rank(deployment));
+    failures.sort_by_key(|failure| rank(&failure.deployment));
+    Ok((
+        reports.into_iter().map(|(_, report)| report).collect(),
+        failures,
+    ))
 }
 
 /// The client, and the simulator it talks to when `--simulate` (kept alive until the
@@ -247,6 +338,15 @@ async fn connect(
             Ok((client, Some(sim)))
         }
         Connection::Api { base_url, key } => {
+            if let Some(url) = base_url
+                && !url.trim().trim_end_matches('/').ends_with("/api/v1")
+            {
+                eprintln!(
+                    "warning: the base URL {} does not end with /api/v1: requests go to \
+                     <it>/billing/costs/...",
+                    one_line(url, Some(key))
+                );
+            }
             let builder = builder.api_key(key.clone());
             let builder = match base_url {
                 Some(url) => builder.base_url(url),
@@ -255,36 +355,6 @@ async fn connect(
             Ok((builder.build()?, None))
         }
     }
-}
-
-/// Fetches every deployment concurrently (one client, one concurrency limit): `start`
-/// gives a deployment's windows and their stream, `finish` turns its results, in
-/// window order, into a report. Every deployment is planned before any request, so
-/// that bad input is refused before any is made. The first error, in deployment order,
-/// wins.
-async fn per_deployment<T, S, R>(
-    deployments: &[String],
-    progress: &ProgressBar,
-    start: impl Fn(&str) -> Result<(Vec<Window>, S), ec_billing::Error>,
-    finish: impl Fn(&str, Vec<Window>, Vec<WindowResult<T>>) -> Result<R, ec_billing::Error>,
-) -> anyhow::Result<Vec<R>>
-where
-    S: Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
-{
-    let mut started = Vec::with_capacity(deployments.len());
-    for deployment in deployments {
-        started.push((deployment, start(deployment)?));
-    }
-    try_join_all(started.into_iter().map(|(deployment, (windows, stream))| {
-        let finish = &finish;
-        async move {
-            progress.inc_length(windows.len() as u64);
-            let parts = gather(stream, progress).await?;
-            finish(deployment, windows, parts)
-                .map_err(|err| anyhow::Error::new(err).context(Deployment(deployment.clone())))
-        }
-    }))
-    .await
 }
 
 /// Prints `out` in the chosen format. Table and JSON are made whole first, so that a
@@ -302,22 +372,7 @@ fn render(out: &impl Render, format: OutputFormat, stdout: &mut impl Write) -> a
     Ok(())
 }
 
-/// Collects a deployment's windows in order, ticking the progress bar for each.
-async fn gather<T>(
-    stream: impl Stream<Item = Result<WindowResult<T>, ec_billing::Error>>,
-    progress: &ProgressBar,
-) -> anyhow::Result<Vec<WindowResult<T>>> {
-    let mut stream = std::pin::pin!(stream);
-    let mut parts = Vec::new();
-    while let Some(result) = stream.next().await {
-        parts.push(result?);
-        progress.inc(1);
-    }
-    Ok(parts)
-}
-
-/// A bar over all windows on stderr, shown only when stderr is a terminal; its length
-/// grows as deployments start.
+/// A bar over all windows on stderr, shown only when stderr is a terminal.
 fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, io::Write};
 use anyhow::Context;
 use ec_billing::{ChartsReport, Decimal, Items, ItemsReport, escape};
 
-use crate::json::{ChartsDocument, ItemsDocument, money};
+use crate::json::{ChartsDocument, ErrorEntry, ItemsDocument, money};
 
 /// A result the command can print as a table, JSON or CSV.
 pub(crate) trait Render {
@@ -34,6 +34,8 @@ pub(crate) struct ItemsOutput<'a> {
     pub(crate) organization: &'a str,
     pub(crate) range: ec_billing::DateRange,
     pub(crate) reports: &'a [ItemsReport],
+    /// With `--keep-going`: the deployments that failed.
+    pub(crate) errors: Option<&'a [ErrorEntry]>,
 }
 
 /// Everything printed for one run of `charts`.
@@ -43,6 +45,8 @@ pub(crate) struct ChartsOutput<'a> {
     pub(crate) range: ec_billing::DateRange,
     pub(crate) bucketing: ec_billing::Bucketing,
     pub(crate) reports: &'a [ChartsReport],
+    /// With `--keep-going`: the deployments that failed.
+    pub(crate) errors: Option<&'a [ErrorEntry]>,
 }
 
 impl ItemsOutput<'_> {
@@ -56,8 +60,13 @@ impl ItemsOutput<'_> {
 
 impl Render for ItemsOutput<'_> {
     fn json(&self, out: &mut dyn Write) -> anyhow::Result<()> {
-        let document =
-            ItemsDocument::new(self.organization, self.range, self.total()?, self.reports);
+        let document = ItemsDocument::new(
+            self.organization,
+            self.range,
+            self.total()?,
+            self.reports,
+            self.errors,
+        );
         serde_json::to_writer_pretty(&mut *out, &document)?;
         writeln!(out)?;
         Ok(())
@@ -258,8 +267,13 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
 
 impl Render for ChartsOutput<'_> {
     fn json(&self, out: &mut dyn Write) -> anyhow::Result<()> {
-        let document =
-            ChartsDocument::new(self.organization, self.range, self.bucketing, self.reports);
+        let document = ChartsDocument::new(
+            self.organization,
+            self.range,
+            self.bucketing,
+            self.reports,
+            self.errors,
+        );
         serde_json::to_writer_pretty(&mut *out, &document)?;
         writeln!(out)?;
         Ok(())

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::{
     error::{Error, InvalidInput, PacingError, RequestContext, SetupError},
+    fleet::{ChartsOf, ItemsOf},
     key::ApiKey,
     pacing::{Pacer, Pacing},
     request::{ChartsRequest, ItemsRequest},
@@ -185,7 +186,7 @@ impl ClientBuilder {
             .api_key
             .ok_or_else(|| InvalidInput::new("no API key: set EC_API_KEY or pass one"))?;
         let base_url = self.base_url.trim().trim_end_matches('/').to_string();
-        Url::parse(&base_url)
+        let parsed = Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
@@ -194,6 +195,12 @@ impl ClientBuilder {
                     text::escape(&self.base_url).truncate(text::QUOTED_CHARS)
                 ))
             })?;
+        if !parsed.path().trim_end_matches('/').ends_with("/api/v1") {
+            tracing::warn!(
+                path = %text::escape(parsed.path()),
+                "the base URL's path does not end with /api/v1: requests go to <path>/billing/costs/..."
+            );
+        }
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
             InvalidInput::new(format!(
                 "invalid user agent \"{}\"",
@@ -352,6 +359,28 @@ impl Client {
         ChartsRequest::new(self, organization.into(), deployment.into())
     }
 
+    /// Itemized costs of several deployments of one organization through this client
+    /// (its concurrency, pacing and retries shared by all): configure, then
+    /// [`send`](ItemsOf::send) for every report and every failure, or
+    /// [`stream`](ItemsOf::stream) for each as it completes. Repeated ids count once.
+    pub fn items_of(
+        &self,
+        organization: impl Into<String>,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> ItemsOf {
+        ItemsOf::new(self, organization.into(), deployments)
+    }
+
+    /// Usage charts of several deployments of one organization; as
+    /// [`items_of`](Self::items_of).
+    pub fn charts_of(
+        &self,
+        organization: impl Into<String>,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> ChartsOf {
+        ChartsOf::new(self, organization.into(), deployments)
+    }
+
     /// The configured concurrency limit.
     pub fn concurrency(&self) -> NonZeroUsize {
         NonZeroUsize::new(self.shared.concurrency).unwrap_or(NonZeroUsize::MIN)
@@ -400,6 +429,8 @@ impl Client {
             window = %request.window.map(|w| w.to_string()).unwrap_or_default(),
         );
         let deadline = shared.retry.deadline_duration();
+        let request_started = Instant::now();
+        let took = move || u64::try_from(request_started.elapsed().as_millis()).unwrap_or(u64::MAX);
         async move {
             let mut attempts = 0;
             let mut after_throttle = false;
@@ -417,6 +448,7 @@ impl Client {
                     if let Err(refusal) = shared.pacer.acquire(&*shared.clock, budget).await {
                         let mut request = request.clone();
                         request.attempts = attempts - 1;
+                        tracing::info!(attempts = attempts - 1, duration_ms = took(), pace = %refusal.reason, "request not sent: the rate limit would hold it past its deadline");
                         return Err(PacingError {
                             request,
                             wait: refusal.wait,
@@ -438,6 +470,7 @@ impl Client {
                 let mut err = match outcome {
                     Ok(value) => {
                         tracing::debug!(attempt = attempts, status = 200, duration_ms, "attempt succeeded");
+                        tracing::info!(status = 200, attempts, duration_ms = took(), "request");
                         return Ok(value);
                     }
                     Err(err) => err,
@@ -448,6 +481,7 @@ impl Client {
                 let code = err.code().map(|c| c.to_string()).unwrap_or_default();
                 tracing::debug!(attempt = attempts, status = err.status(), code, duration_ms, error = %shared.printable(&err), "attempt failed");
                 if !err.is_retryable() {
+                    tracing::info!(status = err.status(), code, attempts, duration_ms = took(), error = %shared.printable(&err), "request failed");
                     return Err(err);
                 }
                 let asked = match &err {
@@ -458,9 +492,10 @@ impl Client {
                 let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
                     .unwrap_or_default();
                 let Some(delay) = shared.retry.delay_after(attempts, asked, self.random_unit(), elapsed) else {
+                    tracing::info!(status = err.status(), code, attempts, duration_ms = took(), error = %shared.printable(&err), "request failed");
                     return Err(err);
                 };
-                tracing::warn!(attempt = attempts, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %shared.printable(&err), "retrying");
+                tracing::debug!(attempt = attempts, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %shared.printable(&err), "retrying");
                 shared.clock.sleep(delay).await;
             }
         }

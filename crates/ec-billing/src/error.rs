@@ -100,6 +100,18 @@ impl Error {
         }
     }
 
+    /// Whether the API refused the key or its access: HTTP 401 or 403
+    /// (`organization.invalid_access`, a wrong or expired key).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Self::Api(e) if matches!(e.status, 401 | 403))
+    }
+
+    /// Whether the API does not know the organization or the deployment: HTTP 404
+    /// (`organization.not_found`, `billing_service.es_cluster_id_not_found`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api(e) if e.status == 404)
+    }
+
     /// The messages of the API's error answer, in order (empty for other errors).
     pub fn messages(&self) -> &[String] {
         match self {

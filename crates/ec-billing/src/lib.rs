@@ -11,17 +11,29 @@
 //! - [`Error`], [`ErrorCode`]: one error type, with typed API codes.
 //! - [`RetryPolicy`], [`Pacing`], [`Clock`]: retries, client-side pacing under the
 //!   API's rate limit, and the clock they wait on.
+//! - [`Client::items_of`], [`Client::charts_of`]: many deployments through one client,
+//!   every report kept and every failure said ([`FleetReport`]).
 //! - [`escape`]: server text made safe to print on a terminal line.
+//!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `serde` | yes | `Serialize`/`Deserialize` on every result type: money as decimal strings, instants as RFC 3339 UTC |
+//! | `tls-ring` | yes | TLS with rustls and the `ring` crypto provider (installed as the process default unless one is) |
+//! | `tls-aws-lc` | no | TLS with rustls and `aws-lc-rs` (post-quantum key exchange, FIPS builds); slower to build |
 
 mod answers;
 mod client;
 mod error;
+mod fleet;
 mod items_csv;
 mod key;
 mod model;
 mod pacing;
 mod request;
 mod retry;
+mod serde_text;
 mod text;
 mod time;
 mod transport;
@@ -31,6 +43,7 @@ pub use error::{
     ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation,
     OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
+pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
 pub use items_csv::{ItemLine, ItemsCsvReader, csv_header_aliases};
 pub use key::ApiKey;
 pub use model::{
@@ -39,7 +52,7 @@ pub use model::{
 };
 pub use pacing::{Pacing, PerSecond};
 pub use request::{
-    ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES,
+    ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES, WindowDone,
 };
 pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
@@ -48,6 +61,14 @@ pub use time::{
     Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
 };
 pub use transport::Format;
+
+/// The date-time crate of every instant in this API ([`jiff::Timestamp`]), re-exported
+/// so that a caller names the same version.
+pub use jiff;
+
+/// What consuming a stream needs (`while let Some(x) = stream.next().await`), re-exported
+/// so that a caller does not add `futures-util` for it.
+pub use futures_util::stream::{Stream, StreamExt};
 
 /// The workspace README's examples, compiled as doc tests.
 #[cfg(doctest)]

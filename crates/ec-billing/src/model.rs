@@ -18,6 +18,7 @@ use crate::{
 ///
 /// The same type comes out of JSON and CSV responses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Items {
     /// The total and the per-dimension costs.
     pub costs: Costs,
@@ -29,8 +30,10 @@ pub struct Items {
 
 /// A total and its split by billing dimension, exact.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Costs {
     /// The total cost in ECU.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub total: Decimal,
     /// The cost of each billing dimension, in the order first seen.
     pub dimensions: Vec<DimensionCost>,
@@ -38,15 +41,18 @@ pub struct Costs {
 
 /// The cost of one billing dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DimensionCost {
     /// The dimension.
     pub dimension: Dimension,
     /// Its cost in ECU.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub cost: Decimal,
 }
 
 /// The cost of one resource over one period.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ResourceLine {
     /// The kind of resource.
     pub kind: ResourceKind,
@@ -61,10 +67,16 @@ pub struct ResourceLine {
     /// The period the line covers.
     pub period: Period,
     /// The cost in ECU (upstream's `price`).
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub cost: Decimal,
     /// The price per hour in ECU.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub price_per_hour: Decimal,
     /// Columns of a CSV response that this type does not name, by header. Empty for JSON.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Extra::is_empty")
+    )]
     pub extra: Extra,
 }
 
@@ -78,6 +90,11 @@ pub struct ResourceLine {
 /// assert!(ec_billing::Extra::default().is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")
+)]
 #[allow(
     clippy::box_collection,
     reason = "one pointer's room for a map that is empty for nearly every line"
@@ -132,6 +149,12 @@ impl Extra {
     }
 }
 
+impl From<Extra> for BTreeMap<String, String> {
+    fn from(extra: Extra) -> Self {
+        extra.0.map(|map| *map).unwrap_or_default()
+    }
+}
+
 impl From<BTreeMap<String, String>> for Extra {
     fn from(map: BTreeMap<String, String>) -> Self {
         Self((!map.is_empty()).then(|| Box::new(map)))
@@ -146,6 +169,7 @@ impl FromIterator<(String, String)> for Extra {
 
 /// A span of time a line covers, as the API reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Period {
     /// Start.
     pub start: Timestamp,
@@ -155,6 +179,7 @@ pub struct Period {
 
 /// The cost of one data-transfer-and-storage dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DtsLine {
     /// Its name, e.g. `Data out (GCP us-central1)`.
     pub name: String,
@@ -167,16 +192,23 @@ pub struct DtsLine {
     /// The cost per unit.
     pub rate: Rate,
     /// The cost in ECU.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub cost: Decimal,
     /// Columns of a CSV response that this type does not name, by header. Empty for JSON.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Extra::is_empty")
+    )]
     pub extra: Extra,
 }
 
 /// A DTS usage quantity: exact (fractional quantities are kept), and as the API
 /// formats it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Quantity {
     /// The raw quantity.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub value: Decimal,
     /// The human-readable quantity, e.g. `1,363.9 GB`.
     pub formatted: String,
@@ -184,8 +216,10 @@ pub struct Quantity {
 
 /// A DTS rate: exact, and as the API formats it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rate {
     /// The raw rate in ECU per unit.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub value: Decimal,
     /// The human-readable rate, e.g. `0.03 per GB`.
     pub formatted: String,
@@ -193,6 +227,7 @@ pub struct Rate {
 
 /// Usage charts of a deployment: buckets in time order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Charts {
     /// The buckets, in time order, one per timestamp.
     pub buckets: Vec<ChartBucket>,
@@ -200,6 +235,7 @@ pub struct Charts {
 
 /// One point of the chart's X axis.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChartBucket {
     /// The bucket's instant, UTC.
     pub timestamp: Timestamp,
@@ -209,17 +245,20 @@ pub struct ChartBucket {
 
 /// One value of a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChartValue {
     /// The series id.
     pub id: String,
     /// The series name.
     pub name: String,
     /// The value, exact.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::money"))]
     pub value: Decimal,
 }
 
 /// The result of one window.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct WindowResult<T> {
     /// The window fetched.
     pub window: Window,

@@ -2,7 +2,7 @@
 //! into windows once, the windows fetched concurrently and delivered in order, and the
 //! results merged exactly.
 
-use std::pin::Pin;
+use std::{fmt, pin::Pin, sync::Arc};
 
 use futures_util::{Stream, StreamExt, stream};
 
@@ -26,6 +26,35 @@ const WINDOWS_PER_PERMIT: usize = 4;
 /// A stream of per-window results, in window order.
 type WindowStream<T> = Pin<Box<dyn Stream<Item = Result<WindowResult<T>, Error>> + Send>>;
 
+/// A window of a request that has finished (fetched, or failed for good), as told to a
+/// progress hook ([`ItemsRequest::on_window`]).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct WindowDone<'a> {
+    /// The deployment the window belongs to.
+    pub deployment: &'a str,
+    /// The window.
+    pub window: Window,
+    /// Whether it was fetched.
+    pub succeeded: bool,
+}
+
+/// What a progress hook is: called once per window as it finishes, from any task.
+#[derive(Clone)]
+pub(crate) struct OnWindow(Arc<dyn Fn(WindowDone<'_>) + Send + Sync>);
+
+impl OnWindow {
+    pub(crate) fn new(hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(hook))
+    }
+}
+
+impl fmt::Debug for OnWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnWindow")
+    }
+}
+
 /// What both kinds of request share: the client, the organization, the deployment and
 /// the range.
 #[derive(Clone, Debug)]
@@ -34,6 +63,7 @@ struct Target {
     organization: String,
     deployment: String,
     range: Option<DateRange>,
+    on_window: Option<OnWindow>,
 }
 
 /// A request planned once: its range (the month to date, when none was set, read from
@@ -51,6 +81,7 @@ impl Target {
             organization,
             deployment,
             range: None,
+            on_window: None,
         }
     }
 
@@ -97,7 +128,19 @@ impl Target {
             stream::iter(windows)
                 .map(move |window| {
                     let result = fetch_one(target.clone(), window);
-                    async move { result.await.map(|value| WindowResult { window, value }) }
+                    let (on_window, deployment) =
+                        (target.on_window.clone(), target.deployment.clone());
+                    async move {
+                        let result = result.await;
+                        if let Some(OnWindow(hook)) = on_window {
+                            hook(WindowDone {
+                                deployment: &deployment,
+                                window,
+                                succeeded: result.is_ok(),
+                            });
+                        }
+                        result.map(|value| WindowResult { window, value })
+                    }
                 })
                 .buffered(limit),
         )
@@ -180,6 +223,18 @@ impl ItemsRequest {
         self
     }
 
+    /// Calls `hook` as each window finishes (fetched, or failed for good), from
+    /// whichever task fetched it: for progress bars.
+    pub fn on_window(mut self, hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
+        self.target.on_window = Some(OnWindow::new(hook));
+        self
+    }
+
+    pub(crate) fn with_hook(mut self, hook: Option<OnWindow>) -> Self {
+        self.target.on_window = hook;
+        self
+    }
+
     /// The windows this request will fetch.
     ///
     /// # Errors
@@ -197,7 +252,7 @@ impl ItemsRequest {
     /// windows, so a caller may skip or stop. Bad input is the stream's only item.
     ///
     /// ```no_run
-    /// use futures_util::StreamExt;
+    /// use ec_billing::StreamExt;
     ///
     /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing::Error> {
     /// let mut windows = client.items("my-org", "my-deployment").stream();
@@ -340,6 +395,17 @@ impl ChartsRequest {
         self
     }
 
+    /// Calls `hook` as each window finishes; as [`ItemsRequest::on_window`].
+    pub fn on_window(mut self, hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
+        self.target.on_window = Some(OnWindow::new(hook));
+        self
+    }
+
+    pub(crate) fn with_hook(mut self, hook: Option<OnWindow>) -> Self {
+        self.target.on_window = hook;
+        self
+    }
+
     fn window_size(&self) -> WindowSize {
         match self.bucketing {
             Bucketing::Monthly => WindowSize::Month,
@@ -418,6 +484,8 @@ impl ChartsRequest {
 
 /// The itemized costs of one deployment over a whole range.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ItemsReport {
     /// The organization id.
     pub organization: String,
@@ -433,6 +501,8 @@ pub struct ItemsReport {
 
 /// The totals of one deployment over a whole range, without its lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ItemsTotals {
     /// The organization id.
     pub organization: String,
@@ -450,6 +520,8 @@ pub struct ItemsTotals {
 
 /// The usage charts of one deployment over a whole range.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ChartsReport {
     /// The organization id.
     pub organization: String,
@@ -463,6 +535,67 @@ pub struct ChartsReport {
     pub windows: Vec<Window>,
     /// The merged charts.
     pub charts: Charts,
+}
+
+impl ItemsReport {
+    /// A report made by hand (from saved data, say).
+    pub fn new(
+        organization: impl Into<String>,
+        deployment: impl Into<String>,
+        range: DateRange,
+        windows: Vec<Window>,
+        items: Items,
+    ) -> Self {
+        Self {
+            organization: organization.into(),
+            deployment: deployment.into(),
+            range,
+            windows,
+            items,
+        }
+    }
+}
+
+impl ItemsTotals {
+    /// Totals made by hand (from saved data, say).
+    pub fn new(
+        organization: impl Into<String>,
+        deployment: impl Into<String>,
+        range: DateRange,
+        windows: Vec<Window>,
+        costs: Costs,
+        lines: u64,
+    ) -> Self {
+        Self {
+            organization: organization.into(),
+            deployment: deployment.into(),
+            range,
+            windows,
+            costs,
+            lines,
+        }
+    }
+}
+
+impl ChartsReport {
+    /// A report made by hand (from saved data, say).
+    pub fn new(
+        organization: impl Into<String>,
+        deployment: impl Into<String>,
+        range: DateRange,
+        bucketing: Bucketing,
+        windows: Vec<Window>,
+        charts: Charts,
+    ) -> Self {
+        Self {
+            organization: organization.into(),
+            deployment: deployment.into(),
+            range,
+            bucketing,
+            windows,
+            charts,
+        }
+    }
 }
 
 #[cfg(test)]

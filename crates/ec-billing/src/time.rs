@@ -39,6 +39,11 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// # Ok::<(), ec_billing::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "RangeText")
+)]
 pub struct DateRange {
     from: Timestamp,
     to: Timestamp,
@@ -339,6 +344,11 @@ impl DayCount {
 ///
 /// Made by [`DateRange::windows`]; `index` is its position in the split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "WindowText")
+)]
 pub struct Window {
     index: usize,
     from: Timestamp,
@@ -378,6 +388,11 @@ impl fmt::Display for Window {
 
 /// The bucketing strategy of charts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 #[non_exhaustive]
 pub enum Bucketing {
     /// One bucket per day: the API's default.
@@ -415,6 +430,46 @@ impl FromStr for Bucketing {
 impl fmt::Display for Bucketing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A range as it is written: checked when read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct RangeText {
+    from: Timestamp,
+    to: Timestamp,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<RangeText> for DateRange {
+    type Error = Error;
+
+    fn try_from(text: RangeText) -> Result<Self, Error> {
+        Self::new(text.from, text.to)
+    }
+}
+
+/// A window as it is written: checked when read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct WindowText {
+    index: usize,
+    from: Timestamp,
+    to: Timestamp,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<WindowText> for Window {
+    type Error = Error;
+
+    fn try_from(text: WindowText) -> Result<Self, Error> {
+        let range = DateRange::new(text.from, text.to)?;
+        Ok(Self {
+            index: text.index,
+            from: range.from,
+            to: range.to,
+        })
     }
 }
 

@@ -1,0 +1,461 @@
+//! Many deployments of one organization through one client: its concurrency, pacing
+//! and retries shared, each deployment's result or error delivered as it completes, and
+//! one deployment's failure never discarding another's data.
+
+use std::fmt;
+
+use futures_util::{Stream, StreamExt, stream};
+
+use crate::{
+    client::Client,
+    error::Error,
+    model::Costs,
+    request::{ChartsReport, ItemsReport, ItemsTotals, OnWindow, WindowDone},
+    time::{Bucketing, DateRange, Window, WindowSize},
+    transport::Format,
+};
+
+/// Deployments a fleet request keeps in progress per unit of the client's concurrency:
+/// more than requests in flight, so that deployments waiting to retry do not idle it.
+const DEPLOYMENTS_PER_PERMIT: usize = 2;
+
+/// One deployment's outcome.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeploymentResult<T> {
+    /// The deployment id.
+    pub deployment: String,
+    /// Its report, or why it has none.
+    pub result: Result<T, Error>,
+}
+
+/// A deployment that failed, and why.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeploymentFailure {
+    /// The deployment id.
+    pub deployment: String,
+    /// What went wrong (it names the window, when one failed).
+    pub error: Error,
+}
+
+impl DeploymentFailure {
+    /// A failure made by hand (a caller collecting its own results, say).
+    pub fn new(deployment: impl Into<String>, error: Error) -> Self {
+        Self {
+            deployment: deployment.into(),
+            error,
+        }
+    }
+}
+
+impl fmt::Display for DeploymentFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The error names the deployment itself when it belongs to a request.
+        if self.error.deployment().is_some() {
+            self.error.fmt(f)
+        } else {
+            write!(
+                f,
+                "deployment \"{}\": {}",
+                crate::text::escape(&self.deployment).truncate(crate::text::QUOTED_CHARS),
+                self.error
+            )
+        }
+    }
+}
+
+/// What a fleet request gives: every deployment that answered, in the order asked,
+/// and every one that failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FleetReport<T> {
+    /// The reports of the deployments that answered, in the order they were asked for.
+    pub reports: Vec<T>,
+    /// The deployments that failed, in the order they were asked for.
+    pub failures: Vec<DeploymentFailure>,
+}
+
+impl<T> FleetReport<T> {
+    /// Whether every deployment answered.
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl FleetReport<ItemsReport> {
+    /// The total of every deployment that answered, exact.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] when the sum is too large for an exact decimal.
+    pub fn total(&self) -> Result<rust_decimal::Decimal, Error> {
+        let mut costs = Costs::default();
+        for report in &self.reports {
+            costs.add(report.items.costs.clone())?;
+        }
+        Ok(costs.total)
+    }
+}
+
+/// The deployments a fleet request is for, and what every one of its requests shares.
+#[derive(Clone, Debug)]
+struct Fleet {
+    client: Client,
+    organization: String,
+    deployments: Vec<String>,
+    range: Option<DateRange>,
+    window: WindowSize,
+    on_window: Option<OnWindow>,
+}
+
+impl Fleet {
+    fn new(
+        client: &Client,
+        organization: String,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        let mut unique: Vec<String> = Vec::new();
+        for deployment in deployments.into_iter().map(Into::into) {
+            if !unique.contains(&deployment) {
+                unique.push(deployment);
+            }
+        }
+        Self {
+            client: client.clone(),
+            organization,
+            deployments: unique,
+            range: None,
+            window: WindowSize::Month,
+            on_window: None,
+        }
+    }
+
+    /// With no range set, the month to date, read once for every deployment.
+    fn fix_range(&mut self) -> Result<DateRange, Error> {
+        let range = match self.range {
+            Some(range) => range,
+            None => DateRange::month_to_date(self.client.shared.clock.now())?,
+        };
+        self.range = Some(range);
+        Ok(range)
+    }
+
+    fn in_progress(&self) -> usize {
+        self.client
+            .shared
+            .concurrency
+            .saturating_mul(DEPLOYMENTS_PER_PERMIT)
+    }
+}
+
+/// Runs `fetch` for every deployment, at most `limit` at a time, yielding each result as
+/// it completes.
+fn each<T, F, Fut>(
+    deployments: Vec<String>,
+    limit: usize,
+    fetch: F,
+) -> impl Stream<Item = DeploymentResult<T>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Fn(String) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    stream::iter(deployments)
+        .map(move |deployment| {
+            let result = fetch(deployment.clone());
+            async move {
+                DeploymentResult {
+                    deployment,
+                    result: result.await,
+                }
+            }
+        })
+        .buffer_unordered(limit)
+}
+
+/// Every result of `results`, sorted back into the order the deployments were asked for.
+async fn gather<T>(
+    order: &[String],
+    results: impl Stream<Item = DeploymentResult<T>>,
+) -> FleetReport<T> {
+    let mut done: Vec<DeploymentResult<T>> = results.collect().await;
+    done.sort_by_key(|r| order.iter().position(|d| *d == r.deployment));
+    let mut fleet = FleetReport {
+        reports: Vec::new(),
+        failures: Vec::new(),
+    };
+    for DeploymentResult { deployment, result } in done {
+        match result {
+            Ok(report) => fleet.reports.push(report),
+            Err(error) => fleet.failures.push(DeploymentFailure { deployment, error }),
+        }
+    }
+    fleet
+}
+
+/// Itemized costs of several deployments of one organization. Made by
+/// [`Client::items_of`].
+#[derive(Clone, Debug)]
+pub struct ItemsOf {
+    fleet: Fleet,
+    format: Format,
+}
+
+impl ItemsOf {
+    pub(crate) fn new(
+        client: &Client,
+        organization: String,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            fleet: Fleet::new(client, organization, deployments),
+            format: Format::Json,
+        }
+    }
+
+    /// The range to fetch; by default the current month to date.
+    pub fn range(mut self, range: DateRange) -> Self {
+        self.fleet.range = Some(range);
+        self
+    }
+
+    /// How the range is split into requests; calendar months by default.
+    pub fn window(mut self, size: WindowSize) -> Self {
+        self.fleet.window = size;
+        self
+    }
+
+    /// JSON (default) or CSV.
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Calls `hook` as each window of each deployment finishes; as
+    /// [`ItemsRequest::on_window`](crate::ItemsRequest::on_window).
+    pub fn on_window(mut self, hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
+        self.fleet.on_window = Some(OnWindow::new(hook));
+        self
+    }
+
+    /// The deployments asked for, each once, in order.
+    pub fn deployments(&self) -> &[String] {
+        &self.fleet.deployments
+    }
+
+    fn request(&self, deployment: String) -> crate::ItemsRequest {
+        let fleet = &self.fleet;
+        let mut request = fleet
+            .client
+            .items(fleet.organization.clone(), deployment)
+            .window(fleet.window)
+            .format(self.format)
+            .with_hook(fleet.on_window.clone());
+        if let Some(range) = fleet.range {
+            request = request.range(range);
+        }
+        request
+    }
+
+    /// The windows every deployment is fetched in, after checking every id and the
+    /// range.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for the first bad id, or a range that cannot be planned:
+    /// see [`ItemsRequest::windows`](crate::ItemsRequest::windows).
+    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
+        self.fleet.fix_range()?;
+        let mut windows = Vec::new();
+        for deployment in &self.fleet.deployments {
+            windows = self.request(deployment.clone()).windows()?;
+        }
+        Ok(windows)
+    }
+
+    /// Each deployment's report, or its error, as it completes (not in the order
+    /// asked). Bad input (an id, the range) is checked for every deployment first and
+    /// is the only item when found.
+    pub fn stream(mut self) -> impl Stream<Item = DeploymentResult<ItemsReport>> + Send + 'static {
+        let refused = self.windows().err();
+        let limit = self.fleet.in_progress();
+        let deployments = self.fleet.deployments.clone();
+        let all = each(deployments, limit, move |deployment| {
+            self.request(deployment).send()
+        });
+        match refused {
+            None => all.boxed(),
+            Some(error) => stream::once(async move {
+                DeploymentResult {
+                    deployment: String::new(),
+                    result: Err(error),
+                }
+            })
+            .boxed(),
+        }
+    }
+
+    /// Every deployment's report, and every deployment's failure: one deployment's
+    /// failure never discards another's data.
+    ///
+    /// ```no_run
+    /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing::Error> {
+    /// let year = ec_billing::DateRange::parse("2024-01-01", "2025-01-01")?;
+    /// let fleet = client.items_of("my-org", ["prod", "staging"]).range(year).send().await?;
+    /// for report in &fleet.reports {
+    ///     println!("{}: {} ECU", report.deployment, report.items.costs.total);
+    /// }
+    /// for failure in &fleet.failures {
+    ///     eprintln!("{failure}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`], before any request, for a bad id or range; any other
+    /// failure is a deployment's, in [`FleetReport::failures`].
+    pub async fn send(mut self) -> Result<FleetReport<ItemsReport>, Error> {
+        self.windows()?;
+        let order = self.fleet.deployments.clone();
+        let limit = self.fleet.in_progress();
+        let all = each(order.clone(), limit, move |deployment| {
+            self.request(deployment).send()
+        });
+        Ok(gather(&order, all).await)
+    }
+
+    /// Every deployment's totals, without keeping lines (see
+    /// [`ItemsRequest::totals`](crate::ItemsRequest::totals)), and every failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn totals(mut self) -> Result<FleetReport<ItemsTotals>, Error> {
+        self.windows()?;
+        let order = self.fleet.deployments.clone();
+        let limit = self.fleet.in_progress();
+        let all = each(order.clone(), limit, move |deployment| {
+            self.request(deployment).totals()
+        });
+        Ok(gather(&order, all).await)
+    }
+}
+
+/// Usage charts of several deployments of one organization. Made by
+/// [`Client::charts_of`].
+#[derive(Clone, Debug)]
+pub struct ChartsOf {
+    fleet: Fleet,
+    bucketing: Bucketing,
+}
+
+impl ChartsOf {
+    pub(crate) fn new(
+        client: &Client,
+        organization: String,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self {
+            fleet: Fleet::new(client, organization, deployments),
+            bucketing: Bucketing::Daily,
+        }
+    }
+
+    /// The range to fetch; by default the current month to date.
+    pub fn range(mut self, range: DateRange) -> Self {
+        self.fleet.range = Some(range);
+        self
+    }
+
+    /// How the range is split into requests; see
+    /// [`ChartsRequest::window`](crate::ChartsRequest::window).
+    pub fn window(mut self, size: WindowSize) -> Self {
+        self.fleet.window = size;
+        self
+    }
+
+    /// Daily (default) or monthly buckets.
+    pub fn bucketing(mut self, bucketing: Bucketing) -> Self {
+        self.bucketing = bucketing;
+        self
+    }
+
+    /// Calls `hook` as each window of each deployment finishes.
+    pub fn on_window(mut self, hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
+        self.fleet.on_window = Some(OnWindow::new(hook));
+        self
+    }
+
+    /// The deployments asked for, each once, in order.
+    pub fn deployments(&self) -> &[String] {
+        &self.fleet.deployments
+    }
+
+    fn request(&self, deployment: String) -> crate::ChartsRequest {
+        let fleet = &self.fleet;
+        let mut request = fleet
+            .client
+            .charts(fleet.organization.clone(), deployment)
+            .window(fleet.window)
+            .bucketing(self.bucketing)
+            .with_hook(fleet.on_window.clone());
+        if let Some(range) = fleet.range {
+            request = request.range(range);
+        }
+        request
+    }
+
+    /// The windows every deployment is fetched in, after checking every id and the
+    /// range.
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemsOf::windows`].
+    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
+        self.fleet.fix_range()?;
+        let mut windows = Vec::new();
+        for deployment in &self.fleet.deployments {
+            windows = self.request(deployment.clone()).windows()?;
+        }
+        Ok(windows)
+    }
+
+    /// Each deployment's charts, or its error, as it completes; as
+    /// [`ItemsOf::stream`].
+    pub fn stream(mut self) -> impl Stream<Item = DeploymentResult<ChartsReport>> + Send + 'static {
+        let refused = self.windows().err();
+        let limit = self.fleet.in_progress();
+        let deployments = self.fleet.deployments.clone();
+        let all = each(deployments, limit, move |deployment| {
+            self.request(deployment).send()
+        });
+        match refused {
+            None => all.boxed(),
+            Some(error) => stream::once(async move {
+                DeploymentResult {
+                    deployment: String::new(),
+                    result: Err(error),
+                }
+            })
+            .boxed(),
+        }
+    }
+
+    /// Every deployment's charts, and every failure; as [`ItemsOf::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemsOf::send`].
+    pub async fn send(mut self) -> Result<FleetReport<ChartsReport>, Error> {
+        self.windows()?;
+        let order = self.fleet.deployments.clone();
+        let limit = self.fleet.in_progress();
+        let all = each(order.clone(), limit, move |deployment| {
+            self.request(deployment).send()
+        });
+        Ok(gather(&order, all).await)
+    }
+}
