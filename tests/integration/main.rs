@@ -53,3 +53,6 @@ mod wrong_numbers;
 
 // Results a service can keep: serde round trips, exact.
 mod keeping_results;
+
+// Many deployments through one client: nothing lost when some fail.
+mod fleets;

@@ -103,7 +103,10 @@ fn generate(root: &Path) -> Result<Vec<GeneratedFile>> {
         },
         GeneratedFile {
             path: PathBuf::from("crates/ec-billing-httpmock/src/generated.rs"),
-            contents: render(parse(mocks)?),
+            contents: render(with_literal_path_matchers(
+                parse(mocks)?,
+                path_parameters(&spec),
+            )?),
         },
     ])
 }
@@ -210,6 +213,128 @@ fn with_strict_path_encoding(mut file: syn::File) -> Result<syn::File> {
             "expected progenitor to import `encode_path` from progenitor_client exactly once, \
              found {rewritten}: the strict path encoding could not be wired in"
         ),
+    }
+    Ok(file)
+}
+
+/// The prefix the typed mocks' path patterns accept before `/billing/costs/`: any
+/// number of whole segments, so that they match a client whose base URL has a path (the
+/// documented `…/api/v1`) as well as one at the server's root.
+const MOCK_PATH_PREFIX: &str = "^(?:/[^/]+)*/billing/costs/";
+
+/// The operations of `spec` and the path parameters of each, as `(operations,
+/// parameters)`: what the typed mocks' path matchers are made of.
+fn path_parameters(spec: &openapiv3::OpenAPI) -> (usize, usize) {
+    spec.paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| Some((path, item.as_item()?)))
+        .fold((0, 0), |(operations, parameters), (path, item)| {
+            let count = item.iter().count();
+            (
+                operations + count,
+                parameters + count * path.matches('{').count(),
+            )
+        })
+}
+
+/// Makes the typed mocks' path matchers match what the client sends, literally.
+///
+/// progenitor writes each operation's path as a regular expression anchored at the
+/// server's root (`^/billing/costs/…`), with `.*` for a parameter left open and a given
+/// parameter put in raw (`format!("…/{}/…", value.to_string())`): a client whose base
+/// URL ends in `/api/v1` never matched, an id `a.b` also matched `axb`, and `we/ird id`
+/// never matched its encoded form. progenitor has no setting for it, so here every
+/// pattern accepts any leading segments ([`MOCK_PATH_PREFIX`]), an open parameter is
+/// one segment (`[^/]*`), and a given one goes through `crate::literal_segment`
+/// (ec-billing-httpmock's lib.rs: encoded as the client encodes it, then escaped).
+/// Generation fails unless every pattern and parameter of every operation was
+/// rewritten, so that an upgrade cannot bring the old matchers back silently.
+fn with_literal_path_matchers(
+    mut file: syn::File,
+    (operations, parameters): (usize, usize),
+) -> Result<syn::File> {
+    use quote::ToTokens;
+    use syn::{punctuated::Punctuated, visit_mut::VisitMut};
+
+    #[derive(Default)]
+    struct Rewrite {
+        patterns: usize,
+        parameters: usize,
+        failed: Option<String>,
+    }
+
+    impl Rewrite {
+        /// Rewrites `literal` when it is an operation's path pattern.
+        fn pattern(&mut self, literal: &mut syn::LitStr) -> bool {
+            let Some(rest) = literal
+                .value()
+                .strip_prefix("^/billing/costs/")
+                .map(str::to_owned)
+            else {
+                return false;
+            };
+            let pattern = format!("{MOCK_PATH_PREFIX}{}", rest.replace(".*", "[^/]*"));
+            *literal = syn::LitStr::new(&pattern, literal.span());
+            self.patterns += 1;
+            true
+        }
+    }
+
+    impl VisitMut for Rewrite {
+        // `Regex::new("^/billing/costs/[^/]*/…")`: the operation's own matcher.
+        fn visit_lit_str_mut(&mut self, literal: &mut syn::LitStr) {
+            self.pattern(literal);
+        }
+
+        // `format!("^/billing/costs/{}/…", value.to_string())`: a parameter's matcher.
+        fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+            if !mac.path.is_ident("format") {
+                return;
+            }
+            let Ok(mut args) =
+                mac.parse_body_with(Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated)
+            else {
+                return;
+            };
+            let mut iter = args.iter_mut();
+            let Some(syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(literal),
+                ..
+            })) = iter.next()
+            else {
+                return;
+            };
+            if !self.pattern(literal) {
+                return;
+            }
+            let value = quote::quote!(value.to_string()).to_string();
+            for arg in iter {
+                if arg.to_token_stream().to_string() != value {
+                    self.failed = Some(arg.to_token_stream().to_string());
+                    return;
+                }
+                *arg = syn::parse_quote!(crate::literal_segment(value));
+                self.parameters += 1;
+            }
+            mac.tokens = args.to_token_stream();
+        }
+    }
+
+    let mut rewrite = Rewrite::default();
+    rewrite.visit_file_mut(&mut file);
+    // Each operation: one pattern of its own, and one per parameter.
+    let expected_patterns = operations + parameters;
+    if let Some(arg) = rewrite.failed {
+        bail!("a typed mock's path pattern has an argument other than `value.to_string()`: {arg}");
+    }
+    if rewrite.patterns != expected_patterns || rewrite.parameters != parameters {
+        bail!(
+            "expected {expected_patterns} path patterns with {parameters} parameters in the typed \
+             mocks, rewrote {} with {}: the literal path matchers could not be wired in",
+            rewrite.patterns,
+            rewrite.parameters
+        );
     }
     Ok(file)
 }

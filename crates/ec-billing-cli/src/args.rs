@@ -27,9 +27,15 @@ pub(crate) struct Cli {
     )]
     api_key: Option<String>,
 
-    /// Start the embedded simulator on loopback and use it (no account, no key).
+    /// Start the embedded simulator on loopback and use it (no account, no key). It
+    /// serves organization acme with deployments prod, staging and "we/ird id", and
+    /// organization globex with search; EC_BASE_URL is ignored, --base-url refused.
     #[arg(long, global = true)]
     pub(crate) simulate: bool,
+
+    /// Whether --base-url was given on the command line (not from EC_BASE_URL).
+    #[arg(skip)]
+    base_url_on_command_line: bool,
 
     /// The most requests in flight at once, over all deployments.
     #[arg(long, global = true, default_value_t = NonZeroUsize::new(4).expect("4 > 0"), value_name = "N")]
@@ -49,7 +55,8 @@ pub(crate) struct Cli {
     )]
     pacing: String,
 
-    /// Log to stderr: -v for requests and retries, -vv for every attempt.
+    /// Log to stderr: -v one line per request (deployment, window, status, attempts,
+    /// duration), -vv also retries, pacing and waits.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
@@ -184,6 +191,18 @@ impl Cli {
         self.checked(now).map_err(|e| e.to_string())
     }
 
+    /// The command line of this process, parsed; clap's own errors (and `--help`) exit
+    /// here.
+    pub(crate) fn from_command_line() -> Self {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.base_url_on_command_line =
+            matches.value_source("base_url") == Some(ValueSource::CommandLine);
+        cli
+    }
+
     fn checked(self, now: Timestamp) -> Result<Plan, Box<dyn std::error::Error>> {
         let (target, window, job) = match self.command {
             Command::Items(a) => (a.target, a.window, Job::Items { csv: a.csv }),
@@ -212,6 +231,11 @@ impl Cli {
             }
         };
         let connection = if self.simulate {
+            if self.base_url_on_command_line {
+                return Err(
+                    "--simulate serves its own base URL: drop --base-url, or --simulate".into(),
+                );
+            }
             Connection::Simulator
         } else {
             let key = self

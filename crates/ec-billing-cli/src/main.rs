@@ -14,7 +14,6 @@ use std::{
 };
 
 use anyhow::Context;
-use clap::Parser;
 use ec_billing::{Client, Format};
 use futures_util::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,7 +25,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
     let progress = progress_bar();
     init_tracing(cli.verbose, &progress);
     let plan = match cli.plan(jiff::Timestamp::now()) {

@@ -14,7 +14,7 @@ pub mod operations {
                     .method(::httpmock::Method::GET)
                     .path_matches(
                         regex::Regex::new(
-                                "^/billing/costs/[^/]*/deployments/[^/]*/charts$",
+                                "^(?:/[^/]+)*/billing/costs/[^/]*/deployments/[^/]*/charts$",
                             )
                             .unwrap(),
                     ),
@@ -26,7 +26,8 @@ pub mod operations {
         pub fn organization_id(self, value: &str) -> Self {
             let re = regex::Regex::new(
                     &format!(
-                        "^/billing/costs/{}/deployments/.*/charts$", value.to_string()
+                        "^(?:/[^/]+)*/billing/costs/{}/deployments/[^/]*/charts$", crate
+                        ::literal_segment(value)
                     ),
                 )
                 .unwrap();
@@ -35,7 +36,8 @@ pub mod operations {
         pub fn deployment_id(self, value: &str) -> Self {
             let re = regex::Regex::new(
                     &format!(
-                        "^/billing/costs/.*/deployments/{}/charts$", value.to_string()
+                        "^(?:/[^/]+)*/billing/costs/[^/]*/deployments/{}/charts$", crate
+                        ::literal_segment(value)
                     ),
                 )
                 .unwrap();
@@ -143,7 +145,7 @@ pub mod operations {
                     .method(::httpmock::Method::GET)
                     .path_matches(
                         regex::Regex::new(
-                                "^/billing/costs/[^/]*/deployments/[^/]*/items$",
+                                "^(?:/[^/]+)*/billing/costs/[^/]*/deployments/[^/]*/items$",
                             )
                             .unwrap(),
                     ),
@@ -155,7 +157,8 @@ pub mod operations {
         pub fn organization_id(self, value: &str) -> Self {
             let re = regex::Regex::new(
                     &format!(
-                        "^/billing/costs/{}/deployments/.*/items$", value.to_string()
+                        "^(?:/[^/]+)*/billing/costs/{}/deployments/[^/]*/items$", crate
+                        ::literal_segment(value)
                     ),
                 )
                 .unwrap();
@@ -164,7 +167,8 @@ pub mod operations {
         pub fn deployment_id(self, value: &str) -> Self {
             let re = regex::Regex::new(
                     &format!(
-                        "^/billing/costs/.*/deployments/{}/items$", value.to_string()
+                        "^(?:/[^/]+)*/billing/costs/[^/]*/deployments/{}/items$", crate
+                        ::literal_segment(value)
                     ),
                 )
                 .unwrap();

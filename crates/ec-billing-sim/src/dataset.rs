@@ -7,7 +7,7 @@
 
 use std::ops::RangeInclusive;
 
-use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
+use jiff::{Timestamp, civil::Date, tz::TimeZone};
 use rust_decimal::Decimal;
 
 /// One line of a day's costs.
@@ -87,6 +87,51 @@ struct Profile {
     data_out_gb: i64,
     /// GB of snapshots kept.
     snapshot_gb: i64,
+}
+
+impl Profile {
+    /// A deployment shaped by `seed`: one of a few regions and instance sizes, traffic
+    /// and snapshots of some size.
+    fn seeded(id: String, seed: u64) -> Self {
+        const REGIONS: [&str; 6] = [
+            "gcp-us-central1",
+            "gcp-europe-west1",
+            "aws-us-east-1",
+            "aws-eu-west-1",
+            "azure-westeurope",
+            "azure-eastus2",
+        ];
+        // (SKU, memory, ECU per instance-hour in ten-thousandths)
+        const SIZES: [(&str, &str, i64); 4] = [
+            ("gcp.es.datahot.n2.68x10x45", "2 GB RAM", 1700),
+            ("gcp.es.datahot.n2.68x10x45", "4 GB RAM", 3400),
+            ("gcp.es.datahot.n2.68x10x45", "8 GB RAM", 6800),
+            ("gcp.es.datahot.n2.68x10x45", "16 GB RAM", 13600),
+        ];
+        let dice = |salt: u64, sides: u64| {
+            splitmix(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % sides
+        };
+        let (es_sku, es_memory, es_price) = SIZES[dice(1, SIZES.len() as u64) as usize];
+        Self {
+            id,
+            region: REGIONS[dice(2, REGIONS.len() as u64) as usize],
+            es_instances: 1 + dice(3, 3) as i32,
+            es_sku,
+            es_memory,
+            es_price,
+            kibana_price: 1199,
+            data_out_gb: 1 + dice(4, 200) as i64,
+            snapshot_gb: 10 + dice(5, 4000) as i64,
+        }
+    }
+}
+
+/// SplitMix64: a well-mixed number from a seed.
+fn splitmix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// An organization and its deployments.
@@ -212,6 +257,80 @@ impl Dataset {
         self
     }
 
+    /// A data set with no organization: declare what a test needs with
+    /// [`organization`](Self::organization) and [`deployment`](Self::deployment).
+    ///
+    /// ```
+    /// use ec_billing_sim::Dataset;
+    ///
+    /// let data = Dataset::empty()
+    ///     .deployment("my-org", "eu-search", 1)
+    ///     .deployment("my-org", "us-logs", 2)
+    ///     .organization("empty-org");
+    /// let (from, to) = ("2024-01-01T00:00:00Z".parse()?, "2025-01-01T00:00:00Z".parse()?);
+    /// let total = data.items_total("my-org", "eu-search", from, to).expect("declared");
+    /// assert!(total > ec_billing_sim::Decimal::ZERO);
+    /// assert_eq!(data.items_total("empty-org", "eu-search", from, to), None);
+    /// # Ok::<(), jiff::Error>(())
+    /// ```
+    pub fn empty() -> Self {
+        Self {
+            organizations: Vec::new(),
+            copies: 1,
+        }
+    }
+
+    /// Declares `organization`, with no deployment unless others declare some: a
+    /// request for any of its deployments is answered 404 as an unknown deployment.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.organization_mut(organization.into());
+        self
+    }
+
+    /// Declares `deployment` of `organization` (declaring the organization too), or
+    /// redeclares it: every UTC day it serves an Elasticsearch and a Kibana line and
+    /// data-out and snapshot-storage lines, shaped by `seed` (region, instances, prices,
+    /// traffic), exact and the same on every run. [`items_total`](Self::items_total)
+    /// gives the exact total of any range.
+    pub fn deployment(
+        mut self,
+        organization: impl Into<String>,
+        deployment: impl Into<String>,
+        seed: u64,
+    ) -> Self {
+        let profile = Profile::seeded(deployment.into(), seed);
+        let deployments = &mut self.organization_mut(organization.into()).deployments;
+        match deployments.iter_mut().find(|d| d.id == profile.id) {
+            Some(existing) => *existing = profile,
+            None => deployments.push(profile),
+        }
+        self
+    }
+
+    fn organization_mut(&mut self, id: String) -> &mut Organization {
+        let index = match self.organizations.iter().position(|o| o.id == id) {
+            Some(index) => index,
+            None => {
+                self.organizations.push(Organization {
+                    id,
+                    deployments: Vec::new(),
+                });
+                self.organizations.len() - 1
+            }
+        };
+        &mut self.organizations[index]
+    }
+
+    /// Every organization, with its deployments, in the order declared.
+    pub fn organizations(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.organizations.iter().map(|o| {
+            (
+                o.id.as_str(),
+                o.deployments.iter().map(|d| d.id.as_str()).collect(),
+            )
+        })
+    }
+
     /// Every line of every day repeated `copies` times (with the copy number in its
     /// name): a large organization, for benchmarks. At least 1.
     pub fn with_copies(mut self, copies: u32) -> Self {
@@ -324,11 +443,14 @@ impl Dataset {
     }
 }
 
-/// Midnight UTC of `date`.
+/// Midnight UTC of `date`; past either end of the time scale (the midnight of
+/// 9999-12-31 is not an instant jiff holds), the end it passed.
 pub(crate) fn midnight(date: Date) -> Timestamp {
-    date.to_zoned_datetime(TimeZone::UTC)
-        .expect("a UTC midnight exists")
-        .timestamp()
+    match date.to_zoned_datetime(TimeZone::UTC) {
+        Ok(zoned) => zoned.timestamp(),
+        Err(_) if date.year() < 0 => Timestamp::MIN,
+        Err(_) => Timestamp::MAX,
+    }
 }
 
 /// The UTC date of an instant.
@@ -338,15 +460,13 @@ pub(crate) fn utc_date(at: Timestamp) -> Date {
 
 /// Every date whose midnight is in `[from, to)`.
 fn days_starting_in(from: Timestamp, to: Timestamp) -> impl Iterator<Item = Date> {
-    let first = {
-        let date = utc_date(from);
-        if midnight(date) < from {
-            date.tomorrow().expect("in range")
-        } else {
-            date
-        }
+    let date = utc_date(from);
+    let first = if midnight(date) < from {
+        date.tomorrow().ok()
+    } else {
+        Some(date)
     };
-    std::iter::successors(Some(first), |d| d.tomorrow().ok()).take_while(move |d| midnight(*d) < to)
+    std::iter::successors(first, |d| d.tomorrow().ok()).take_while(move |d| midnight(*d) < to)
 }
 
 /// A stable pseudo-random number for a deployment and day.
@@ -366,7 +486,7 @@ fn ten_thousandths(value: i64) -> Decimal {
 /// The lines of one day of one deployment.
 fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
     let start = midnight(day);
-    let end = midnight(day.checked_add(1.day()).expect("in range"));
+    let end = day.tomorrow().map_or(Timestamp::MAX, midnight);
     let es_price = ten_thousandths(p.es_price);
     let kibana_price = ten_thousandths(p.kibana_price);
     let es_cost = Decimal::from(24 * i64::from(p.es_instances)) * es_price;

@@ -45,6 +45,7 @@ mod dataset;
 mod server;
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex, atomic::Ordering},
     time::Duration,
@@ -52,6 +53,7 @@ use std::{
 
 pub use csv_layout::CsvLayout;
 pub use dataset::{Dataset, Line};
+pub use rust_decimal::Decimal;
 pub use server::RateLimitDialect;
 use server::{Counters, Shared, TokenBucket};
 pub use server::{csv_document, json_document};
@@ -76,7 +78,8 @@ pub struct Faults {
     /// Requests per second allowed (a token bucket with a burst of one second's worth);
     /// beyond it, 429 `billing_service.rate_limited` with `Retry-After`. Every answer
     /// then announces the limit as [`rate_limit_dialect`](Self::rate_limit_dialect)
-    /// says.
+    /// says. The limit is the platform's: one bucket for every deployment (0 counts
+    /// as 1).
     pub rate_limit: Option<u32>,
     /// How the rate limit is announced (by default `x-ratelimit-*` with `1s`).
     pub rate_limit_dialect: RateLimitDialect,
@@ -256,6 +259,7 @@ impl Fault {
 pub struct Simulator {
     key: String,
     faults: Faults,
+    deployment_faults: HashMap<(String, String), Faults>,
     dataset: Dataset,
     csv_layout: CsvLayout,
 }
@@ -272,6 +276,7 @@ impl Simulator {
         Self {
             key: DEFAULT_API_KEY.to_string(),
             faults: Faults::default(),
+            deployment_faults: HashMap::new(),
             dataset: Dataset::standard(),
             csv_layout: CsvLayout::default(),
         }
@@ -301,6 +306,32 @@ impl Simulator {
         self
     }
 
+    /// The faults to inject for one deployment, instead of those of
+    /// [`faults`](Self::faults); the rate limit stays the one set there (the API's
+    /// limit is the platform's, shared by every deployment).
+    ///
+    /// ```
+    /// use ec_billing_sim::{Fault, Faults, Simulator};
+    ///
+    /// // `staging` answers every request with a 500; every other deployment is fine.
+    /// let sim = Simulator::new().deployment_faults(
+    ///     "acme",
+    ///     "staging",
+    ///     Faults { share: 1.0, kinds: vec![Fault::ServerErrorJson], ..Faults::default() },
+    /// );
+    /// # let _ = sim;
+    /// ```
+    pub fn deployment_faults(
+        mut self,
+        organization: impl Into<String>,
+        deployment: impl Into<String>,
+        faults: Faults,
+    ) -> Self {
+        self.deployment_faults
+            .insert((organization.into(), deployment.into()), faults);
+        self
+    }
+
     /// Starts on an ephemeral loopback port.
     ///
     /// # Errors
@@ -325,6 +356,7 @@ impl Simulator {
             csv_layout: self.csv_layout,
             seen: Mutex::default(),
             faults: self.faults,
+            deployment_faults: self.deployment_faults,
             stats: Counters::default(),
         });
         let (stop, stopped) = oneshot::channel::<()>();

@@ -5,13 +5,18 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 use ec_billing_sim::{CsvLayout, Dataset, Fault, Faults, RateLimitDialect, Simulator};
 
 const USAGE: &str = "\
-usage: ec-billing-sim [--port P] [--key K] [--latency-ms N] [--seed N] [--fleet N]
-                      [--rate-limit N] [--rate-limit-dialect D] [--throttle-first-answer]
+usage: ec-billing-sim [--port P] [--key K] [--org ORG --deployment DEP...]...
+                      [--fleet N] [--latency-ms N] [--seed N] [--rate-limit N] [--rate-limit-dialect D] [--throttle-first-answer]
                       [--fault-share F] [--fault KIND]... [--csv-layout L]
 
 Serves the Elastic Cloud billing-costs API's two endpoints on 127.0.0.1 with
-deterministic data, until interrupted.
+deterministic data, until interrupted. On start it says on stderr where it listens,
+the key it accepts and the ids it serves: by default organization acme with
+deployments prod, staging and 'we/ird id', and organization globex with search.
 
+  --org ORG               serve organization ORG (and not the default ones); each
+  --deployment DEP        that follows declares one of its deployments, its data
+                          shaped by its position (repeat both as needed)
   --fleet N               also serve organization fleet with deployments d000, d001, ...
   --rate-limit N          a token bucket of N requests per second (429 beyond it)
   --rate-limit-dialect D  how the limit is announced: interval (x-ratelimit-*, 1s),
@@ -46,6 +51,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), String> {
     let mut port = 0u16;
     let mut sim = Simulator::new();
+    // Organizations and deployments declared with --org/--deployment, if any.
+    let mut declared: Option<(Dataset, Option<String>, u64)> = None;
     let mut faults = Faults::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -65,6 +72,18 @@ async fn run() -> Result<(), String> {
             "--latency-ms" => faults.latency = Duration::from_millis(value.parse().map_err(bad)?),
             "--rate-limit" => faults.rate_limit = Some(value.parse().map_err(bad)?),
             "--seed" => faults.seed = value.parse().map_err(bad)?,
+            "--org" => {
+                let (data, org, _) = declared.get_or_insert((Dataset::empty(), None, 0));
+                *data = std::mem::take(data).organization(value.clone());
+                *org = Some(value);
+            }
+            "--deployment" => {
+                let Some((data, Some(org), seed)) = declared.as_mut() else {
+                    return Err("--deployment needs an --org before it".to_string());
+                };
+                *seed += 1;
+                *data = std::mem::take(data).deployment(org.clone(), value, *seed);
+            }
             "--fleet" => {
                 sim = sim.dataset(Dataset::standard().with_fleet(value.parse().map_err(bad)?))
             }
@@ -90,16 +109,22 @@ async fn run() -> Result<(), String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
+    if let Some((data, _, _)) = declared {
+        sim = sim.dataset(data);
+    }
     let running = sim
         .faults(faults)
         .start_on(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
-    println!(
+    eprintln!(
         "ec-billing-sim serving {} (key: {})",
         running.base_url(),
         running.api_key()
     );
+    for (organization, deployments) in running.dataset().organizations() {
+        eprintln!("  organization {organization:?}: deployments {deployments:?}");
+    }
     let _ = tokio::signal::ctrl_c().await;
     running.shutdown().await;
     Ok(())

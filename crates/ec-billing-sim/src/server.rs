@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     pub(crate) key: String,
     pub(crate) dataset: Dataset,
     pub(crate) faults: Faults,
+    /// Faults of single deployments, `(organization, deployment)`, instead of
+    /// `faults` (whose rate limit still applies to all).
+    pub(crate) deployment_faults: HashMap<(String, String), Faults>,
     pub(crate) bucket: Mutex<TokenBucket>,
     /// The layout items CSV answers come in.
     pub(crate) csv_layout: CsvLayout,
@@ -151,6 +154,8 @@ impl TokenBucket {
     /// Takes a token, or says how long until one is there. Either way, also the
     /// tokens left and how long until the bucket is full again.
     fn take(&mut self, rate: u32) -> (Result<(), Duration>, Limits) {
+        // A limit of 0 would never admit anything, nor say when: it is taken as 1.
+        let rate = rate.max(1);
         let rate_f = f64::from(rate);
         let now = Instant::now();
         self.tokens =
@@ -200,6 +205,10 @@ struct Admitted {
     to: Timestamp,
     fault: Option<Fault>,
     limits: Option<Limits>,
+    /// The pause of a slow or trickled body, from the deployment's faults.
+    slow_pause: Duration,
+    /// The size of a huge error body, from the deployment's faults.
+    huge_body_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,8 +376,12 @@ impl Shared {
         items: bool,
     ) -> Result<Admitted, Response> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if !self.faults.latency.is_zero() {
-            tokio::time::sleep(self.faults.latency).await;
+        let faults = self
+            .deployment_faults
+            .get(&(organization.to_owned(), deployment.to_owned()))
+            .unwrap_or(&self.faults);
+        if !faults.latency.is_zero() {
+            tokio::time::sleep(faults.latency).await;
         }
         let request = uri
             .path_and_query()
@@ -379,7 +392,7 @@ impl Shared {
             *count += 1;
             *count - 1
         };
-        if self.faults.throttle_first_answer && times_seen == 0 {
+        if faults.throttle_first_answer && times_seen == 0 {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -419,7 +432,7 @@ impl Shared {
             }
             response
         };
-        let fault = self.draw_fault(&request, times_seen);
+        let fault = self.draw_fault(faults, &request, times_seen);
         if let Some(response) = fault.and_then(|fault| fault_answer(fault, headers, &request)) {
             return Err(with_limits(response));
         }
@@ -467,32 +480,30 @@ impl Shared {
             to,
             fault,
             limits,
+            slow_pause: faults.slow_pause,
+            huge_body_bytes: faults.huge_body_bytes,
         })
     }
 
     /// The fault for the `times_seen`-th repeat of `request`, if the dice say so. The
     /// dice are a hash of the seed, the request and the repeat: the same requests draw
     /// the same faults whatever order they arrive in.
-    fn draw_fault(&self, request: &str, times_seen: u32) -> Option<Fault> {
-        if self.faults.share <= 0.0 {
+    fn draw_fault(&self, faults: &Faults, request: &str, times_seen: u32) -> Option<Fault> {
+        if faults.share <= 0.0 {
             return None;
         }
-        let roll = hash(self.faults.seed, request, times_seen);
+        let roll = hash(faults.seed, request, times_seen);
         let unit = (roll >> 11) as f64 / (1u64 << 53) as f64;
-        if unit >= self.faults.share {
+        if unit >= faults.share {
             return None;
         }
-        let kinds: &[Fault] = if self.faults.kinds.is_empty() {
+        let kinds: &[Fault] = if faults.kinds.is_empty() {
             &Fault::ALL
         } else {
-            &self.faults.kinds
+            &faults.kinds
         };
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
-        let pick = hash(
-            self.faults.seed ^ 0x9e37_79b9_7f4a_7c15,
-            request,
-            times_seen,
-        );
+        let pick = hash(faults.seed ^ 0x9e37_79b9_7f4a_7c15, request, times_seen);
         kinds.get((pick % kinds.len() as u64) as usize).copied()
     }
 
@@ -535,14 +546,14 @@ impl Shared {
             ),
             Some(Fault::Reset) => Box::pin(stream::once(async move { Err(broken()) })),
             Some(Fault::SlowBody) => {
-                let pause = self.faults.slow_pause;
+                let pause = admitted.slow_pause;
                 Box::pin(chunks.then(move |chunk| async move {
                     tokio::time::sleep(pause).await;
                     Ok(chunk)
                 }))
             }
             Some(Fault::Trickle) => {
-                let pause = self.faults.slow_pause;
+                let pause = admitted.slow_pause;
                 Box::pin(
                     chunks
                         .flat_map(|chunk| {
@@ -678,7 +689,7 @@ fn hostile_items(
 ) -> Option<Response> {
     let huge = || Decimal::new(7, 0) * Decimal::from(10u64.pow(14)) * Decimal::from(10u64.pow(14));
     match (fault, csv) {
-        (Fault::HugeErrorBody, _) => Some(huge_error(shared.faults.huge_body_bytes)),
+        (Fault::HugeErrorBody, _) => Some(huge_error(admitted.huge_body_bytes)),
         (Fault::OverflowingCosts, false) => {
             let mut body = items_json(&[]);
             body.costs.total = number(huge());
