@@ -313,3 +313,28 @@ async fn redirect_loops_disallowed_redirects_and_unbuildable_requests_are_not_re
     assert!(!err.is_retryable(), "{err:?}");
     assert_eq!(err.attempts(), 1, "{err:?}");
 }
+
+#[tokio::test]
+async fn timeouts_and_deadlines_of_any_length_are_taken_without_a_panic() {
+    let sim = crate::support::simulator(ec_billing_sim::Faults::default()).await;
+    let client = wrapper_builder(&sim.base_url(), TestClock::new())
+        .read_timeout(Duration::MAX)
+        .attempt_timeout(Duration::MAX)
+        .retry_policy(RetryPolicy::default().deadline(None))
+        .build()
+        .unwrap();
+    for format in [Format::Json, Format::Csv] {
+        let report = client
+            .items("acme", "prod")
+            .range(january())
+            .format(format)
+            .send()
+            .await
+            .expect("no limit is no panic");
+        assert_eq!(
+            Some(report.items.costs.total),
+            sim.dataset()
+                .items_total("acme", "prod", january().from(), january().to())
+        );
+    }
+}

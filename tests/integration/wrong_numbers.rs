@@ -81,3 +81,22 @@ async fn a_chart_bucket_far_outside_its_window_is_an_error_not_a_bucket_in_1972(
     assert!(matches!(err, Error::Decode(_)), "{err:?}");
     assert!(chain.contains("1972-09-27T00:00:00Z is outside"), "{chain}");
 }
+
+#[test]
+fn one_id_twice_in_one_bucket_is_an_error_not_a_sum() {
+    let answer = br#"{"data":[{"timestamp":1704067200,"values":[
+        {"id":"capacity","name":"Capacity","value":1.5},
+        {"id":"capacity","name":"Capacity","value":2.5}]}]}"#;
+    let err = ec_billing::Charts::from_json(answer).unwrap_err();
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain += &format!(": {cause}");
+        source = cause.source();
+    }
+    assert!(matches!(err, Error::Decode(_)), "{err:?}");
+    assert!(
+        chain.contains("two values of the bucket at 2024-01-01T00:00:00Z have the id \"capacity\""),
+        "{chain}"
+    );
+}

@@ -7,8 +7,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::codegen::workspace_root;
 
-/// Runs the benchmarks; `quick` sizes them for under two minutes on two cores.
-pub(crate) fn run(quick: bool) -> Result<()> {
+/// Runs the benchmarks; `quick` sizes them for under two minutes on two cores, `only`
+/// names the ones to run (prefixes of their figures' names, comma-separated).
+pub(crate) fn run(quick: bool, only: Option<&str>) -> Result<()> {
     let root = workspace_root();
     let out = root.join("target/bench/results.json");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -28,6 +29,9 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         .arg(&out);
     if quick {
         command.arg("--quick");
+    }
+    if let Some(only) = only {
+        command.args(["--only", only]);
     }
     let status = command.status().context("running cargo")?;
     if !status.success() {

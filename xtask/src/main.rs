@@ -3,7 +3,7 @@
 //! Tasks:
 //! - `codegen`: regenerate the low-level client and the typed mocks from the curated spec.
 //! - `codegen --check`: regenerate in memory and fail, with a diff, when a committed file is stale.
-//! - `bench [--quick]`: build the benchmarks optimized, run them, write `target/bench/results.json`.
+//! - `bench [--quick] [--only NAMES]`: build the benchmarks optimized, run them, write `target/bench/results.json`.
 
 mod bench;
 mod codegen;
@@ -16,8 +16,22 @@ usage: cargo xtask <task>
 tasks:
   codegen            regenerate crates/*/src/generated.rs from openapi/
     codegen --check    fail with a diff when a generated file is stale
-  bench [--quick]    run the benchmarks; write target/bench/results.json
+  bench [--quick] [--only NAME[,NAME...]]
+                     run the benchmarks (or those named); write target/bench/results.json
 ";
+
+/// `[--quick] [--only NAMES]`, in any order.
+fn bench_args<'a>(mut args: &[&'a str]) -> Option<(bool, Option<&'a str>)> {
+    let (mut quick, mut only) = (false, None);
+    loop {
+        match args {
+            [] => return Some((quick, only)),
+            ["--quick", rest @ ..] => (quick, args) = (true, rest),
+            ["--only", names, rest @ ..] => (only, args) = (Some(*names), rest),
+            _ => return None,
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,8 +39,13 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::write_all(),
         ["codegen", "--check"] => codegen::check_all(),
-        ["bench"] => bench::run(false),
-        ["bench", "--quick"] => bench::run(true),
+        ["bench", rest @ ..] => match bench_args(rest) {
+            Some((quick, only)) => bench::run(quick, only),
+            None => {
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

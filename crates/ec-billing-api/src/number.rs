@@ -289,7 +289,9 @@ fn exponent(text: &[u8]) -> Result<i64, DecimalError> {
 /// back as a JSON number with the same digits. Both use `serde_json`'s raw-value support
 /// (this crate turns on its additive `raw_value` feature; nothing changes for other
 /// users of `serde_json`). From a self-describing format other than JSON text it
-/// accepts integers, floats (by their shortest digits) and decimal strings.
+/// accepts integers and decimal strings, and refuses floats: their digits are gone. (A
+/// `serde_json::Value` hands over its number's text: the shortest digits of the `f64`
+/// it holds, unless `serde_json`'s `arbitrary_precision` kept the wire's.)
 ///
 /// ```
 /// use ec_billing_api::types::Costs;
@@ -423,11 +425,12 @@ impl<'de> Visitor<'de> for NumberVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<ExactNumber, E> {
-        if !value.is_finite() {
-            return Err(E::invalid_value(de::Unexpected::Float(value), &self));
-        }
-        // `Display` of an `f64` is its shortest round-trip digits, never an exponent.
-        exact::<E>(&value.to_string())
+        // A float has lost the digits it was written with: which decimal it was
+        // cannot be known, and a guess would be a silently rounded value.
+        Err(E::custom(format_args!(
+            "number {value} came as a float, its digits lost: decode an exact number \
+             from text"
+        )))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<ExactNumber, E> {
@@ -476,6 +479,10 @@ impl Visitor<'_> for JsonNumberText {
 
 /// The exact value of number text, or an error quoting (the start of) it.
 fn exact<E: de::Error>(text: &str) -> Result<ExactNumber, E> {
+    // The common case inlined where the number is decoded; the rest, out of line.
+    if let Some(value) = plain_decimal(text.as_bytes()) {
+        return Ok(ExactNumber(value));
+    }
     parse_decimal(text).map(ExactNumber).map_err(|err| {
         let quoted: String = text.chars().take(QUOTED).collect();
         let cut = if quoted.len() < text.len() { "…" } else { "" };
@@ -594,16 +601,17 @@ mod tests {
         let from_reader: Vec<ExactNumber> = serde_json::from_reader(text.as_bytes()).unwrap();
         assert_eq!(from_slice, expected);
         assert_eq!(from_reader, expected);
-        let value: Vec<ExactNumber> =
-            serde_json::from_value(serde_json::json!([0.1301, 42])).unwrap();
-        assert_eq!(
-            value,
-            expected[..1]
-                .iter()
-                .copied()
-                .chain([expected[3]])
-                .collect::<Vec<_>>()
-        );
+        let whole: Vec<ExactNumber> = serde_json::from_value(serde_json::json!([42])).unwrap();
+        assert_eq!(whole, [expected[3]]);
+    }
+
+    #[test]
+    fn a_number_that_came_as_a_float_is_refused_not_guessed() {
+        use serde::de::{IntoDeserializer, value::Error};
+
+        let float = IntoDeserializer::<Error>::into_deserializer(0.1301f64);
+        let err = ExactNumber::deserialize(float).unwrap_err().to_string();
+        assert!(err.contains("came as a float"), "{err}");
     }
 
     #[test]

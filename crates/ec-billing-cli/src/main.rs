@@ -80,6 +80,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<csv::Error>()
                 .is_some_and(|csv| matches!(csv.kind(), csv::ErrorKind::Io(io) if broken(io)))
+            // Nor does `serde_json::Error`.
+            || cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -220,7 +223,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     };
     // Stdout is line-buffered; JSON and CSV are written in large pieces instead.
     let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let failures = match plan.job {
+    let (written, failures) = match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
             let mut request = client
@@ -242,8 +245,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
                 reports: &reports,
                 errors: plan.keep_going.then_some(&errors[..]),
             };
-            render(&out, plan.format, &mut stdout)?;
-            failures
+            (render(&out, plan.format, &mut stdout), failures)
         }
         Job::Charts { bucketing } => {
             let mut request = client
@@ -265,11 +267,15 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
                 reports: &reports,
                 errors: plan.keep_going.then_some(&errors[..]),
             };
-            render(&out, plan.format, &mut stdout)?;
-            failures
+            (render(&out, plan.format, &mut stdout), failures)
         }
     };
-    stdout.flush()?;
+    // A closed stdout (`| head`) is not a failure; the deployments that failed still
+    // are, and still say so.
+    match written.and_then(|()| Ok(stdout.flush()?)) {
+        Err(err) if !is_broken_pipe(&err) => return Err(err),
+        _ => {}
+    }
     let key = match &plan.connection {
         Connection::Api { key, .. } => Some(key),
         Connection::Simulator => None,

@@ -172,7 +172,7 @@ impl Render for ItemsOutput<'_> {
             for (row, cost) in rows.iter().zip(money) {
                 writeln!(out, "  {:<34} {cost} ECU", row[0])?;
             }
-            print_groups(out, items)?;
+            print_groups(out, &report.deployment, items)?;
         }
         if self.reports.len() > 1 {
             writeln!(out)?;
@@ -192,8 +192,15 @@ fn plural(count: usize, noun: &str) -> String {
 }
 
 /// Resource and DTS lines grouped by kind/name/SKU, with summed hours, quantity and cost.
-fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
-    let overflow = |what: &str| format!("the sum of {what} overflows");
+fn print_groups(out: &mut dyn Write, deployment: &str, items: &Items) -> anyhow::Result<()> {
+    // A group's lines come from every window: the error names the group instead.
+    let overflow = |what: &str, group: &str| {
+        format!(
+            "the sum of {what} of \"{}\" in deployment \"{}\" overflows an exact decimal",
+            clip(&escape(group).to_string(), 64),
+            clip(&escape(deployment).to_string(), 64),
+        )
+    };
     let mut resources: BTreeMap<(String, String), (i128, Decimal, usize)> = BTreeMap::new();
     for r in &items.resources {
         let entry = resources
@@ -203,11 +210,11 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
         entry.0 = entry
             .0
             .checked_add(hours)
-            .with_context(|| overflow("instance hours"))?;
+            .with_context(|| overflow("instance hours", &r.name))?;
         entry.1 = entry
             .1
             .checked_add(r.cost)
-            .with_context(|| overflow("resource costs"))?;
+            .with_context(|| overflow("resource costs", &r.name))?;
         entry.2 += 1;
     }
     let mut dts: BTreeMap<String, (Decimal, Decimal, usize)> = BTreeMap::new();
@@ -216,11 +223,11 @@ fn print_groups(out: &mut dyn Write, items: &Items) -> anyhow::Result<()> {
         entry.0 = entry
             .0
             .checked_add(t.quantity.value)
-            .with_context(|| overflow("quantities"))?;
+            .with_context(|| overflow("quantities", &t.name))?;
         entry.1 = entry
             .1
             .checked_add(t.cost)
-            .with_context(|| overflow("data transfer and storage costs"))?;
+            .with_context(|| overflow("data transfer and storage costs", &t.name))?;
         entry.2 += 1;
     }
     let costs: Vec<String> = resources
@@ -419,7 +426,7 @@ mod tests {
         };
         items.resources = vec![line.clone(), line];
         let mut out = Vec::new();
-        print_groups(&mut out, &items).unwrap();
+        print_groups(&mut out, "prod", &items).unwrap();
         let table = String::from_utf8(out).unwrap();
         assert!(
             table.contains(&(i128::from(i64::MAX) * 4).to_string()),

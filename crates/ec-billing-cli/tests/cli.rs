@@ -17,9 +17,14 @@ struct Sim {
 
 impl Sim {
     fn start(faults: Faults) -> Self {
+        Self::serve(Simulator::new().faults(faults))
+    }
+
+    /// `simulator`, accepting [`KEY`].
+    fn serve(simulator: Simulator) -> Self {
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         let running = runtime
-            .block_on(Simulator::new().api_key(KEY).faults(faults).start())
+            .block_on(simulator.api_key(KEY).start())
             .expect("the simulator starts");
         Self {
             running,
@@ -791,4 +796,226 @@ fn the_pacing_flag_takes_adaptive_off_or_a_rate_and_refuses_the_rest() {
             stderr(&output)
         );
     }
+}
+
+/// Organization `acme` with deployments `d1` to `d4`, and the five deployments a
+/// `--keep-going` run asks for: those four and `ghost`, in the middle.
+fn four_and_a_ghost() -> (Sim, [&'static str; 10]) {
+    let data = (1..=4).fold(ec_billing_sim::Dataset::empty(), |data, i| {
+        data.deployment("acme", format!("d{i}"), i)
+    });
+    let sim = Sim::serve(Simulator::new().dataset(data));
+    let deployments = [
+        "--deployment",
+        "d1",
+        "--deployment",
+        "d2",
+        "--deployment",
+        "ghost",
+        "--deployment",
+        "d3",
+        "--deployment",
+        "d4",
+    ];
+    (sim, deployments)
+}
+
+const JANUARY: [&str; 4] = ["--from", "2024-01-01", "--to", "2024-02-01"];
+
+#[test]
+fn keep_going_prints_every_deployment_that_answered_in_every_format_and_exits_1() {
+    let (sim, deployments) = four_and_a_ghost();
+    for (command, format) in [
+        ("items", "table"),
+        ("items", "json"),
+        ("items", "csv"),
+        ("charts", "table"),
+        ("charts", "json"),
+        ("charts", "csv"),
+    ] {
+        let mut args = vec![command, "--org", "acme", "--keep-going", "--format", format];
+        args.extend(deployments);
+        args.extend(JANUARY);
+        let output = sim.run(&args);
+
+        let what = format!("{command} --format {format}");
+        assert_eq!(output.status.code(), Some(1), "{what}");
+        let stderr = stderr(&output);
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains("\"ghost\""), "{what}: {stderr}");
+        assert!(stderr.contains("404"), "{what}: {stderr}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        for good in ["d1", "d2", "d3", "d4"] {
+            assert!(
+                stdout.contains(good),
+                "{what}: {good} missing from {stdout:.2000}"
+            );
+        }
+        assert!(
+            format == "json" || !stdout.contains("ghost"),
+            "{what}: {stdout:.2000}"
+        );
+        if format == "json" {
+            let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+            let ids: Vec<&str> = document["deployments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["deployment_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, ["d1", "d2", "d3", "d4"], "{what}");
+            let errors = document["errors"].as_array().unwrap();
+            assert_eq!(errors.len(), 1, "{what}");
+            assert_eq!(
+                keys(&errors[0]),
+                ["deployment_id", "from", "to", "code", "message"],
+                "{what}"
+            );
+            assert_eq!(errors[0]["deployment_id"], "ghost");
+            assert_eq!(errors[0]["from"], "2024-01-01T00:00:00Z");
+        }
+    }
+}
+
+#[test]
+fn without_keep_going_the_first_failure_ends_the_run_with_one_line() {
+    let (sim, deployments) = four_and_a_ghost();
+    let mut args = vec!["items", "--org", "acme", "--format", "json"];
+    args.extend(deployments);
+    args.extend(JANUARY);
+    let output = sim.run(&args);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+    assert!(stderr(&output).contains("\"ghost\""));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn verbose_prints_one_line_per_request_and_very_verbose_more() {
+    let sim = Sim::start(Faults::default());
+    let mut args = vec!["-v", "items", "--org", "acme", "--deployment", "prod"];
+    args.extend(["--from", "2024-01-01", "--to", "2024-03-01"]);
+    let output = sim.run(&args);
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for (line, window) in lines.iter().zip([
+        "2024-01-01T00:00:00Z..2024-02-01T00:00:00Z",
+        "2024-02-01T00:00:00Z..2024-03-01T00:00:00Z",
+    ]) {
+        for part in [
+            "deployment=prod",
+            window,
+            "status=200",
+            "attempts=1",
+            "duration_ms=",
+        ] {
+            assert!(line.contains(part), "{part} missing from {line}");
+        }
+    }
+
+    args[0] = "-vv";
+    let output = sim.run(&args);
+    assert!(stderr(&output).lines().count() > 2, "{}", stderr(&output));
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_failure_in_any_format() {
+    let sim = Sim::start(Faults::default());
+    for format in ["table", "json", "csv"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ec-billing"))
+            .env_remove("EC_BASE_URL")
+            .env("EC_API_KEY", KEY)
+            .args(["--base-url", &sim.running.base_url()])
+            .args(["items", "--org", "acme", "--deployment", "prod"])
+            .args([
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2025-01-01",
+                "--window",
+                "day",
+            ])
+            .args(["--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // As `| head -0` does: the reader is gone before anything is written.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+
+        assert!(output.status.success(), "{format}: {}", stderr(&output));
+        assert!(output.stderr.is_empty(), "{format}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn simulate_with_a_base_url_flag_is_a_usage_error_and_ignores_the_variable() {
+    let mut args = vec!["items", "--org", "acme", "--deployment", "prod"];
+    args.extend(JANUARY);
+    let output = ec_billing()
+        .args(["--simulate", "--base-url", "http://127.0.0.1:9/api/v1"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--simulate"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = ec_billing()
+        .env("EC_BASE_URL", "http://127.0.0.1:9/api/v1")
+        .arg("--simulate")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn simulate_says_which_ids_it_serves_in_its_help() {
+    let output = ec_billing().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for id in ["acme", "prod", "staging", "globex", "search"] {
+        assert!(help.contains(id), "{id} missing from {help}");
+    }
+}
+
+#[test]
+fn a_base_url_without_api_v1_is_warned_about() {
+    let sim = Sim::start(Faults::default());
+    let root = sim.running.base_url().replace("/api/v1", "");
+    let output = ec_billing()
+        .env("EC_API_KEY", KEY)
+        .args([
+            "--base-url",
+            &root,
+            "items",
+            "--org",
+            "acme",
+            "--deployment",
+            "prod",
+        ])
+        .args(JANUARY)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr(&output);
+    assert!(stderr.starts_with("warning: the base URL"), "{stderr}");
+    assert!(stderr.contains("/api/v1"), "{stderr}");
+}
+
+#[test]
+fn one_window_is_said_in_the_singular() {
+    let sim = Sim::start(Faults::default());
+    let mut args = vec!["items", "--org", "acme", "--deployment", "prod"];
+    args.extend(JANUARY);
+    let output = sim.run(&args);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("(1 window, "), "{table}");
 }

@@ -7,10 +7,11 @@
 //! spelling paths, query names or JSON by hand. Everything a test needs is re-exported
 //! here ([`httpmock`], [`types`]): no other dependency to add.
 //!
-//! ```no_run
+//! ```
 //! use ec_billing_httpmock::{MockServer, MockServerExt, types::ItemsCosts};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = MockServer::start_async().await;
 //! let answer: ItemsCosts = serde_json::from_str(
 //!     r#"{"costs":{"total":1.25,"dimensions":[]},"resources":[],"data_transfer_and_storage":[]}"#,

@@ -368,7 +368,10 @@ impl<R: Read> ItemsCsvReader<R> {
         let source = Source::new(reader);
         let bare_cr = source.bare_cr;
         let mut builder = csv::ReaderBuilder::new();
-        builder.has_headers(false).flexible(true);
+        builder
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(64 * 1024);
         if !bare_cr {
             // Records end at a line feed, which the csv crate then counts in the same
             // read: line numbers come out right for CRLF too. The CR before it is cut

@@ -537,8 +537,9 @@ impl Charts {
     /// The decoded JSON answer with timestamps as UTC instants (below 10^11 epoch
     /// seconds, else epoch milliseconds), buckets in time order.
     ///
-    /// A timestamp out of the time scale, or one that two buckets of the answer share,
-    /// is refused: summing them silently could count a value twice.
+    /// A timestamp out of the time scale, one that two buckets of the answer share, or
+    /// an id that two values of one bucket share, is refused: summing them silently
+    /// could count a value twice.
     pub(crate) fn from_wire(charts: wire::ChartItems) -> Result<Self, ChartsProblem> {
         let mut buckets = Vec::with_capacity(charts.data.len());
         for item in charts.data {
@@ -548,15 +549,20 @@ impl Charts {
                     item.timestamp
                 ))
             })?;
-            let values = item
-                .values
-                .into_iter()
-                .map(|v| ChartValue {
+            let mut values: Vec<ChartValue> = Vec::with_capacity(item.values.len());
+            for v in item.values {
+                if values.iter().any(|seen| seen.id == v.id) {
+                    return Err(ChartsProblem(format!(
+                        "two values of the bucket at {timestamp} have the id \"{}\"",
+                        quoted(&v.id)
+                    )));
+                }
+                values.push(ChartValue {
                     id: v.id,
                     name: v.name,
                     value: v.value.into(),
-                })
-                .collect();
+                });
+            }
             buckets.push(ChartBucket { timestamp, values });
         }
         buckets.sort_by_key(|b| b.timestamp);
@@ -579,8 +585,8 @@ impl Charts {
     /// # Errors
     ///
     /// [`Error::Decode`] when the body is not the documented JSON, a number has more
-    /// digits than an exact decimal holds, a timestamp is out of range, or two buckets
-    /// share a timestamp.
+    /// digits than an exact decimal holds, a timestamp is out of range, two buckets
+    /// share a timestamp, or two values of one bucket share an id.
     pub fn from_json(json: &[u8]) -> Result<Charts, Error> {
         let wire = decode_json::<wire::ChartItems>(json).map_err(|e| decode_error(None, e))?;
         Charts::from_wire(wire).map_err(|e| decode_error(None, e))
@@ -599,7 +605,7 @@ impl Charts {
         match self
             .buckets
             .iter()
-            .find(|b| earliest.is_none_or(|e| b.timestamp < e) || b.timestamp > window.to())
+            .find(|b| earliest.is_some_and(|e| b.timestamp < e) || b.timestamp > window.to())
         {
             Some(bucket) => Err(ChartsProblem(format!(
                 "a bucket at {} is outside the requested window {window}",

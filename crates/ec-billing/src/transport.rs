@@ -138,7 +138,7 @@ struct GeneratedCall {
 impl GeneratedCall {
     fn new(client: &Client, attempt: Attempt) -> Self {
         let shared = &client.shared;
-        let deadline = Instant::now() + attempt.limit;
+        let deadline = after(attempt.limit);
         let head_seen = Arc::new(AtomicBool::new(false));
         let filter = {
             let (client, head_seen) = (client.clone(), head_seen.clone());
@@ -241,7 +241,7 @@ async fn items_csv(
     attempt: Attempt,
 ) -> Result<(Items, u64), Error> {
     let shared = &client.shared;
-    let deadline = Instant::now() + attempt.limit;
+    let deadline = after(attempt.limit);
     let url = operation_url(&shared.base_url, request, "items")?;
     let send = shared
         .http
@@ -254,7 +254,7 @@ async fn items_csv(
         .header(ACCEPT, "text/csv")
         .header(HeaderName::from_static("api-version"), "1")
         .send();
-    let head_by = deadline.min(Instant::now() + shared.read_timeout);
+    let head_by = deadline.min(after(shared.read_timeout));
     let response = match tokio::time::timeout_at(head_by, send).await {
         Err(_) => {
             return Err(transport(
@@ -427,7 +427,7 @@ fn guarded(
         if guard.done {
             return None;
         }
-        let idle_by = Instant::now() + read_timeout;
+        let idle_by = after(read_timeout);
         let next = tokio::time::timeout_at(idle_by.min(deadline), guard.body.next()).await;
         let item = match next {
             Err(_) => {
@@ -473,4 +473,12 @@ fn guarded(
         };
         Some((item, guard))
     })
+}
+
+/// Now plus `wait`; for a wait too long to add (a caller's `Duration::MAX`, meaning
+/// "no limit"), a point about 30 years away, which no attempt lives to see.
+fn after(wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    let now = Instant::now();
+    now.checked_add(wait.min(FAR)).unwrap_or(now)
 }
