@@ -56,3 +56,6 @@ mod keeping_results;
 
 // Many deployments through one client: nothing lost when some fail.
 mod fleets;
+
+// The runnable examples of `ec-billing`, run.
+mod examples;

@@ -169,6 +169,22 @@ impl ClientBuilder {
     /// Your own `reqwest::Client` (proxies, custom roots). The connect timeout set
     /// here does not apply to it; the key, the user agent, the read and attempt
     /// timeouts and the body limits still do.
+    ///
+    /// Build it after [`crate::ensure_crypto_provider`]: reqwest's builder panics
+    /// when TLS has no crypto provider, and this crate's default one (`ring`, feature
+    /// `tls-ring`) is installed there (and by [`build`](Self::build)), not by reqwest.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// ec_billing::ensure_crypto_provider()?;
+    /// let http = reqwest::Client::builder().pool_max_idle_per_host(2).build()?;
+    /// let client = ec_billing::Client::builder()
+    ///     .http_client(http)
+    ///     .api_key(ec_billing::ApiKey::new("...")?)
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self

@@ -90,12 +90,28 @@ impl FleetReport<ItemsReport> {
     ///
     /// [`Error::Overflow`] when the sum is too large for an exact decimal.
     pub fn total(&self) -> Result<rust_decimal::Decimal, Error> {
-        let mut costs = Costs::default();
-        for report in &self.reports {
-            costs.add(report.items.costs.clone())?;
-        }
-        Ok(costs.total)
+        total_of(self.reports.iter().map(|report| &report.items.costs))
     }
+}
+
+impl FleetReport<ItemsTotals> {
+    /// The total of every deployment that answered, exact.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overflow`] when the sum is too large for an exact decimal.
+    pub fn total(&self) -> Result<rust_decimal::Decimal, Error> {
+        total_of(self.reports.iter().map(|totals| &totals.costs))
+    }
+}
+
+/// The exact sum of the totals of `costs`.
+fn total_of<'a>(costs: impl Iterator<Item = &'a Costs>) -> Result<rust_decimal::Decimal, Error> {
+    let mut sum = Costs::default();
+    for costs in costs {
+        sum.add(costs.clone())?;
+    }
+    Ok(sum.total)
 }
 
 /// The deployments a fleet request is for, and what every one of its requests shares.

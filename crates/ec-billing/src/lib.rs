@@ -62,6 +62,17 @@ pub use time::{
 };
 pub use transport::Format;
 
+/// Installs this crate's TLS crypto provider as the process's default, unless one is:
+/// call it before building a `reqwest::Client` of your own for
+/// [`ClientBuilder::http_client`] (reqwest's builder panics without one).
+/// [`ClientBuilder::build`] calls it too.
+///
+/// # Errors
+///
+/// When neither feature `tls-ring` nor `tls-aws-lc` is on and no provider was
+/// installed.
+pub use ec_billing_api::{NoCryptoProvider, ensure_crypto_provider};
+
 /// The date-time crate of every instant in this API ([`jiff::Timestamp`]), re-exported
 /// so that a caller names the same version.
 pub use jiff;
