@@ -59,3 +59,6 @@ mod fleets;
 
 // The runnable examples of `ec-billing`, run.
 mod examples;
+
+// The ledger: incremental, exact, revision-aware syncs, and its exports.
+mod ledger;

@@ -7,7 +7,7 @@
 
 use std::ops::RangeInclusive;
 
-use jiff::{Timestamp, civil::Date, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use rust_decimal::Decimal;
 
 /// One line of a day's costs.
@@ -147,6 +147,8 @@ pub struct Dataset {
     organizations: Vec<Organization>,
     /// How many times each line of a day is repeated.
     copies: u32,
+    /// How long after a day ends its costs are revised, if they are.
+    revision_delay: Option<SignedDuration>,
 }
 
 impl Default for Dataset {
@@ -232,6 +234,7 @@ impl Dataset {
                 },
             ],
             copies: 1,
+            revision_delay: None,
         }
     }
 
@@ -277,6 +280,7 @@ impl Dataset {
         Self {
             organizations: Vec::new(),
             copies: 1,
+            revision_delay: None,
         }
     }
 
@@ -338,6 +342,39 @@ impl Dataset {
         self
     }
 
+    /// Costs are revised once, `after` the end of each day, as Elastic revises costs
+    /// after first publishing them: asked before then, a day's data-out line has its
+    /// first-published quantity and cost; from then on, 10% more, and a data
+    /// inter-node line appears. Which a request sees depends on the simulator's clock
+    /// ([`Simulator::now`](crate::Simulator::now)); the `_as_of` methods say what was
+    /// published at an instant, the others what is published in the end.
+    ///
+    /// ```
+    /// use ec_billing_sim::Dataset;
+    /// use jiff::SignedDuration;
+    ///
+    /// let data = Dataset::standard().with_revisions(SignedDuration::from_hours(72));
+    /// let (from, to) = ("2024-03-01T00:00:00Z".parse()?, "2024-03-02T00:00:00Z".parse()?);
+    /// let first = data.items_total_as_of("acme", "prod", from, to, "2024-03-03T00:00:00Z".parse()?);
+    /// let revised = data.items_total_as_of("acme", "prod", from, to, "2024-03-05T00:00:00Z".parse()?);
+    /// assert!(first < revised);
+    /// assert_eq!(revised, data.items_total("acme", "prod", from, to));
+    /// # Ok::<(), jiff::Error>(())
+    /// ```
+    pub fn with_revisions(mut self, after: SignedDuration) -> Self {
+        self.revision_delay = Some(after);
+        self
+    }
+
+    /// Whether the costs of `day` are revised as of `at`.
+    fn revised(&self, day: Date, at: Timestamp) -> bool {
+        self.revision_delay.is_some_and(|delay| {
+            let end = day.tomorrow().map_or(Timestamp::MAX, midnight);
+            end.checked_add(delay)
+                .is_ok_and(|revised_at| revised_at <= at)
+        })
+    }
+
     /// Whether the organization exists.
     pub fn has_organization(&self, organization: &str) -> bool {
         self.organizations.iter().any(|o| o.id == organization)
@@ -366,7 +403,7 @@ impl Dataset {
     }
 
     /// The lines of every day whose start is in `[from, to)`, day by day, or `None`
-    /// for an unknown deployment.
+    /// for an unknown deployment; revised where revisions are on.
     pub fn lines(
         &self,
         organization: &str,
@@ -374,8 +411,25 @@ impl Dataset {
         from: Timestamp,
         to: Timestamp,
     ) -> Option<Vec<(Date, Vec<Line>)>> {
+        self.lines_as_of(organization, deployment, from, to, Timestamp::MAX)
+    }
+
+    /// As [`lines`](Self::lines), as published at `at` (see
+    /// [`with_revisions`](Self::with_revisions)).
+    pub fn lines_as_of(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+        at: Timestamp,
+    ) -> Option<Vec<(Date, Vec<Line>)>> {
         days_starting_in(from, to)
-            .map(|day| Some((day, self.day_lines(organization, deployment, day)?)))
+            .map(|day| {
+                let lines =
+                    self.day_lines_of_copies(organization, deployment, day, 1..=self.copies, at)?;
+                Some((day, lines))
+            })
             .collect()
     }
 
@@ -384,20 +438,30 @@ impl Dataset {
         days_starting_in(from, to).collect()
     }
 
-    /// The lines of one day, or `None` for an unknown deployment.
+    /// The lines of one day, or `None` for an unknown deployment; revised where
+    /// revisions are on.
     pub fn day_lines(&self, organization: &str, deployment: &str, day: Date) -> Option<Vec<Line>> {
-        self.day_lines_of_copies(organization, deployment, day, 1..=self.copies)
+        self.day_lines_of_copies(
+            organization,
+            deployment,
+            day,
+            1..=self.copies,
+            Timestamp::MAX,
+        )
     }
 
-    /// The copies of a day's lines numbered in `copies` (see [`Dataset::with_copies`]).
+    /// The copies of a day's lines numbered in `copies` (see [`Dataset::with_copies`]),
+    /// as published at `at`.
     pub fn day_lines_of_copies(
         &self,
         organization: &str,
         deployment: &str,
         day: Date,
         copies: RangeInclusive<u32>,
+        at: Timestamp,
     ) -> Option<Vec<Line>> {
-        let lines = day_lines(self.profile(organization, deployment)?, day);
+        let revised = self.revised(day, at);
+        let lines = day_lines(self.profile(organization, deployment)?, day, revised);
         if self.copies == 1 {
             return Some(lines);
         }
@@ -425,8 +489,9 @@ impl Dataset {
             .collect()
     }
 
-    /// The exact total the simulator serves for `[from, to)`, or `None` for an unknown
-    /// deployment. Any split of the range into adjacent windows adds up to it.
+    /// The exact total the simulator serves for `[from, to)` (revised, where revisions
+    /// are on), or `None` for an unknown deployment. Any split of the range into
+    /// adjacent windows adds up to it.
     pub fn items_total(
         &self,
         organization: &str,
@@ -434,9 +499,23 @@ impl Dataset {
         from: Timestamp,
         to: Timestamp,
     ) -> Option<Decimal> {
+        self.items_total_as_of(organization, deployment, from, to, Timestamp::MAX)
+    }
+
+    /// As [`items_total`](Self::items_total), as published at `at`.
+    pub fn items_total_as_of(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+        at: Timestamp,
+    ) -> Option<Decimal> {
         let profile = self.profile(organization, deployment)?;
+        // A day's lines are a few ECU: no sum of them, nor its product with a `u32`
+        // number of copies, comes near `Decimal`'s 7.9e28.
         let one_copy: Decimal = days_starting_in(from, to)
-            .flat_map(|day| day_lines(profile, day))
+            .flat_map(|day| day_lines(profile, day, self.revised(day, at)))
             .map(|l| l.cost())
             .sum();
         Some(one_copy * Decimal::from(self.copies))
@@ -483,8 +562,8 @@ fn ten_thousandths(value: i64) -> Decimal {
     Decimal::new(value, 4)
 }
 
-/// The lines of one day of one deployment.
-fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
+/// The lines of one day of one deployment, first published or `revised`.
+fn day_lines(p: &Profile, day: Date, revised: bool) -> Vec<Line> {
     let start = midnight(day);
     let end = day.tomorrow().map_or(Timestamp::MAX, midnight);
     let es_price = ten_thousandths(p.es_price);
@@ -493,14 +572,18 @@ fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
     let kibana_cost = Decimal::from(24) * kibana_price;
     // Data out varies by day: between half and one and a half times the mean, in
     // hundredths of a GB.
-    let out_centi_gb =
+    let mut out_centi_gb =
         p.data_out_gb * 50 + (mix(&p.id, day, 1) % (p.data_out_gb as u64 * 100 + 1)) as i64;
+    if revised {
+        // Traffic accounted late: 10% more, rounded to a hundredth of a GB.
+        out_centi_gb += out_centi_gb / 10;
+    }
     let out_gb = Decimal::new(out_centi_gb, 2);
     let out_rate = ten_thousandths(320);
     let snapshot_centi_gb = p.snapshot_gb * 100 + (mix(&p.id, day, 2) % 5000) as i64;
     let snapshot_gb = Decimal::new(snapshot_centi_gb, 2);
     let snapshot_rate = ten_thousandths(11);
-    vec![
+    let mut lines = vec![
         Line::Resource {
             kind: "elasticsearch",
             name: format!(
@@ -549,7 +632,24 @@ fn day_lines(p: &Profile, day: Date) -> Vec<Line> {
             rate_formatted: format!("{snapshot_rate} per GB-day"),
             cost: snapshot_gb * snapshot_rate,
         },
-    ]
+    ];
+    if revised {
+        // Inter-node traffic, first published only with the revision: a tenth of the
+        // data out, at a third of its rate.
+        let internode_gb = Decimal::new(out_centi_gb / 10, 2);
+        let internode_rate = ten_thousandths(100);
+        lines.push(Line::Dts {
+            name: format!("Data inter-node ({})", p.region),
+            sku: "data-internode",
+            usage_type: "data_internode",
+            quantity: out_centi_gb / 10 * 10_000_000,
+            quantity_formatted: format!("{internode_gb} GB"),
+            rate: internode_rate,
+            rate_formatted: format!("{internode_rate} per GB"),
+            cost: internode_gb * internode_rate,
+        });
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -258,6 +258,7 @@ impl Fault {
 #[derive(Clone, Debug)]
 pub struct Simulator {
     key: String,
+    now: Option<jiff::Timestamp>,
     faults: Faults,
     deployment_faults: HashMap<(String, String), Faults>,
     dataset: Dataset,
@@ -275,6 +276,7 @@ impl Simulator {
     pub fn new() -> Self {
         Self {
             key: DEFAULT_API_KEY.to_string(),
+            now: None,
             faults: Faults::default(),
             deployment_faults: HashMap::new(),
             dataset: Dataset::standard(),
@@ -285,6 +287,14 @@ impl Simulator {
     /// The layout items CSV answers come in (by default [`CsvLayout::TitleCase`]).
     pub fn csv_layout(mut self, layout: CsvLayout) -> Self {
         self.csv_layout = layout;
+        self
+    }
+
+    /// The simulator's clock starts at `now` and stands still there until
+    /// [`RunningSimulator::set_now`] moves it; by default it is the system's. It decides
+    /// which revisions are published ([`Dataset::with_revisions`]).
+    pub fn now(mut self, now: jiff::Timestamp) -> Self {
+        self.now = Some(now);
         self
     }
 
@@ -355,6 +365,7 @@ impl Simulator {
             bucket: Mutex::new(TokenBucket::new(self.faults.rate_limit.unwrap_or(1))),
             csv_layout: self.csv_layout,
             seen: Mutex::default(),
+            now: Mutex::new(self.now),
             faults: self.faults,
             deployment_faults: self.deployment_faults,
             stats: Counters::default(),
@@ -405,6 +416,34 @@ impl RunningSimulator {
     /// The data it serves, to compute the exact totals a client must get.
     pub fn dataset(&self) -> &Dataset {
         &self.shared.dataset
+    }
+
+    /// Sets the simulator's clock (see [`Simulator::now`]).
+    pub fn set_now(&self, now: jiff::Timestamp) {
+        *self
+            .shared
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+    }
+
+    /// The simulator's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.now()
+    }
+
+    /// The exact total it serves now for `[from, to)`, revisions published by now
+    /// included, or `None` for an unknown deployment.
+    pub fn items_total(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Option<rust_decimal::Decimal> {
+        self.shared
+            .dataset
+            .items_total_as_of(organization, deployment, from, to, self.now())
     }
 
     /// What it has answered so far.

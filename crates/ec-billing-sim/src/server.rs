@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) csv_layout: CsvLayout,
     /// How many times each request (path and query) has been received.
     pub(crate) seen: Mutex<HashMap<String, u32>>,
+    /// The simulator's clock, when set; else the system's.
+    pub(crate) now: Mutex<Option<Timestamp>>,
     pub(crate) stats: Counters,
 }
 
@@ -258,7 +260,7 @@ async fn items(
         .map(move |(day, copies)| {
             let lines = data
                 .dataset
-                .day_lines_of_copies(&organization, &deployment, day, copies)
+                .day_lines_of_copies(&organization, &deployment, day, copies, data.now())
                 .unwrap_or_default();
             let lines = if renamed {
                 lines.into_iter().map(with_escapes).collect()
@@ -275,7 +277,13 @@ async fn items(
     }
     let mut lines: Vec<Line> = shared
         .dataset
-        .lines(&organization, &deployment, admitted.from, admitted.to)
+        .lines_as_of(
+            &organization,
+            &deployment,
+            admitted.from,
+            admitted.to,
+            shared.now(),
+        )
         .unwrap_or_default()
         .into_iter()
         .flat_map(|(_, lines)| lines)
@@ -313,7 +321,13 @@ async fn charts(
     };
     let days = shared
         .dataset
-        .lines(&organization, &deployment, admitted.from, admitted.to)
+        .lines_as_of(
+            &organization,
+            &deployment,
+            admitted.from,
+            admitted.to,
+            shared.now(),
+        )
         .unwrap_or_default();
     let mut buckets: Vec<(Timestamp, Vec<SeriesValue>)> = Vec::new();
     for (day, lines) in days {
@@ -332,6 +346,7 @@ async fn charts(
             let (id, name) = match line.dimension() {
                 "capacity" => ("capacity", "Capacity"),
                 "data_out" => ("data_out", "Data out"),
+                "data_internode" => ("data_internode", "Data inter-node"),
                 _ => ("storage_bytes", "Storage"),
             };
             match values.iter_mut().find(|(i, _, _)| *i == id) {
@@ -363,6 +378,14 @@ async fn charts(
 }
 
 impl Shared {
+    /// The simulator's clock: the instant set, else the system's.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(Timestamp::now)
+    }
+
     /// Everything before the data: latency, rate limit, faults, key, the ids and the
     /// range. Returns the range and a fault still to inject in the body, or the answer
     /// to send instead.

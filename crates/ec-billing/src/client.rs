@@ -402,6 +402,12 @@ impl Client {
         NonZeroUsize::new(self.shared.concurrency).unwrap_or(NonZeroUsize::MIN)
     }
 
+    /// The current instant by this client's [`Clock`](crate::Clock) (the system's
+    /// unless one was given): what "now" means for a range left open.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.clock.now()
+    }
+
     /// The pace requests are held to now, in requests per second, if any: fixed, or
     /// learnt from the API (see [`Pacing`]).
     pub fn pacing_rate(&self) -> Option<f64> {

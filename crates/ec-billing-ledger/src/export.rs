@@ -1,0 +1,691 @@
+//! Exports of the ledger's lines: FOCUS 1.2 CSV, plain CSV, JSON. Each is written one
+//! line at a time (memory stays flat), and every amount is exact.
+
+use std::io::Write;
+
+use ec_billing::Decimal;
+use jiff::{Timestamp, tz::TimeZone};
+use serde::Serialize;
+
+use crate::{
+    Ledger,
+    error::{Error, FileError, Result},
+    query::Query,
+    record::{LedgerLine, LineType},
+};
+
+/// The format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExportFormat {
+    /// FOCUS 1.2 CSV: every column of the specification, then custom `x_` columns
+    /// (the mapping is in the crate docs).
+    Focus,
+    /// The ledger's own columns, as CSV.
+    Csv,
+    /// The ledger's own columns, as one JSON document.
+    Json,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "focus" => Ok(Self::Focus),
+            "csv" => Ok(Self::Csv),
+            "json" => Ok(Self::Json),
+            other => Err(Error::InvalidInput(format!(
+                "unknown export format \"{}\": focus, csv or json",
+                ec_billing::escape(other)
+            ))),
+        }
+    }
+}
+
+/// How to export.
+///
+/// ```
+/// use ec_billing_ledger::{Export, ExportFormat};
+///
+/// // FOCUS in euros, at 0.92 EUR per ECU.
+/// let export = Export::new(ExportFormat::Focus).billing_currency("EUR", "0.92".parse()?)?;
+/// # let _ = export;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    format: ExportFormat,
+    currency: String,
+    rate: Decimal,
+}
+
+impl Export {
+    /// An export in `format`, billed in USD at 1.00 per ECU (Elastic's nominal rate:
+    /// an assumption to override with [`billing_currency`](Self::billing_currency)
+    /// when your contract says otherwise).
+    pub fn new(format: ExportFormat) -> Self {
+        Self {
+            format,
+            currency: "USD".to_string(),
+            rate: Decimal::ONE,
+        }
+    }
+
+    /// The billing currency (an ISO 4217 code: three capital letters) and its amount
+    /// per ECU.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a code that is not three capital letters or a rate
+    /// that is not above zero.
+    pub fn billing_currency(mut self, code: &str, per_ecu: Decimal) -> Result<Self> {
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(Error::InvalidInput(format!(
+                "\"{}\" is not an ISO 4217 currency code (three capital letters)",
+                ec_billing::escape(code)
+            )));
+        }
+        if per_ecu <= Decimal::ZERO {
+            return Err(Error::InvalidInput(format!(
+                "the rate per ECU must be above zero, not {per_ecu}"
+            )));
+        }
+        self.currency = code.to_string();
+        self.rate = per_ecu;
+        Ok(self)
+    }
+
+    /// The format.
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+}
+
+/// What an export wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportSummary {
+    /// Lines written.
+    pub lines: u64,
+    /// Their total in ECU, exact.
+    pub total: Decimal,
+}
+
+/// The FOCUS 1.2 columns, in the specification's (alphabetical) order, then the custom
+/// ones. See the crate docs for how each is filled.
+pub const FOCUS_COLUMNS: [&str; 69] = [
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingAccountType",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "CapacityReservationId",
+    "CapacityReservationStatus",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "CommitmentDiscountUnit",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceSubcategory",
+    "SkuId",
+    "SkuMeter",
+    "SkuPriceDetails",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "SubAccountType",
+    "Tags",
+    // Custom columns: the ledger's own facts, with the `x_` prefix FOCUS reserves.
+    "x_Provisional",
+    "x_Organization",
+    "x_Deployment",
+    "x_LineType",
+    "x_Kind",
+    "x_WindowStart",
+    "x_WindowEnd",
+    "x_Ordinal",
+    "x_Hours",
+    "x_InstanceCount",
+    "x_QuantityFormatted",
+    "x_RateFormatted",
+];
+
+/// The plain CSV export's columns.
+pub const CSV_COLUMNS: [&str; 20] = [
+    "organization",
+    "deployment",
+    "window_start",
+    "window_end",
+    "provisional",
+    "line_type",
+    "kind",
+    "sku",
+    "name",
+    "period_start",
+    "period_end",
+    "ordinal",
+    "hours",
+    "instance_count",
+    "price_per_hour",
+    "quantity",
+    "quantity_formatted",
+    "rate",
+    "rate_formatted",
+    "cost",
+];
+
+impl Ledger {
+    /// Writes the lines in `query` to `out` as `export` says, one at a time.
+    ///
+    /// ```no_run
+    /// use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
+    ///
+    /// # fn run() -> Result<(), ec_billing_ledger::Error> {
+    /// let ledger = Ledger::open_existing("costs.db")?;
+    /// let summary = ledger.export(&Query::all(), &Export::new(ExportFormat::Focus), std::io::stdout().lock())?;
+    /// eprintln!("{} lines, {} ECU", summary.lines, summary.total);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the ledger cannot be read or `out` written;
+    /// [`Error::InvalidInput`] when an amount overflows an exact decimal.
+    pub fn export(&self, query: &Query, export: &Export, out: impl Write) -> Result<ExportSummary> {
+        let mut summary = ExportSummary::default();
+        let mut count = |line: &LedgerLine| -> Result<()> {
+            summary.lines += 1;
+            summary.total = summary
+                .total
+                .checked_add(line.cost)
+                .ok_or_else(|| overflow("the total"))?;
+            Ok(())
+        };
+        match export.format {
+            ExportFormat::Focus | ExportFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(out);
+                let header: &[&str] = if export.format == ExportFormat::Focus {
+                    &FOCUS_COLUMNS
+                } else {
+                    &CSV_COLUMNS
+                };
+                writer.write_record(header).map_err(|e| self.written(e))?;
+                self.each_line(query, |line| {
+                    count(&line)?;
+                    let record = if export.format == ExportFormat::Focus {
+                        focus_record(&line, export)?
+                    } else {
+                        csv_record(&line)
+                    };
+                    writer.write_record(&record).map_err(|e| self.written(e))
+                })?;
+                writer.flush().map_err(|e| self.written(e))?;
+            }
+            ExportFormat::Json => {
+                let mut out = std::io::BufWriter::new(out);
+                out.write_all(b"{\"lines\":[")
+                    .map_err(|e| self.written(e))?;
+                let mut first = true;
+                self.each_line(query, |line| {
+                    if !first {
+                        out.write_all(b",").map_err(|e| self.written(e))?;
+                    }
+                    first = false;
+                    count(&line)?;
+                    serde_json::to_writer(&mut out, &JsonLine::from(&line))
+                        .map_err(|e| self.written(e))
+                })?;
+                write!(
+                    out,
+                    "],\"count\":{},\"total\":\"{}\"}}",
+                    summary.lines, summary.total
+                )
+                .map_err(|e| self.written(e))?;
+                out.write_all(b"\n").map_err(|e| self.written(e))?;
+                out.flush().map_err(|e| self.written(e))?;
+            }
+        }
+        Ok(summary)
+    }
+
+    fn written(&self, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Storage(FileError::new(
+            &self.path,
+            "the export could not be written",
+            Some(Box::new(error)),
+        ))
+    }
+}
+
+fn overflow(what: &str) -> Error {
+    Error::InvalidInput(format!("{what} overflows an exact decimal"))
+}
+
+/// A line's plain CSV record.
+fn csv_record(line: &LedgerLine) -> Vec<String> {
+    let key = &line.key;
+    vec![
+        line.organization.clone(),
+        line.deployment.clone(),
+        line.window.0.to_string(),
+        line.window.1.to_string(),
+        line.provisional.to_string(),
+        key.line_type.as_str().to_string(),
+        key.kind.clone(),
+        key.sku.clone(),
+        key.name.clone(),
+        key.period_start.to_string(),
+        key.period_end.to_string(),
+        key.ordinal.to_string(),
+        text(line.hours),
+        text(line.instance_count),
+        text(line.price_per_hour),
+        text(line.quantity),
+        line.quantity_formatted.clone().unwrap_or_default(),
+        text(line.rate),
+        line.rate_formatted.clone().unwrap_or_default(),
+        line.cost.to_string(),
+    ]
+}
+
+fn text<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A line as the JSON export writes it: money as decimal strings.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    organization: &'a str,
+    deployment: &'a str,
+    window_start: Timestamp,
+    window_end: Timestamp,
+    provisional: bool,
+    line_type: &'static str,
+    kind: &'a str,
+    sku: &'a str,
+    name: &'a str,
+    period_start: Timestamp,
+    period_end: Timestamp,
+    ordinal: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hours: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_per_hour: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantity_formatted: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_formatted: Option<&'a str>,
+    cost: String,
+}
+
+impl<'a> From<&'a LedgerLine> for JsonLine<'a> {
+    fn from(line: &'a LedgerLine) -> Self {
+        let key = &line.key;
+        Self {
+            organization: &line.organization,
+            deployment: &line.deployment,
+            window_start: line.window.0,
+            window_end: line.window.1,
+            provisional: line.provisional,
+            line_type: key.line_type.as_str(),
+            kind: &key.kind,
+            sku: &key.sku,
+            name: &key.name,
+            period_start: key.period_start,
+            period_end: key.period_end,
+            ordinal: key.ordinal,
+            hours: line.hours,
+            instance_count: line.instance_count,
+            price_per_hour: line.price_per_hour.map(|d| d.to_string()),
+            quantity: line.quantity.map(|d| d.to_string()),
+            quantity_formatted: line.quantity_formatted.as_deref(),
+            rate: line.rate.map(|d| d.to_string()),
+            rate_formatted: line.rate_formatted.as_deref(),
+            cost: line.cost.to_string(),
+        }
+    }
+}
+
+/// What a line is priced in: its quantity in pricing units, the unit, and the unit
+/// price in ECU.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Pricing {
+    pub(crate) quantity: Decimal,
+    pub(crate) unit: String,
+    pub(crate) unit_price: Decimal,
+}
+
+/// A line's pricing: instance hours at the price per hour for a resource line; for a
+/// DTS line, its quantity in the unit of its rate (see the crate docs), at its rate.
+pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
+    match line.key.line_type {
+        LineType::Resource => {
+            let hours = line.hours.unwrap_or_default();
+            let instances = line.instance_count.unwrap_or_default();
+            let instance_hours = i128::from(hours)
+                .checked_mul(i128::from(instances))
+                .and_then(|h| Decimal::try_from_i128_with_scale(h, 0).ok())
+                .ok_or_else(|| overflow("a line's instance hours"))?;
+            Ok(Pricing {
+                quantity: instance_hours,
+                unit: "Hours".to_string(),
+                unit_price: line.price_per_hour.unwrap_or_default(),
+            })
+        }
+        LineType::Dts => {
+            let raw = line.quantity.unwrap_or_default();
+            let rate = line.rate.unwrap_or_default();
+            let unit = line
+                .rate_formatted
+                .as_deref()
+                .and_then(|text| text.split_once(" per "))
+                .map(|(_, unit)| unit.trim().to_string())
+                .filter(|unit| !unit.is_empty())
+                .unwrap_or_else(|| "Units".to_string());
+            let scale = dts_scale(raw, line.quantity_formatted.as_deref(), rate, line.cost);
+            let quantity = raw
+                .checked_div(scale)
+                .ok_or_else(|| overflow("a line's quantity"))?
+                .normalize();
+            Ok(Pricing {
+                quantity,
+                unit,
+                unit_price: rate,
+            })
+        }
+    }
+}
+
+/// The power of ten between a DTS line's raw quantity and its quantity in the unit of
+/// its rate (bytes to GB: 10^9): the one nearest to raw ÷ the number its formatted
+/// quantity shows (`1,363.9 GB`), or else to raw ÷ (cost ÷ rate); 1 when neither says.
+fn dts_scale(raw: Decimal, formatted: Option<&str>, rate: Decimal, cost: Decimal) -> Decimal {
+    let shown = formatted.and_then(|text| {
+        let number: String = text
+            .split_whitespace()
+            .next()?
+            .chars()
+            .filter(|c| *c != ',')
+            .collect();
+        number
+            .parse::<Decimal>()
+            .ok()
+            .filter(|n| *n > Decimal::ZERO)
+    });
+    let priced = shown.or_else(|| {
+        (rate > Decimal::ZERO)
+            .then(|| cost.checked_div(rate))
+            .flatten()
+            .filter(|q| *q > Decimal::ZERO)
+    });
+    let Some(priced) = priced else {
+        return Decimal::ONE;
+    };
+    let Some(ratio) = raw.checked_div(priced).filter(|r| *r > Decimal::ZERO) else {
+        return Decimal::ONE;
+    };
+    // The nearest power of ten, by the ratio's order of magnitude (up to 10^18).
+    let mut best = Decimal::ONE;
+    let mut power = Decimal::ONE;
+    let distance = |p: Decimal| (ratio / p).max(p / ratio);
+    for _ in 0..18 {
+        power *= Decimal::TEN;
+        if distance(power) < distance(best) {
+            best = power;
+        }
+    }
+    best
+}
+
+/// The calendar month (UTC) an instant falls in: Elastic bills monthly.
+fn billing_period(at: Timestamp) -> (String, String) {
+    let date = at.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
+    let start = date.to_zoned_datetime(TimeZone::UTC).map(|z| z.timestamp());
+    let end = date
+        .last_of_month()
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+        .map(|z| z.timestamp());
+    (
+        start.map(|t| t.to_string()).unwrap_or_default(),
+        end.map(|t| t.to_string()).unwrap_or_default(),
+    )
+}
+
+/// The FOCUS service category of a line: the deployment's resources are analytics
+/// (Elasticsearch and what runs beside it); data transfer is networking; snapshots are
+/// storage.
+fn service_category(line: &LedgerLine) -> &'static str {
+    match (line.key.line_type, line.key.kind.as_str()) {
+        (LineType::Resource, _) => "Analytics",
+        (LineType::Dts, "storage_api" | "storage_bytes") => "Storage",
+        (LineType::Dts, kind) if kind.starts_with("data_") => "Networking",
+        (LineType::Dts, _) => "Other",
+    }
+}
+
+/// A line's FOCUS record, in [`FOCUS_COLUMNS`] order.
+fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
+    let pricing = pricing(line)?;
+    let rate = export.rate;
+    let in_billing = |ecu: Decimal, what: &str| ecu.checked_mul(rate).ok_or_else(|| overflow(what));
+    let billed = in_billing(line.cost, "a line's billed cost")?;
+    let list_unit_price = in_billing(pricing.unit_price, "a line's unit price")?;
+    let list_cost = list_unit_price
+        .checked_mul(pricing.quantity)
+        .ok_or_else(|| overflow("a line's list cost"))?;
+    let (period_start, period_end) = billing_period(line.key.period_start);
+    let key = &line.key;
+    let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
+    let empty = String::new;
+    Ok(vec![
+        empty(),                                             // AvailabilityZone
+        billed.to_string(),                                  // BilledCost
+        line.organization.clone(),                           // BillingAccountId
+        line.organization.clone(),                           // BillingAccountName
+        "Organization".to_string(),                          // BillingAccountType
+        export.currency.clone(),                             // BillingCurrency
+        period_end,                                          // BillingPeriodEnd
+        period_start,                                        // BillingPeriodStart
+        empty(),                                             // CapacityReservationId
+        empty(),                                             // CapacityReservationStatus
+        "Usage".to_string(),                                 // ChargeCategory
+        empty(),                                             // ChargeClass
+        key.name.clone(),                                    // ChargeDescription
+        "Usage-Based".to_string(),                           // ChargeFrequency
+        key.period_end.to_string(),                          // ChargePeriodEnd
+        key.period_start.to_string(),                        // ChargePeriodStart
+        empty(),                                             // CommitmentDiscountCategory
+        empty(),                                             // CommitmentDiscountId
+        empty(),                                             // CommitmentDiscountName
+        empty(),                                             // CommitmentDiscountQuantity
+        empty(),                                             // CommitmentDiscountStatus
+        empty(),                                             // CommitmentDiscountType
+        empty(),                                             // CommitmentDiscountUnit
+        pricing.quantity.to_string(),                        // ConsumedQuantity
+        pricing.unit.clone(),                                // ConsumedUnit
+        billed.to_string(),                                  // ContractedCost
+        empty(),                                             // ContractedUnitPrice
+        billed.to_string(),                                  // EffectiveCost
+        empty(),                                             // InvoiceId
+        "Elastic".to_string(),                               // InvoiceIssuerName
+        list_cost.to_string(),                               // ListCost
+        list_unit_price.to_string(),                         // ListUnitPrice
+        "Standard".to_string(),                              // PricingCategory
+        "ECU".to_string(),                                   // PricingCurrency
+        empty(),                                             // PricingCurrencyContractedUnitPrice
+        line.cost.to_string(),                               // PricingCurrencyEffectiveCost
+        pricing.unit_price.to_string(),                      // PricingCurrencyListUnitPrice
+        pricing.quantity.to_string(),                        // PricingQuantity
+        pricing.unit,                                        // PricingUnit
+        "Elastic".to_string(),                               // ProviderName
+        "Elastic".to_string(),                               // PublisherName
+        empty(),                                             // RegionId
+        empty(),                                             // RegionName
+        line.deployment.clone(),                             // ResourceId
+        line.deployment.clone(),                             // ResourceName
+        "Deployment".to_string(),                            // ResourceType
+        service_category(line).to_string(),                  // ServiceCategory
+        "Elastic Cloud".to_string(),                         // ServiceName
+        empty(),                                             // ServiceSubcategory
+        key.sku.clone(),                                     // SkuId
+        key.kind.clone(),                                    // SkuMeter
+        empty(),                                             // SkuPriceDetails
+        sku_price_id,                                        // SkuPriceId
+        empty(),                                             // SubAccountId
+        empty(),                                             // SubAccountName
+        empty(),                                             // SubAccountType
+        empty(),                                             // Tags
+        line.provisional.to_string(),                        // x_Provisional
+        line.organization.clone(),                           // x_Organization
+        line.deployment.clone(),                             // x_Deployment
+        key.line_type.as_str().to_string(),                  // x_LineType
+        key.kind.clone(),                                    // x_Kind
+        line.window.0.to_string(),                           // x_WindowStart
+        line.window.1.to_string(),                           // x_WindowEnd
+        key.ordinal.to_string(),                             // x_Ordinal
+        text(line.hours),                                    // x_Hours
+        text(line.instance_count),                           // x_InstanceCount
+        line.quantity_formatted.clone().unwrap_or_default(), // x_QuantityFormatted
+        line.rate_formatted.clone().unwrap_or_default(),     // x_RateFormatted
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::LineKey;
+
+    fn dts(raw: &str, formatted: &str, rate: &str, rate_formatted: &str, cost: &str) -> LedgerLine {
+        let at: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        LedgerLine {
+            organization: "o".into(),
+            deployment: "d".into(),
+            window: (at, at),
+            provisional: false,
+            key: LineKey {
+                line_type: LineType::Dts,
+                kind: "data_out".into(),
+                sku: "s".into(),
+                name: "n".into(),
+                period_start: at,
+                period_end: at,
+                ordinal: 0,
+            },
+            hours: None,
+            instance_count: None,
+            price_per_hour: None,
+            quantity: Some(raw.parse().unwrap()),
+            quantity_formatted: Some(formatted.into()),
+            rate: Some(rate.parse().unwrap()),
+            rate_formatted: Some(rate_formatted.into()),
+            cost: cost.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_dts_quantity_is_priced_in_the_unit_of_its_rate() {
+        let bytes = pricing(&dts(
+            "1363900000000",
+            "1,363.9 GB",
+            "0.03",
+            "0.03 per GB",
+            "40.917",
+        ))
+        .unwrap();
+        assert_eq!(bytes.quantity.to_string(), "1363.9");
+        assert_eq!(bytes.unit, "GB");
+        // A formatted quantity rounded for display still finds the unit's scale.
+        let rounded = pricing(&dts(
+            "2668996666",
+            "2,669 GB-month",
+            "0.03",
+            "0.03 per GB-month",
+            "80.0699",
+        ))
+        .unwrap();
+        assert_eq!(rounded.quantity.to_string(), "2668.996666");
+        assert_eq!(rounded.unit, "GB-month");
+        let requests = pricing(&dts(
+            "2602",
+            "2,602 requests",
+            "0.00005",
+            "0.00005 per request",
+            "0.1301",
+        ))
+        .unwrap();
+        assert_eq!(requests.quantity.to_string(), "2602");
+        assert_eq!(requests.unit, "request");
+        // Nothing to go by: the raw quantity, in units.
+        let bare = pricing(&dts("5", "", "0", "", "0")).unwrap();
+        assert_eq!(
+            (bare.quantity.to_string(), bare.unit.as_str()),
+            ("5".to_string(), "Units")
+        );
+    }
+
+    #[test]
+    fn the_billing_period_is_the_calendar_month() {
+        let (start, end) = billing_period("2024-02-17T05:00:00Z".parse().unwrap());
+        assert_eq!(start, "2024-02-01T00:00:00Z");
+        assert_eq!(end, "2024-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_export_format_reads_from_its_name() {
+        for format in [ExportFormat::Focus, ExportFormat::Csv, ExportFormat::Json] {
+            let name = match format {
+                ExportFormat::Focus => "focus",
+                ExportFormat::Csv => "csv",
+                ExportFormat::Json => "json",
+            };
+            assert_eq!(name.parse::<ExportFormat>().unwrap(), format);
+        }
+        assert!("xlsx".parse::<ExportFormat>().is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! Keeps Elastic Cloud billing costs, not just fetches them: an incremental, exact,
+//! revision-aware ledger in one SQLite file, and exports of it as FOCUS 1.2, CSV or
+//! JSON.
+//!
+//! Every team that consumes the billing-costs API ends up writing the same program
+//! around it: fetch the windows not yet fetched, fetch the recent ones again because
+//! Elastic revises costs after first publishing them, store lines under stable keys so
+//! that a re-run never counts twice, survive a crash half-way, and hand the result to
+//! the FinOps stack in its standard shape. This crate is that program.
+//!
+//! ```no_run
+//! use ec_billing_ledger::{ExportFormat, Export, Ledger, Query, SyncPlan};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = ec_billing::Client::from_env()?;
+//! let ledger = Ledger::open("costs.db")?;
+//! let plan = SyncPlan::new("my-org", ["prod", "staging"]).from("2024-01-01T00:00:00Z".parse()?);
+//! let report = ledger.sync(&client, &plan).await?;
+//! println!("{} windows fetched", report.windows_fetched());
+//! let export = Export::new(ExportFormat::Focus);
+//! ledger.export(&Query::all().organization("my-org"), &export, std::io::stdout().lock())?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The file
+//!
+//! One SQLite file (SQLite is built into this crate: nothing to install), in WAL mode so
+//! that an export reads while a sync writes. It holds, per organization and deployment:
+//!
+//! - **windows**: every window fetched, with when it was first and last fetched, a
+//!   digest of the last answer's lines, their count, the answer's total, and whether the
+//!   window is *final*;
+//! - **lines**: every line under its natural key: deployment, line type (`resource` or
+//!   `dts`), kind (a resource kind, or a DTS usage type), SKU, name, and the line's period
+//!   (a resource line's own; a DTS line's window), plus an ordinal that keeps apart the
+//!   lines of one answer sharing all of that (several DTS lines of one SKU in one
+//!   window): lines are never dropped or overwritten, and a window's lines always add up
+//!   to its answer's total (an answer whose lines do not is refused);
+//! - **revisions**: each change found by fetching a window again;
+//! - a journal of syncs.
+//!
+//! Money is stored exactly, as decimal text (never `REAL`), and every total is summed
+//! exactly in Rust. Instants are UTC: window bounds as epoch seconds, line periods as
+//! RFC 3339.
+//!
+//! The window size (monthly by default, or daily) is fixed when the ledger is created;
+//! a sync asking for another is refused ([`Error::WindowSize`]). The schema carries its
+//! version (`PRAGMA user_version`): an older file is migrated when opened, a newer one
+//! is refused ([`Error::NewerSchema`]), and a file that is not a ledger (not SQLite, or
+//! another application's database) is refused, never written to ([`Error::NotALedger`]).
+//!
+//! # Sync
+//!
+//! [`Ledger::sync`] takes a [`SyncPlan`]: an organization, deployments, a range (by
+//! default from where the ledger stands to now). It fetches every window the ledger does
+//! not have whole, and every *provisional* window again: one last fetched less than the
+//! settle period (default 14 days, [`DEFAULT_SETTLE`]) after its end, because Elastic
+//! revises recent costs. A window fetched at least that long after its end is *final*
+//! and is not fetched again unless asked ([`SyncPlan::refetch_final`]). All requests go
+//! through one `ec_billing::Client`: its concurrency, pacing and retries are shared.
+//!
+//! Each window is written in one transaction with its fetch record: a sync killed at
+//! any moment (even `kill -9`) leaves a consistent ledger without the unfinished
+//! windows, and the next sync carries on. A sync that finds nothing new changes
+//! nothing and says so ([`SyncReport::changed_nothing`]). Two syncs of one file are
+//! kept apart by an OS lock on `<file>.lock`: the second waits, a bounded time
+//! ([`SyncPlan::lock_wait`]), then fails with [`Error::Busy`].
+//!
+//! # Revisions
+//!
+//! A revision is a change between two fetches of the same window: a line added, a line
+//! removed, or a line whose cost (or other values) changed, with the old and the new
+//! amount and when it was seen. They are facts: kept, never overwritten, listed by
+//! [`Ledger::revisions`], and counted per deployment in the sync's report with what
+//! they changed the total by. A window that grew (the month to date, fetched again
+//! later in the month) is replaced, its changes counted as lines added, changed and
+//! removed, not as revisions: it is a different question, not a correction.
+//!
+#![doc = include_str!("focus.md")]
+
+mod error;
+mod export;
+mod query;
+mod record;
+mod schema;
+mod sync;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use ec_billing::WindowSize;
+use rusqlite::Connection;
+
+pub use error::{AnswerError, Error, FileError, Result};
+pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS};
+pub use query::{Change, Query, Revision, WindowRecord};
+pub use record::{LedgerLine, LineKey, LineType};
+pub use sync::{
+    DEFAULT_LOCK_WAIT, DEFAULT_SETTLE, DeploymentSync, SyncFailure, SyncPlan, SyncReport,
+};
+
+/// A ledger in one SQLite file. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    window: WindowSize,
+    conn: Mutex<Connection>,
+}
+
+impl Ledger {
+    /// Opens the ledger at `path`, or creates one there with monthly windows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotALedger`] for a file that is not one, [`Error::NewerSchema`] for one
+    /// of a newer version, [`Error::Storage`] when it cannot be opened or created.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), None, true)
+    }
+
+    /// Opens the ledger at `path`, which must keep windows of `window`, or creates one
+    /// there that does.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), and [`Error::WindowSize`] when the ledger keeps windows
+    /// of another size; [`Error::InvalidInput`] for a window size a ledger cannot keep
+    /// (only months and days: windows must start on the same boundaries however the
+    /// range is drawn).
+    pub fn open_with(path: impl AsRef<Path>, window: WindowSize) -> Result<Self> {
+        let window = match window {
+            WindowSize::Month | WindowSize::Day => window,
+            WindowSize::Days(days) if days.get() == 1 => WindowSize::Day,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "a ledger keeps monthly or daily windows, not {}",
+                    error::window_name(other)
+                )));
+            }
+        };
+        Self::open_inner(path.as_ref(), Some(window), true)
+    }
+
+    /// Opens the ledger at `path`, which must exist: for reading (an export) without
+    /// creating a file by mistake.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), and [`Error::Storage`] when there is no file.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), None, false)
+    }
+
+    fn open_inner(path: &Path, window: Option<WindowSize>, create: bool) -> Result<Self> {
+        let (conn, window) = schema::open(path, window, create)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            window,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The window size, fixed when the ledger was created.
+    pub fn window_size(&self) -> WindowSize {
+        self.window
+    }
+
+    /// The connection, for one short piece of work (never held across an `await`).
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,835 @@
+//! Incremental sync: which windows to fetch, fetching them through one client, and
+//! storing each answer in one transaction with what changed.
+
+use std::{collections::HashMap, time::Duration};
+
+use ec_billing::{Client, DateRange, Decimal, Format, Items, StreamExt, Window, WindowSize};
+use futures_util::stream;
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::{
+    Ledger,
+    error::{AnswerError, Error, Result, storage},
+    record::{AnswerLine, LineKey, answer_lines},
+    schema::SyncLock,
+};
+
+/// The settle period by default: 14 days. Elastic revises costs after first publishing
+/// them (finalization, late usage records, credits); corrections reported by public
+/// consumers land within days, and within the first two weeks after a month ends. A
+/// window that ended less than this long before it was last fetched is *provisional*
+/// and fetched again by every sync; after that it is *final*.
+pub const DEFAULT_SETTLE: SignedDuration = SignedDuration::from_hours(14 * 24);
+
+/// How long a sync waits by default for another sync of the same file to finish.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// What a sync fetches: some deployments of one organization, over a range.
+///
+/// ```
+/// use ec_billing_ledger::SyncPlan;
+///
+/// let plan = SyncPlan::new("my-org", ["prod", "staging"])
+///     .from("2024-01-01T00:00:00Z".parse()?)
+///     .settle(jiff::SignedDuration::from_hours(7 * 24));
+/// # let _ = plan;
+/// # Ok::<(), jiff::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SyncPlan {
+    organization: String,
+    deployments: Vec<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    settle: SignedDuration,
+    refetch_final: bool,
+    keep_going: bool,
+    format: Format,
+    now: Option<Timestamp>,
+    lock_wait: Duration,
+}
+
+impl SyncPlan {
+    /// Every window of `deployments` of `organization`, from where the ledger stands
+    /// (see [`from`](Self::from)) to now. Repeated ids count once.
+    pub fn new(
+        organization: impl Into<String>,
+        deployments: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        let mut unique: Vec<String> = Vec::new();
+        for deployment in deployments.into_iter().map(Into::into) {
+            if !unique.contains(&deployment) {
+                unique.push(deployment);
+            }
+        }
+        Self {
+            organization: organization.into(),
+            deployments: unique,
+            from: None,
+            to: None,
+            settle: DEFAULT_SETTLE,
+            refetch_final: false,
+            keep_going: false,
+            format: Format::Json,
+            now: None,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+
+    /// Where the range starts, taken back to the start of its window (the month or the
+    /// day, UTC). By default, each deployment's first provisional window, or the end of
+    /// its last final one; a deployment the ledger has nothing of needs a start.
+    pub fn from(mut self, from: Timestamp) -> Self {
+        self.from = Some(from);
+        self
+    }
+
+    /// Where the range ends (exclusive); by default now. A window it cuts short is
+    /// fetched whole by a later sync that reaches further.
+    pub fn to(mut self, to: Timestamp) -> Self {
+        self.to = Some(to);
+        self
+    }
+
+    /// The settle period ([`DEFAULT_SETTLE`] by default).
+    pub fn settle(mut self, settle: SignedDuration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Fetches final windows again too (checking that nothing changed after all).
+    pub fn refetch_final(mut self, refetch: bool) -> Self {
+        self.refetch_final = refetch;
+        self
+    }
+
+    /// Keeps going past failures: every window that can be fetched is stored, and the
+    /// report lists each failure. By default the first failure ends the sync (every
+    /// window stored before it stays stored).
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// Asks for JSON (the default) or CSV answers; the ledger stores the same lines.
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The instant taken as now (for tests and replays); by default the client's clock.
+    pub fn now(mut self, now: Timestamp) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// How long to wait for another sync of the same file ([`DEFAULT_LOCK_WAIT`]).
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The organization.
+    pub fn organization(&self) -> &str {
+        &self.organization
+    }
+
+    /// The deployments, each once, in order.
+    pub fn deployments(&self) -> &[String] {
+        &self.deployments
+    }
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// Per deployment, in the order asked.
+    pub deployments: Vec<DeploymentSync>,
+    /// With [`SyncPlan::keep_going`]: each window that could not be fetched or
+    /// stored, with its error's one-line description.
+    pub failures: Vec<SyncFailure>,
+}
+
+impl SyncReport {
+    /// Whether the sync changed nothing in the ledger: no line added, changed or
+    /// removed, no window fetched for the first time.
+    pub fn changed_nothing(&self) -> bool {
+        self.deployments.iter().all(|d| {
+            d.windows_new == 0 && d.lines_added == 0 && d.lines_changed == 0 && d.lines_removed == 0
+        })
+    }
+
+    /// Requests made (windows fetched), over every deployment.
+    pub fn windows_fetched(&self) -> u64 {
+        self.deployments.iter().map(|d| d.windows_fetched).sum()
+    }
+}
+
+/// A window that failed, with [`SyncPlan::keep_going`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncFailure {
+    /// The deployment.
+    pub deployment: String,
+    /// The window.
+    pub window: (Timestamp, Timestamp),
+    /// The error's code, when the API gave one.
+    pub code: Option<String>,
+    /// The error, in one line.
+    pub message: String,
+}
+
+/// What a sync did for one deployment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeploymentSync {
+    /// The deployment.
+    pub deployment: String,
+    /// The range planned, after taking its start back to a window's.
+    pub range: Option<(Timestamp, Timestamp)>,
+    /// Windows fetched (requests made).
+    pub windows_fetched: u64,
+    /// Of those, windows the ledger did not have.
+    pub windows_new: u64,
+    /// Windows not fetched: final, and stored whole.
+    pub windows_skipped: u64,
+    /// Windows fetched again whose lines had changed (each change recorded as a
+    /// revision).
+    pub windows_revised: u64,
+    /// Lines stored that were not there.
+    pub lines_added: u64,
+    /// Lines whose values changed.
+    pub lines_changed: u64,
+    /// Lines that are no longer in the answer.
+    pub lines_removed: u64,
+    /// Lines fetched again as they were.
+    pub lines_unchanged: u64,
+    /// Revisions recorded (line added, removed or changed in a window fetched again).
+    pub revisions: u64,
+    /// What the revisions changed the total by, exactly (new costs less old).
+    pub revised_by: Decimal,
+    /// The ledger's total for the deployment over the range, exact.
+    pub total: Decimal,
+}
+
+/// A window the ledger has.
+#[derive(Clone, Copy, Debug)]
+struct Stored {
+    end: Timestamp,
+    final_: bool,
+}
+
+/// What storing one answer changed.
+#[derive(Debug, Default)]
+struct Stored1 {
+    new: bool,
+    revised: bool,
+    added: u64,
+    changed: u64,
+    removed: u64,
+    unchanged: u64,
+    revisions: u64,
+    revised_by: Decimal,
+}
+
+impl Ledger {
+    /// Fetches what `plan` asks for that the ledger lacks, and every provisional window
+    /// again, through `client` (its concurrency, pacing and retries shared by all);
+    /// stores each answer in one transaction with its fetch record and the revisions
+    /// it brings. Run twice with nothing changed upstream, the second sync fetches only
+    /// provisional windows and changes nothing. Killed at any moment, it leaves every
+    /// window it finished stored and the rest as they were: the next sync carries on.
+    ///
+    /// ```no_run
+    /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing_ledger::Error> {
+    /// let ledger = ec_billing_ledger::Ledger::open("costs.db")?;
+    /// let plan = ec_billing_ledger::SyncPlan::new("my-org", ["prod", "staging"])
+    ///     .from("2024-01-01T00:00:00Z".parse().expect("a timestamp"));
+    /// let report = ledger.sync(&client, &plan).await?;
+    /// for d in &report.deployments {
+    ///     println!("{}: {} windows fetched, {} revised, total {} ECU",
+    ///         d.deployment, d.windows_fetched, d.windows_revised, d.total);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] before any request (a bad id, a range, no start for a
+    /// deployment the ledger has nothing of); [`Error::Busy`] when another sync holds
+    /// the file past [`SyncPlan::lock_wait`]; without [`SyncPlan::keep_going`], the
+    /// first window's [`Error::Api`] or [`Error::Answer`]; [`Error::Storage`].
+    pub async fn sync(&self, client: &Client, plan: &SyncPlan) -> Result<SyncReport> {
+        let organization = plan.organization.as_str();
+        // Every id checked before anything else, as the client checks it: a day of
+        // each, planned.
+        let probe = DateRange::parse("2024-01-01", "2024-01-02")?;
+        for deployment in &plan.deployments {
+            client
+                .items(organization, deployment.as_str())
+                .range(probe)
+                .windows()?;
+        }
+        let _lock = SyncLock::take(&self.path, plan.lock_wait).await?;
+        let now = whole_seconds(plan.now.unwrap_or_else(|| client.now()));
+        let to = whole_seconds(plan.to.unwrap_or(now));
+        let journal = self.journal_start(organization, now)?;
+
+        let mut report = SyncReport::default();
+        let mut tasks: Vec<(usize, Window)> = Vec::new();
+        for (index, deployment) in plan.deployments.iter().enumerate() {
+            let mut summary = DeploymentSync {
+                deployment: deployment.clone(),
+                ..DeploymentSync::default()
+            };
+            let from = match plan.from {
+                Some(from) => Some(self.window_start(from)?),
+                None => self.resume_point(organization, deployment)?,
+            };
+            let Some(from) = from else {
+                return Err(Error::InvalidInput(format!(
+                    "the ledger has nothing of deployment \"{}\" yet: give a start (from)",
+                    ec_billing::escape(deployment)
+                )));
+            };
+            if from < to {
+                let range = DateRange::new(from, to)?;
+                summary.range = Some((from, to));
+                let stored = self.stored_windows(organization, deployment, from, to)?;
+                for window in range.windows(self.window) {
+                    if tasks.len() >= ec_billing::MAX_WINDOWS {
+                        return Err(Error::InvalidInput(format!(
+                            "the range {range} makes more than {} requests: sync a shorter one",
+                            ec_billing::MAX_WINDOWS
+                        )));
+                    }
+                    match stored.get(&window.from()) {
+                        Some(s) if s.end == window.to() && s.final_ && !plan.refetch_final => {
+                            summary.windows_skipped += 1;
+                        }
+                        _ => tasks.push((index, window)),
+                    }
+                }
+            }
+            report.deployments.push(summary);
+        }
+
+        let limit = client.concurrency().get().saturating_mul(2);
+        let window_size = self.window;
+        let mut answers = stream::iter(tasks)
+            .map(|(index, window)| {
+                let request = client
+                    .items(organization, plan.deployments[index].as_str())
+                    .range(window.range())
+                    .window(window_size)
+                    .format(plan.format);
+                async move { (index, window, request.send().await) }
+            })
+            .buffer_unordered(limit.max(1));
+        let mut failed = 0u64;
+        while let Some((index, window, answer)) = answers.next().await {
+            let deployment = plan.deployments[index].as_str();
+            let stored = answer.map_err(Error::Api).and_then(|report| {
+                let final_ = is_final(window, now, plan.settle);
+                self.store_window(organization, deployment, window, &report.items, now, final_)
+            });
+            match stored {
+                Ok(outcome) => {
+                    let summary = &mut report.deployments[index];
+                    summary.windows_fetched += 1;
+                    summary.windows_new += u64::from(outcome.new);
+                    summary.windows_revised += u64::from(outcome.revised);
+                    summary.lines_added += outcome.added;
+                    summary.lines_changed += outcome.changed;
+                    summary.lines_removed += outcome.removed;
+                    summary.lines_unchanged += outcome.unchanged;
+                    summary.revisions += outcome.revisions;
+                    summary.revised_by = summary
+                        .revised_by
+                        .checked_add(outcome.revised_by)
+                        .ok_or_else(|| overflow(deployment, window))?;
+                }
+                Err(error) if plan.keep_going && !matches!(error, Error::Storage(_)) => {
+                    failed += 1;
+                    tracing::warn!(deployment, %window, %error, "window not synced");
+                    report.failures.push(SyncFailure {
+                        deployment: deployment.to_string(),
+                        window: (window.from(), window.to()),
+                        code: match &error {
+                            Error::Api(e) => e.code().map(|c| c.as_str().to_string()),
+                            _ => None,
+                        },
+                        message: error.to_string(),
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        for summary in &mut report.deployments {
+            if let Some((from, to)) = summary.range {
+                summary.total =
+                    self.deployment_total(organization, &summary.deployment, from, to)?;
+            }
+        }
+        self.journal_end(journal, &report, failed)?;
+        Ok(report)
+    }
+
+    /// Where a sync without a start begins for `deployment`: its first provisional
+    /// window, or the start of the window after its last final one; `None` when the
+    /// ledger has none of its windows.
+    fn resume_point(&self, organization: &str, deployment: &str) -> Result<Option<Timestamp>> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT window_start, window_end, final FROM windows
+                 WHERE organization = ?1 AND deployment = ?2 ORDER BY window_start",
+            )
+            .map_err(|e| storage(&self.path, e))?;
+        let rows = statement
+            .query_map(params![organization, deployment], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(|e| storage(&self.path, e))?;
+        let mut resume = None;
+        for row in rows {
+            let (start, end, final_) = row.map_err(|e| storage(&self.path, e))?;
+            if !final_ {
+                return Ok(Some(instant(start)));
+            }
+            resume = Some(end);
+        }
+        drop(statement);
+        drop(conn);
+        // The end of the last final window, taken back to a window's start: a window
+        // cut short is fetched whole.
+        resume
+            .map(|end| self.window_start(instant(end)))
+            .transpose()
+    }
+
+    /// The windows of `deployment` starting in `[from, to)`, by start.
+    fn stored_windows(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<HashMap<Timestamp, Stored>> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT window_start, window_end, final FROM windows
+                 WHERE organization = ?1 AND deployment = ?2
+                   AND window_start >= ?3 AND window_start < ?4",
+            )
+            .map_err(|e| storage(&self.path, e))?;
+        let rows = statement
+            .query_map(
+                params![organization, deployment, from.as_second(), to.as_second()],
+                |row| {
+                    Ok((
+                        instant(row.get(0)?),
+                        Stored {
+                            end: instant(row.get(1)?),
+                            final_: row.get(2)?,
+                        },
+                    ))
+                },
+            )
+            .map_err(|e| storage(&self.path, e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| storage(&self.path, e))
+    }
+
+    /// The start of the window `at` falls in: its month's or its day's, UTC.
+    fn window_start(&self, at: Timestamp) -> Result<Timestamp> {
+        let date = at.to_zoned_datetime(TimeZone::UTC).date();
+        let date = match self.window {
+            WindowSize::Month => date.first_of_month(),
+            _ => date,
+        };
+        date.to_zoned_datetime(TimeZone::UTC)
+            .map(|zoned| zoned.timestamp())
+            .map_err(|_| {
+                Error::InvalidInput(format!(
+                    "{at} is too near the end of the time scale for a ledger window"
+                ))
+            })
+    }
+
+    /// Stores one answer for `window` in one transaction: its lines, its fetch record,
+    /// and, when the same window was stored before, a revision for each change.
+    fn store_window(
+        &self,
+        organization: &str,
+        deployment: &str,
+        window: Window,
+        items: &Items,
+        now: Timestamp,
+        final_: bool,
+    ) -> Result<Stored1> {
+        let (lines, digest) = answer_lines(items, window);
+        let lines_total = lines
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line.cost))
+            .ok_or_else(|| overflow(deployment, window))?;
+        if lines_total != items.costs.total {
+            return Err(Error::Answer(AnswerError::new(
+                deployment,
+                window,
+                format!(
+                    "its lines add up to {lines_total} ECU, its total says {} ECU",
+                    items.costs.total
+                ),
+            )));
+        }
+        let mut conn = self.connection();
+        let tx = conn.transaction().map_err(|e| storage(&self.path, e))?;
+        let outcome = store(
+            &tx,
+            Answer {
+                organization,
+                deployment,
+                window,
+                lines: &lines,
+                digest: &digest,
+                total: items.costs.total,
+                now,
+                final_,
+            },
+        )
+        .map_err(|e| match e {
+            StoreError::Sql(e) => storage(&self.path, e),
+            StoreError::Overflow => overflow(deployment, window),
+        })?;
+        tx.commit().map_err(|e| storage(&self.path, e))?;
+        Ok(outcome)
+    }
+
+    /// The ledger's exact total for `deployment` over the windows starting in
+    /// `[from, to)`.
+    fn deployment_total(
+        &self,
+        organization: &str,
+        deployment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Decimal> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT cost FROM lines WHERE organization = ?1 AND deployment = ?2
+                   AND window_start >= ?3 AND window_start < ?4",
+            )
+            .map_err(|e| storage(&self.path, e))?;
+        let costs = statement
+            .query_map(
+                params![organization, deployment, from.as_second(), to.as_second()],
+                |row| row.get::<_, String>(0),
+            )
+            .map_err(|e| storage(&self.path, e))?;
+        let mut total = Decimal::ZERO;
+        for cost in costs {
+            let cost = crate::query::decimal(&cost.map_err(|e| storage(&self.path, e))?)
+                .map_err(|e| self.corrupt(e))?;
+            total = total.checked_add(cost).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "the total of deployment \"{}\" overflows an exact decimal",
+                    ec_billing::escape(deployment)
+                ))
+            })?;
+        }
+        Ok(total)
+    }
+
+    /// Records the start of a sync in the journal; returns its id.
+    fn journal_start(&self, organization: &str, now: Timestamp) -> Result<i64> {
+        let conn = self.connection();
+        conn.execute(
+            "INSERT INTO syncs (organization, started_at) VALUES (?1, ?2)",
+            params![organization, now.to_string()],
+        )
+        .map_err(|e| storage(&self.path, e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Records the end of a sync.
+    fn journal_end(&self, id: i64, report: &SyncReport, failed: u64) -> Result<()> {
+        let fetched: u64 = report.windows_fetched();
+        let revised: u64 = report.deployments.iter().map(|d| d.windows_revised).sum();
+        let conn = self.connection();
+        conn.execute(
+            "UPDATE syncs SET finished_at = ?2, fetched = ?3, revised = ?4, failed = ?5
+             WHERE id = ?1",
+            params![
+                id,
+                Timestamp::now().to_string(),
+                fetched as i64,
+                revised as i64,
+                failed as i64
+            ],
+        )
+        .map_err(|e| storage(&self.path, e))?;
+        Ok(())
+    }
+}
+
+/// An answer to store.
+struct Answer<'a> {
+    organization: &'a str,
+    deployment: &'a str,
+    window: Window,
+    lines: &'a [AnswerLine],
+    digest: &'a str,
+    total: Decimal,
+    now: Timestamp,
+    final_: bool,
+}
+
+enum StoreError {
+    Sql(rusqlite::Error),
+    Overflow,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+/// The values of a line that a revision compares, besides its cost.
+type Values = AnswerLine;
+
+/// Stores `answer` in `tx` (see [`Ledger::store_window`]).
+fn store(tx: &Transaction<'_>, answer: Answer<'_>) -> std::result::Result<Stored1, StoreError> {
+    let Answer {
+        organization,
+        deployment,
+        window,
+        lines,
+        digest,
+        total,
+        now,
+        final_,
+    } = answer;
+    let start = window.from().as_second();
+    let end = window.to().as_second();
+    let previous: Option<(i64, String, bool, String)> = tx
+        .prepare_cached(
+            "SELECT window_end, digest, final, first_fetched_at FROM windows
+             WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+        )?
+        .query_row(params![organization, deployment, start], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    let mut outcome = Stored1 {
+        new: previous.is_none(),
+        ..Stored1::default()
+    };
+    let now_text = now.to_string();
+    if let Some((previous_end, previous_digest, previous_final, _)) = &previous
+        && *previous_end == end
+        && previous_digest == digest
+    {
+        // Nothing changed upstream: the lines stay; the window may have settled.
+        outcome.unchanged = lines.len() as u64;
+        if *previous_final != final_ {
+            tx.prepare_cached(
+                "UPDATE windows SET final = ?4, fetched_at = ?5
+                 WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+            )?
+            .execute(params![organization, deployment, start, final_, now_text])?;
+        }
+        return Ok(outcome);
+    }
+    let mut old: HashMap<LineKey, Values> = HashMap::new();
+    if previous.is_some() {
+        let mut statement = tx.prepare_cached(
+            "SELECT line_type, kind, sku, name, period_start, period_end, ordinal, hours,
+                    instance_count, price_per_hour, quantity, quantity_formatted, rate,
+                    rate_formatted, cost
+             FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+        )?;
+        let rows = statement.query_map(params![organization, deployment, start], |row| {
+            crate::query::answer_line(row, 0)
+        })?;
+        for row in rows {
+            let line = row?;
+            old.insert(line.key.clone(), line);
+        }
+        tx.prepare_cached(
+            "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+        )?
+        .execute(params![organization, deployment, start])?;
+    }
+    // A revision is a change between two fetches of the same window; a window that
+    // grew (the month to date) is replaced, its changes counted but not as revisions.
+    let same_window = previous.as_ref().is_some_and(|p| p.0 == end);
+    let mut revisions: Vec<(&'static str, &LineKey, Option<Decimal>, Option<Decimal>)> = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO lines (organization, deployment, window_start, line_type, kind, sku,
+                 name, period_start, period_end, ordinal, hours, instance_count,
+                 price_per_hour, quantity, quantity_formatted, rate, rate_formatted, cost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18)",
+        )?;
+        for line in lines {
+            let key = &line.key;
+            insert.execute(params![
+                organization,
+                deployment,
+                start,
+                key.line_type.as_str(),
+                key.kind,
+                key.sku,
+                key.name,
+                key.period_start.to_string(),
+                key.period_end.to_string(),
+                key.ordinal,
+                line.hours,
+                line.instance_count,
+                line.price_per_hour.map(|d| d.to_string()),
+                line.quantity.map(|d| d.to_string()),
+                line.quantity_formatted,
+                line.rate.map(|d| d.to_string()),
+                line.rate_formatted,
+                line.cost.to_string(),
+            ])?;
+            match old.remove(key) {
+                None => {
+                    outcome.added += 1;
+                    revisions.push(("added", key, None, Some(line.cost)));
+                }
+                Some(before) if before == *line => outcome.unchanged += 1,
+                Some(before) => {
+                    outcome.changed += 1;
+                    revisions.push(("changed", key, Some(before.cost), Some(line.cost)));
+                }
+            }
+        }
+    }
+    let mut removed: Vec<Values> = old.into_values().collect();
+    removed.sort_by(|a, b| a.key.cmp(&b.key));
+    outcome.removed = removed.len() as u64;
+    for line in &removed {
+        revisions.push(("removed", &line.key, Some(line.cost), None));
+    }
+    if same_window && !revisions.is_empty() {
+        outcome.revised = true;
+        outcome.revisions = revisions.len() as u64;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO revisions (organization, deployment, window_start, window_end,
+                 seen_at, change, line_type, kind, sku, name, period_start, period_end,
+                 ordinal, old_cost, new_cost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        for (change, key, old_cost, new_cost) in &revisions {
+            insert.execute(params![
+                organization,
+                deployment,
+                start,
+                end,
+                now_text,
+                change,
+                key.line_type.as_str(),
+                key.kind,
+                key.sku,
+                key.name,
+                key.period_start.to_string(),
+                key.period_end.to_string(),
+                key.ordinal,
+                old_cost.map(|d| d.to_string()),
+                new_cost.map(|d| d.to_string()),
+            ])?;
+            let delta = new_cost
+                .unwrap_or_default()
+                .checked_sub(old_cost.unwrap_or_default())
+                .ok_or(StoreError::Overflow)?;
+            outcome.revised_by = outcome
+                .revised_by
+                .checked_add(delta)
+                .ok_or(StoreError::Overflow)?;
+        }
+    }
+    let first_fetched = previous.map_or_else(|| now_text.clone(), |p| p.3);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO windows (organization, deployment, window_start, window_end,
+             first_fetched_at, fetched_at, final, digest, lines, total)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        organization,
+        deployment,
+        start,
+        end,
+        first_fetched,
+        now_text,
+        final_,
+        digest,
+        lines.len() as i64,
+        total.to_string(),
+    ])?;
+    Ok(outcome)
+}
+
+/// Whether `window`, fetched `now`, is final: it ended at least `settle` before.
+fn is_final(window: Window, now: Timestamp, settle: SignedDuration) -> bool {
+    window
+        .to()
+        .checked_add(settle)
+        .is_ok_and(|settled| settled <= now)
+}
+
+/// `at` without its fraction of a second.
+fn whole_seconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
+}
+
+/// The instant of a stored epoch second (always in range: it was one).
+pub(crate) fn instant(second: i64) -> Timestamp {
+    Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn overflow(deployment: &str, window: Window) -> Error {
+    Error::Answer(AnswerError::new(
+        deployment,
+        window,
+        "a sum overflows an exact decimal",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_final_once_the_settle_period_has_passed_since_its_end() {
+        let window = DateRange::parse("2024-01-01", "2024-02-01")
+            .unwrap()
+            .windows(WindowSize::Month)
+            .next()
+            .unwrap();
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert!(!is_final(
+            window,
+            at("2024-02-14T23:59:59Z"),
+            DEFAULT_SETTLE
+        ));
+        assert!(is_final(window, at("2024-02-15T00:00:00Z"), DEFAULT_SETTLE));
+        assert!(!is_final(
+            window,
+            at("2024-01-20T00:00:00Z"),
+            SignedDuration::MAX
+        ));
+    }
+}
