@@ -2,9 +2,12 @@
 
 use std::num::{NonZeroU32, NonZeroUsize};
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ec_billing::{ApiKey, Bucketing, DateRange, Pacing, RetryPolicy, WindowSize};
-use jiff::Timestamp;
+use ec_billing::{ApiKey, Bucketing, DateRange, Decimal, Format, Pacing, RetryPolicy, WindowSize};
+use ec_billing_ledger::{Export, ExportFormat, Query, SyncPlan};
+use jiff::{SignedDuration, Timestamp};
 
 /// Itemized costs and usage charts of Elastic Cloud deployments.
 ///
@@ -32,6 +35,12 @@ pub(crate) struct Cli {
     /// organization globex with search; EC_BASE_URL is ignored, --base-url refused.
     #[arg(long, global = true)]
     pub(crate) simulate: bool,
+
+    /// With --simulate: the instant the simulator and `sync` take as now (what the
+    /// simulator has published by then, which windows have settled). For demos and
+    /// replays.
+    #[arg(long, global = true, value_name = "T")]
+    simulate_at: Option<String>,
 
     /// Whether --base-url was given on the command line (not from EC_BASE_URL).
     #[arg(skip)]
@@ -70,6 +79,102 @@ enum Command {
     Items(ItemsArgs),
     /// Usage charts: per deployment, buckets of values in time order.
     Charts(ChartsArgs),
+    /// Keeps costs in a ledger (one SQLite file): fetches the windows it lacks and the
+    /// provisional ones again, records revisions, and says what changed.
+    Sync(SyncArgs),
+    /// Writes a ledger's lines to stdout: FOCUS 1.2 CSV, plain CSV, or JSON. Needs no
+    /// key and no network.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct SyncArgs {
+    /// The ledger file; created when there is none.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+
+    /// The organization id.
+    #[arg(long = "org", value_name = "ORG")]
+    organization: String,
+
+    /// A deployment id; repeat for several (fetched concurrently).
+    #[arg(long = "deployment", value_name = "DEP", required = true)]
+    deployments: Vec<String>,
+
+    /// Start of the range, taken back to the start of its window; default: where the
+    /// ledger stands for each deployment (its first provisional window).
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+
+    /// End of the range (exclusive); default: now.
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+
+    /// The ledger's windows: month or day, fixed when it is created.
+    #[arg(long, default_value = "month", value_name = "month|day")]
+    window: String,
+
+    /// A window last fetched less than this many days after its end is provisional,
+    /// and fetched again by every sync: Elastic revises recent costs.
+    #[arg(long, default_value_t = 14, value_name = "N")]
+    settle_days: u16,
+
+    /// Fetch final windows again too.
+    #[arg(long)]
+    refetch_final: bool,
+
+    /// Ask the API for CSV (the ledger stores the same lines).
+    #[arg(long)]
+    csv: bool,
+
+    /// Store every window that can be fetched even when others fail (each failure is
+    /// one line on stderr, and the exit status is 1); by default the first failure ends
+    /// the sync (what was stored stays).
+    #[arg(long)]
+    keep_going: bool,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The ledger file.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+
+    /// Only this organization.
+    #[arg(long = "org", value_name = "ORG")]
+    organization: Option<String>,
+
+    /// Only these deployments (repeat); default: all.
+    #[arg(long = "deployment", value_name = "DEP")]
+    deployments: Vec<String>,
+
+    /// Lines whose period starts at or after this instant.
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+
+    /// Lines whose period starts before this instant.
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+
+    /// FOCUS 1.2 CSV, the ledger's own columns as CSV, or JSON.
+    #[arg(long, value_enum)]
+    format: ExportFormatArg,
+
+    /// FOCUS: the billing currency (ISO 4217).
+    #[arg(long, default_value = "USD", value_name = "CODE")]
+    currency: String,
+
+    /// FOCUS: the billing currency's amount per ECU (Elastic's nominal rate is 1.00 USD;
+    /// use your contract's).
+    #[arg(long, default_value = "1", value_name = "DECIMAL")]
+    rate_per_ecu: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportFormatArg {
+    Focus,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -146,13 +251,50 @@ enum BucketingArg {
     Monthly,
 }
 
-/// What to fetch, checked: bad input never gets this far.
+/// What the command line asks for, checked: bad input never gets this far.
 #[derive(Debug)]
-pub(crate) struct Plan {
+pub(crate) enum Task {
+    /// `items` or `charts`.
+    Fetch(Plan),
+    /// `sync`.
+    Sync(SyncTask),
+    /// `export`.
+    Export(ExportTask),
+}
+
+/// How to reach the API, for the commands that do.
+#[derive(Debug)]
+pub(crate) struct ClientSettings {
     pub(crate) connection: Connection,
     pub(crate) concurrency: NonZeroUsize,
     pub(crate) retry: RetryPolicy,
     pub(crate) pacing: Pacing,
+    /// With `--simulate`: the simulator's clock (`--simulate-at`).
+    pub(crate) simulate_at: Option<Timestamp>,
+}
+
+/// What `sync` does, checked.
+#[derive(Debug)]
+pub(crate) struct SyncTask {
+    pub(crate) client: ClientSettings,
+    pub(crate) db: PathBuf,
+    pub(crate) window: WindowSize,
+    pub(crate) plan: SyncPlan,
+    pub(crate) settle_days: u16,
+}
+
+/// What `export` does, checked.
+#[derive(Debug)]
+pub(crate) struct ExportTask {
+    pub(crate) db: PathBuf,
+    pub(crate) query: Query,
+    pub(crate) export: Export,
+}
+
+/// What to fetch, checked: bad input never gets this far.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) client: ClientSettings,
     pub(crate) organization: String,
     pub(crate) deployments: Vec<String>,
     pub(crate) range: DateRange,
@@ -187,7 +329,7 @@ impl Cli {
     /// # Errors
     ///
     /// The message for the user, quoting the bad input.
-    pub(crate) fn plan(self, now: Timestamp) -> Result<Plan, String> {
+    pub(crate) fn task(self, now: Timestamp) -> Result<Task, String> {
         self.checked(now).map_err(|e| e.to_string())
     }
 
@@ -203,8 +345,57 @@ impl Cli {
         cli
     }
 
-    fn checked(self, now: Timestamp) -> Result<Plan, Box<dyn std::error::Error>> {
-        let (target, window, job) = match self.command {
+    /// How to reach the API, checked.
+    fn client_settings(&mut self) -> Result<ClientSettings, Box<dyn std::error::Error>> {
+        let pacing: Pacing = self.pacing.parse()?;
+        let simulate_at = match (&self.simulate_at, self.simulate) {
+            (None, _) => None,
+            (Some(at), true) => Some(ec_billing::parse_instant(at)?),
+            (Some(_), false) => return Err("--simulate-at goes with --simulate".into()),
+        };
+        let connection = if self.simulate {
+            if self.base_url_on_command_line {
+                return Err(
+                    "--simulate serves its own base URL: drop --base-url, or --simulate".into(),
+                );
+            }
+            Connection::Simulator
+        } else {
+            let key = self
+                .api_key
+                .take()
+                .ok_or("no API key: set EC_API_KEY, pass --api-key, or use --simulate")?;
+            Connection::Api {
+                base_url: self.base_url.take(),
+                key: ApiKey::new(key)?,
+            }
+        };
+        Ok(ClientSettings {
+            connection,
+            concurrency: self.concurrency,
+            retry: RetryPolicy::default().max_attempts(self.max_attempts),
+            pacing,
+            simulate_at,
+        })
+    }
+
+    fn checked(mut self, now: Timestamp) -> Result<Task, Box<dyn std::error::Error>> {
+        let command = std::mem::replace(
+            &mut self.command,
+            Command::Export(ExportArgs {
+                db: PathBuf::new(),
+                organization: None,
+                deployments: Vec::new(),
+                from: None,
+                to: None,
+                format: ExportFormatArg::Json,
+                currency: String::new(),
+                rate_per_ecu: String::new(),
+            }),
+        );
+        let (target, window, job) = match command {
+            Command::Sync(args) => return self.sync(args).map(Task::Sync),
+            Command::Export(args) => return export(args).map(Task::Export),
             Command::Items(a) => (a.target, a.window, Job::Items { csv: a.csv }),
             Command::Charts(a) => {
                 let bucketing = match a.bucketing {
@@ -215,7 +406,7 @@ impl Cli {
             }
         };
         let window: WindowSize = window.parse()?;
-        let pacing: Pacing = self.pacing.parse()?;
+        let client = self.client_settings()?;
         let range = match (&target.from, &target.to) {
             (None, None) => DateRange::month_to_date(now)?,
             (from, to) => {
@@ -230,33 +421,14 @@ impl Cli {
                 DateRange::parse(&from, to.as_deref().unwrap_or(&now))?
             }
         };
-        let connection = if self.simulate {
-            if self.base_url_on_command_line {
-                return Err(
-                    "--simulate serves its own base URL: drop --base-url, or --simulate".into(),
-                );
-            }
-            Connection::Simulator
-        } else {
-            let key = self
-                .api_key
-                .ok_or("no API key: set EC_API_KEY, pass --api-key, or use --simulate")?;
-            Connection::Api {
-                base_url: self.base_url,
-                key: ApiKey::new(key)?,
-            }
-        };
         let mut deployments = Vec::new();
         for deployment in target.deployments {
             if !deployments.contains(&deployment) {
                 deployments.push(deployment);
             }
         }
-        Ok(Plan {
-            connection,
-            concurrency: self.concurrency,
-            retry: RetryPolicy::default().max_attempts(self.max_attempts),
-            pacing,
+        Ok(Task::Fetch(Plan {
+            client,
             organization: target.organization,
             deployments,
             range,
@@ -264,6 +436,89 @@ impl Cli {
             format: target.format,
             keep_going: target.keep_going,
             job,
+        }))
+    }
+
+    /// `sync`, checked.
+    fn sync(mut self, args: SyncArgs) -> Result<SyncTask, Box<dyn std::error::Error>> {
+        let window: WindowSize = match args.window.as_str() {
+            "month" | "day" => args.window.parse()?,
+            other => {
+                return Err(format!(
+                    "invalid --window \"{}\": a ledger keeps month or day windows",
+                    ec_billing::escape(other)
+                )
+                .into());
+            }
+        };
+        let client = self.client_settings()?;
+        let settle = SignedDuration::from_hours(i64::from(args.settle_days) * 24);
+        let mut plan = SyncPlan::new(args.organization, args.deployments)
+            .settle(settle)
+            .refetch_final(args.refetch_final)
+            .keep_going(args.keep_going)
+            .format(if args.csv { Format::Csv } else { Format::Json });
+        let from = args
+            .from
+            .as_deref()
+            .map(ec_billing::parse_instant)
+            .transpose()?;
+        let to = args
+            .to
+            .as_deref()
+            .map(ec_billing::parse_instant)
+            .transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(format!("invalid range: --from {from} is not before --to {to}").into());
+        }
+        if let Some(from) = from {
+            plan = plan.from(from);
+        }
+        if let Some(to) = to {
+            plan = plan.to(to);
+        }
+        if let Some(now) = client.simulate_at {
+            plan = plan.now(now);
+        }
+        Ok(SyncTask {
+            client,
+            db: args.db,
+            window,
+            plan,
+            settle_days: args.settle_days,
         })
     }
+}
+
+/// `export`, checked.
+fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
+    let format = match args.format {
+        ExportFormatArg::Focus => ExportFormat::Focus,
+        ExportFormatArg::Csv => ExportFormat::Csv,
+        ExportFormatArg::Json => ExportFormat::Json,
+    };
+    let rate: Decimal = args.rate_per_ecu.trim().parse().map_err(|_| {
+        format!(
+            "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92",
+            ec_billing::escape(&args.rate_per_ecu)
+        )
+    })?;
+    let export = Export::new(format).billing_currency(&args.currency, rate)?;
+    let mut query = Query::all().deployments(args.deployments);
+    if let Some(organization) = args.organization {
+        query = query.organization(organization);
+    }
+    if let Some(from) = args.from.as_deref() {
+        query = query.from(ec_billing::parse_instant(from)?);
+    }
+    if let Some(to) = args.to.as_deref() {
+        query = query.to(ec_billing::parse_instant(to)?);
+    }
+    Ok(ExportTask {
+        db: args.db,
+        query,
+        export,
+    })
 }

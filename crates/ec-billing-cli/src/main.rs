@@ -1,4 +1,5 @@
-//! `ec-billing`: itemized costs and usage charts of Elastic Cloud deployments.
+//! `ec-billing`: itemized costs and usage charts of Elastic Cloud deployments, and a
+//! ledger that keeps them.
 //!
 //! Exit status: 0 on success; 2 for bad input, refused before any request; 1 for any
 //! other failure, with one line on stderr naming the error code, the deployment and
@@ -6,6 +7,7 @@
 
 mod args;
 mod json;
+mod ledger;
 mod output;
 
 use std::{
@@ -19,7 +21,7 @@ use futures_util::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
-    args::{Cli, Connection, Job, OutputFormat, Plan},
+    args::{Cli, ClientSettings, Connection, Job, OutputFormat, Plan, Task},
     json::ErrorEntry,
     output::{ChartsOutput, ItemsOutput, Render},
 };
@@ -28,16 +30,21 @@ fn main() -> ExitCode {
     let cli = Cli::from_command_line();
     let progress = progress_bar();
     init_tracing(cli.verbose, &progress);
-    let plan = match cli.plan(jiff::Timestamp::now()) {
-        Ok(plan) => plan,
+    let task = match cli.task(jiff::Timestamp::now()) {
+        Ok(task) => task,
         Err(message) => {
             eprintln!("error: {}", one_line(&message, None));
             return ExitCode::from(2);
         }
     };
-    let key = match &plan.connection {
-        Connection::Api { key, .. } => Some(key.clone()),
-        Connection::Simulator => None,
+    let settings = match &task {
+        Task::Fetch(plan) => Some(&plan.client),
+        Task::Sync(sync) => Some(&sync.client),
+        Task::Export(_) => None,
+    };
+    let key = match settings.map(|s| &s.connection) {
+        Some(Connection::Api { key, .. }) => Some(key.clone()),
+        _ => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,7 +56,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(run(plan, &progress));
+    let outcome = match task {
+        Task::Fetch(plan) => runtime.block_on(run(plan, &progress)),
+        Task::Sync(sync) => runtime.block_on(ledger::sync(sync, &progress)),
+        Task::Export(export) => ledger::export(export),
+    };
     progress.finish_and_clear();
     match outcome {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
@@ -61,6 +72,12 @@ fn main() -> ExitCode {
             let invalid = matches!(
                 err.downcast_ref::<ec_billing::Error>(),
                 Some(ec_billing::Error::InvalidInput(_))
+            ) || matches!(
+                err.downcast_ref::<ec_billing_ledger::Error>(),
+                Some(
+                    ec_billing_ledger::Error::InvalidInput(_)
+                        | ec_billing_ledger::Error::Api(ec_billing::Error::InvalidInput(_))
+                )
             );
             if invalid {
                 ExitCode::from(2)
@@ -103,7 +120,13 @@ fn one_line(text: &str, key: Option<&ec_billing::ApiKey>) -> String {
 /// deployment and window; other errors add their causes.
 fn describe(err: &anyhow::Error) -> String {
     let deployment = err.downcast_ref::<Deployment>();
-    let Some(failure) = err.downcast_ref::<ec_billing::Error>() else {
+    let failure = err.downcast_ref::<ec_billing::Error>().or_else(|| match err
+        .downcast_ref::<ec_billing_ledger::Error>(
+    ) {
+        Some(ec_billing_ledger::Error::Api(failure)) => Some(failure),
+        _ => None,
+    });
+    let Some(failure) = failure else {
         return format!("{err:#}");
     };
     let mut line = failure.to_string();
@@ -215,7 +238,7 @@ enum Outcome {
 }
 
 async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
-    let (client, _simulator) = connect(&plan).await?;
+    let (client, _simulator) = connect(&plan.client).await?;
     let organization = &plan.organization;
     let tick = {
         let progress = progress.clone();
@@ -276,7 +299,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
         Err(err) if !is_broken_pipe(&err) => return Err(err),
         _ => {}
     }
-    let key = match &plan.connection {
+    let key = match &plan.client.connection {
         Connection::Api { key, .. } => Some(key),
         Connection::Simulator => None,
     };
@@ -323,10 +346,13 @@ async fn collect<T>(
     ))
 }
 
+/// How long after a day ends the embedded simulator revises its costs.
+const SIMULATED_REVISION_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_hours(3 * 24);
+
 /// The client, and the simulator it talks to when `--simulate` (kept alive until the
 /// end of the run).
 async fn connect(
-    plan: &Plan,
+    plan: &ClientSettings,
 ) -> anyhow::Result<(Client, Option<ec_billing_sim::RunningSimulator>)> {
     let builder = Client::builder()
         .concurrency(plan.concurrency)
@@ -334,10 +360,14 @@ async fn connect(
         .pacing(plan.pacing);
     match &plan.connection {
         Connection::Simulator => {
-            let sim = ec_billing_sim::Simulator::new()
-                .start()
-                .await
-                .context("cannot start the simulator")?;
+            // The standard data, revised three days after each day ends, as Elastic
+            // revises recent costs.
+            let data = ec_billing_sim::Dataset::standard().with_revisions(SIMULATED_REVISION_DELAY);
+            let mut sim = ec_billing_sim::Simulator::new().dataset(data);
+            if let Some(now) = plan.simulate_at {
+                sim = sim.now(now);
+            }
+            let sim = sim.start().await.context("cannot start the simulator")?;
             let key = ec_billing::ApiKey::new(sim.api_key())?;
             let client = builder.base_url(sim.base_url()).api_key(key).build()?;
             Ok((client, Some(sim)))

@@ -497,15 +497,15 @@ fn billing_period(at: Timestamp) -> (String, String) {
     )
 }
 
-/// The FOCUS service category of a line: the deployment's resources are analytics
-/// (Elasticsearch and what runs beside it); data transfer is networking; snapshots are
-/// storage.
-fn service_category(line: &LedgerLine) -> &'static str {
+/// The FOCUS service category and subcategory of a line: the deployment's resources
+/// are search (Elasticsearch and what runs beside it), data transfer is networking,
+/// snapshots are backups.
+fn service_category(line: &LedgerLine) -> (&'static str, &'static str) {
     match (line.key.line_type, line.key.kind.as_str()) {
-        (LineType::Resource, _) => "Analytics",
-        (LineType::Dts, "storage_api" | "storage_bytes") => "Storage",
-        (LineType::Dts, kind) if kind.starts_with("data_") => "Networking",
-        (LineType::Dts, _) => "Other",
+        (LineType::Resource, _) => ("Analytics", "Search"),
+        (LineType::Dts, "storage_api" | "storage_bytes") => ("Storage", "Backups"),
+        (LineType::Dts, kind) if kind.starts_with("data_") => ("Networking", "Data Transfer"),
+        (LineType::Dts, _) => ("Other", "Other (Other)"),
     }
 }
 
@@ -513,15 +513,22 @@ fn service_category(line: &LedgerLine) -> &'static str {
 fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let pricing = pricing(line)?;
     let rate = export.rate;
-    let in_billing = |ecu: Decimal, what: &str| ecu.checked_mul(rate).ok_or_else(|| overflow(what));
+    // Amounts keep every digit but no trailing zero (`0.0231`, not `0.023100`).
+    let in_billing = |ecu: Decimal, what: &str| {
+        ecu.checked_mul(rate)
+            .map(|amount| amount.normalize())
+            .ok_or_else(|| overflow(what))
+    };
     let billed = in_billing(line.cost, "a line's billed cost")?;
     let list_unit_price = in_billing(pricing.unit_price, "a line's unit price")?;
     let list_cost = list_unit_price
         .checked_mul(pricing.quantity)
+        .map(|amount| amount.normalize())
         .ok_or_else(|| overflow("a line's list cost"))?;
     let (period_start, period_end) = billing_period(line.key.period_start);
     let key = &line.key;
     let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
+    let (category, subcategory) = service_category(line);
     let empty = String::new;
     Ok(vec![
         empty(),                                             // AvailabilityZone
@@ -559,8 +566,8 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         "Standard".to_string(),                              // PricingCategory
         "ECU".to_string(),                                   // PricingCurrency
         empty(),                                             // PricingCurrencyContractedUnitPrice
-        line.cost.to_string(),                               // PricingCurrencyEffectiveCost
-        pricing.unit_price.to_string(),                      // PricingCurrencyListUnitPrice
+        line.cost.normalize().to_string(),                   // PricingCurrencyEffectiveCost
+        pricing.unit_price.normalize().to_string(),          // PricingCurrencyListUnitPrice
         pricing.quantity.to_string(),                        // PricingQuantity
         pricing.unit,                                        // PricingUnit
         "Elastic".to_string(),                               // ProviderName
@@ -570,9 +577,9 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         line.deployment.clone(),                             // ResourceId
         line.deployment.clone(),                             // ResourceName
         "Deployment".to_string(),                            // ResourceType
-        service_category(line).to_string(),                  // ServiceCategory
+        category.to_string(),                                // ServiceCategory
         "Elastic Cloud".to_string(),                         // ServiceName
-        empty(),                                             // ServiceSubcategory
+        subcategory.to_string(),                             // ServiceSubcategory
         key.sku.clone(),                                     // SkuId
         key.kind.clone(),                                    // SkuMeter
         empty(),                                             // SkuPriceDetails

@@ -99,7 +99,8 @@ pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS
 pub use query::{Change, Query, Revision, WindowRecord};
 pub use record::{LedgerLine, LineKey, LineType};
 pub use sync::{
-    DEFAULT_LOCK_WAIT, DEFAULT_SETTLE, DeploymentSync, SyncFailure, SyncPlan, SyncReport,
+    DEFAULT_LOCK_WAIT, DEFAULT_SETTLE, DeploymentSync, SyncFailure, SyncPlan, SyncProgress,
+    SyncReport,
 };
 
 /// A ledger in one SQLite file. See the [crate docs](crate).

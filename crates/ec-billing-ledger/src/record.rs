@@ -105,6 +105,20 @@ pub(crate) struct AnswerLine {
     pub(crate) cost: Decimal,
 }
 
+impl AnswerLine {
+    /// Whether `other` has the same values (its key may differ).
+    pub(crate) fn same_values(&self, other: &AnswerLine) -> bool {
+        self.hours == other.hours
+            && self.instance_count == other.instance_count
+            && self.price_per_hour == other.price_per_hour
+            && self.quantity == other.quantity
+            && self.quantity_formatted == other.quantity_formatted
+            && self.rate == other.rate
+            && self.rate_formatted == other.rate_formatted
+            && self.cost == other.cost
+    }
+}
+
 /// An answer's lines under their keys, in the answer's order, and their digest.
 pub(crate) fn answer_lines(items: &Items, window: Window) -> (Vec<AnswerLine>, String) {
     let mut seen: HashMap<(LineType, &str, &str, &str, Timestamp, Timestamp), u32> = HashMap::new();

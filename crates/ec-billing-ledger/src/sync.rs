@@ -1,7 +1,7 @@
 //! Incremental sync: which windows to fetch, fetching them through one client, and
 //! storing each answer in one transaction with what changed.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use ec_billing::{Client, DateRange, Decimal, Format, Items, StreamExt, Window, WindowSize};
 use futures_util::stream;
@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::{
     Ledger,
     error::{AnswerError, Error, Result, storage},
-    record::{AnswerLine, LineKey, answer_lines},
+    record::{AnswerLine, LineKey, LineType, answer_lines},
     schema::SyncLock,
 };
 
@@ -39,6 +39,7 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct SyncPlan {
     organization: String,
+    on_progress: Option<OnProgress>,
     deployments: Vec<String>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
@@ -65,6 +66,7 @@ impl SyncPlan {
         }
         Self {
             organization: organization.into(),
+            on_progress: None,
             deployments: unique,
             from: None,
             to: None,
@@ -130,6 +132,13 @@ impl SyncPlan {
         self
     }
 
+    /// Calls `hook` once the windows to fetch are planned, and after each is stored
+    /// (a progress bar, say).
+    pub fn on_progress(mut self, hook: impl Fn(SyncProgress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(OnProgress(Arc::new(hook)));
+        self
+    }
+
     /// The organization.
     pub fn organization(&self) -> &str {
         &self.organization
@@ -138,6 +147,26 @@ impl SyncPlan {
     /// The deployments, each once, in order.
     pub fn deployments(&self) -> &[String] {
         &self.deployments
+    }
+}
+
+/// How far a sync is: windows done (stored or failed) of those planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncProgress {
+    /// Windows done.
+    pub done: u64,
+    /// Windows to fetch in all.
+    pub planned: u64,
+}
+
+/// A progress hook.
+#[derive(Clone)]
+struct OnProgress(Arc<dyn Fn(SyncProgress) + Send + Sync>);
+
+impl fmt::Debug for OnProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnProgress")
     }
 }
 
@@ -210,7 +239,8 @@ pub struct DeploymentSync {
     pub revisions: u64,
     /// What the revisions changed the total by, exactly (new costs less old).
     pub revised_by: Decimal,
-    /// The ledger's total for the deployment over the range, exact.
+    /// The ledger's total for the deployment after the sync, over every window it
+    /// holds of it, exact.
     pub total: Decimal,
 }
 
@@ -317,6 +347,14 @@ impl Ledger {
             report.deployments.push(summary);
         }
 
+        let planned = tasks.len() as u64;
+        let mut done = 0u64;
+        let progress = |done| {
+            if let Some(OnProgress(hook)) = &plan.on_progress {
+                hook(SyncProgress { done, planned });
+            }
+        };
+        progress(done);
         let limit = client.concurrency().get().saturating_mul(2);
         let window_size = self.window;
         let mut answers = stream::iter(tasks)
@@ -331,6 +369,8 @@ impl Ledger {
             .buffer_unordered(limit.max(1));
         let mut failed = 0u64;
         while let Some((index, window, answer)) = answers.next().await {
+            done += 1;
+            progress(done);
             let deployment = plan.deployments[index].as_str();
             let stored = answer.map_err(Error::Api).and_then(|report| {
                 let final_ = is_final(window, now, plan.settle);
@@ -369,10 +409,7 @@ impl Ledger {
             }
         }
         for summary in &mut report.deployments {
-            if let Some((from, to)) = summary.range {
-                summary.total =
-                    self.deployment_total(organization, &summary.deployment, from, to)?;
-            }
+            summary.total = self.deployment_total(organization, &summary.deployment)?;
         }
         self.journal_end(journal, &report, failed)?;
         Ok(report)
@@ -514,27 +551,16 @@ impl Ledger {
         Ok(outcome)
     }
 
-    /// The ledger's exact total for `deployment` over the windows starting in
-    /// `[from, to)`.
-    fn deployment_total(
-        &self,
-        organization: &str,
-        deployment: &str,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Decimal> {
+    /// The ledger's exact total for `deployment`, over every window it holds.
+    fn deployment_total(&self, organization: &str, deployment: &str) -> Result<Decimal> {
         let conn = self.connection();
         let mut statement = conn
-            .prepare_cached(
-                "SELECT cost FROM lines WHERE organization = ?1 AND deployment = ?2
-                   AND window_start >= ?3 AND window_start < ?4",
-            )
+            .prepare_cached("SELECT cost FROM lines WHERE organization = ?1 AND deployment = ?2")
             .map_err(|e| storage(&self.path, e))?;
         let costs = statement
-            .query_map(
-                params![organization, deployment, from.as_second(), to.as_second()],
-                |row| row.get::<_, String>(0),
-            )
+            .query_map(params![organization, deployment], |row| {
+                row.get::<_, String>(0)
+            })
             .map_err(|e| storage(&self.path, e))?;
         let mut total = Decimal::ZERO;
         for cost in costs {
@@ -673,7 +699,10 @@ fn store(tx: &Transaction<'_>, answer: Answer<'_>) -> std::result::Result<Stored
     }
     // A revision is a change between two fetches of the same window; a window that
     // grew (the month to date) is replaced, its changes counted but not as revisions.
+    // Its DTS lines, keyed by the window, are matched across the growth by the
+    // window's start.
     let same_window = previous.as_ref().is_some_and(|p| p.0 == end);
+    let previous_end = previous.as_ref().map(|p| instant(p.0));
     let mut revisions: Vec<(&'static str, &LineKey, Option<Decimal>, Option<Decimal>)> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
@@ -705,12 +734,20 @@ fn store(tx: &Transaction<'_>, answer: Answer<'_>) -> std::result::Result<Stored
                 line.rate_formatted,
                 line.cost.to_string(),
             ])?;
-            match old.remove(key) {
+            let before = old.remove(key).or_else(|| {
+                let end =
+                    previous_end.filter(|_| key.line_type == LineType::Dts && !same_window)?;
+                old.remove(&LineKey {
+                    period_end: end,
+                    ..key.clone()
+                })
+            });
+            match before {
                 None => {
                     outcome.added += 1;
                     revisions.push(("added", key, None, Some(line.cost)));
                 }
-                Some(before) if before == *line => outcome.unchanged += 1,
+                Some(before) if before.same_values(line) => outcome.unchanged += 1,
                 Some(before) => {
                     outcome.changed += 1;
                     revisions.push(("changed", key, Some(before.cost), Some(line.cost)));

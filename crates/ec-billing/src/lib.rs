@@ -59,6 +59,7 @@ pub use rust_decimal::Decimal;
 pub use text::{Escaped, escape};
 pub use time::{
     Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
+    parse_instant,
 };
 pub use transport::Format;
 

@@ -197,8 +197,23 @@ impl fmt::Display for DateRange {
     }
 }
 
-/// Parses one end of a range: a date (midnight UTC) or an RFC 3339 timestamp.
-fn parse_instant(input: &str) -> Result<Timestamp, Error> {
+/// Parses an instant as a user gives one (one end of a range, a `--from` flag): a date
+/// (`2024-01-01`, midnight UTC) or an RFC 3339 timestamp with any offset (converted to
+/// UTC).
+///
+/// ```
+/// let at = ec_billing::parse_instant("2024-03-01T01:00:00+01:00")?;
+/// assert_eq!(at.to_string(), "2024-03-01T00:00:00Z");
+/// assert_eq!(ec_billing::parse_instant("2024-03-01")?, at);
+/// assert!(ec_billing::parse_instant("March 1st").is_err());
+/// # Ok::<(), ec_billing::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] quoting the input, for anything else or a date past the end
+/// of the time scale.
+pub fn parse_instant(input: &str) -> Result<Timestamp, Error> {
     let refused = || {
         InvalidInput::new(format!(
             "invalid date or time \"{input}\": expected a date like 2024-01-01 \

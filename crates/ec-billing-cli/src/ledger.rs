@@ -1,0 +1,155 @@
+//! `ec-billing sync` and `ec-billing export`: the ledger, from the command line.
+
+use std::io::Write;
+
+use anyhow::Context;
+use ec_billing::escape;
+use ec_billing_ledger::{Ledger, SyncReport};
+use indicatif::ProgressBar;
+
+use crate::{
+    Outcome,
+    args::{ExportTask, SyncTask},
+    connect,
+};
+
+/// Syncs the ledger and prints a summary per deployment; with `--keep-going`, each
+/// failure is one line on stderr and the run is `Partial`.
+pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open_with(&task.db, task.window)?;
+    let (client, _simulator) = connect(&task.client).await?;
+    let bar = progress.clone();
+    let plan = task.plan.on_progress(move |p| {
+        bar.set_length(p.planned);
+        bar.set_position(p.done);
+    });
+    let now = plan_now(&task.client, &client);
+    let report = ledger.sync(&client, &plan).await?;
+    progress.finish_and_clear();
+    let mut stdout = std::io::stdout().lock();
+    let summary = summary(&ledger, &report, plan.organization(), now, task.settle_days);
+    match stdout
+        .write_all(summary.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(err).context("cannot write to stdout");
+        }
+        _ => {}
+    }
+    for failure in &report.failures {
+        eprintln!("error: {}", escape(&failure.message).truncate(1000));
+    }
+    Ok(if report.failures.is_empty() {
+        Outcome::Complete
+    } else {
+        Outcome::Partial
+    })
+}
+
+/// The instant the sync takes as now.
+fn plan_now(
+    settings: &crate::args::ClientSettings,
+    client: &ec_billing::Client,
+) -> jiff::Timestamp {
+    settings.simulate_at.unwrap_or_else(|| client.now())
+}
+
+/// The summary `sync` prints: what the ledger is, then a row per deployment.
+fn summary(
+    ledger: &Ledger,
+    report: &SyncReport,
+    organization: &str,
+    now: jiff::Timestamp,
+    settle_days: u16,
+) -> String {
+    let window = match ledger.window_size() {
+        ec_billing::WindowSize::Day => "daily",
+        _ => "monthly",
+    };
+    let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let mut out = format!(
+        "Ledger {}: {window} windows, settle {settle_days} days; organization {}, as of {now}\n\n",
+        escape(&ledger.path().display().to_string()),
+        escape(organization),
+    );
+    let header = [
+        "Deployment",
+        "Fetched",
+        "Skipped",
+        "Revised",
+        "Added",
+        "Changed",
+        "Removed",
+        "Unchanged",
+        "Revisions",
+        "Revised by (ECU)",
+        "Total (ECU)",
+    ];
+    let rows: Vec<[String; 11]> = report
+        .deployments
+        .iter()
+        .map(|d| {
+            [
+                escape(&d.deployment).truncate(40).to_string(),
+                d.windows_fetched.to_string(),
+                d.windows_skipped.to_string(),
+                d.windows_revised.to_string(),
+                d.lines_added.to_string(),
+                d.lines_changed.to_string(),
+                d.lines_removed.to_string(),
+                d.lines_unchanged.to_string(),
+                d.revisions.to_string(),
+                signed(d.revised_by),
+                d.total.normalize().to_string(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or_default()
+        })
+        .collect();
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 0 {
+                text.push_str(&format!("{cell:<width$}", width = widths[0]));
+            } else {
+                text.push_str(&format!("  {cell:>width$}", width = widths[i]));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(&header));
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        out.push_str(&line(&cells));
+    }
+    if report.changed_nothing() {
+        out.push_str("\nNothing changed: every window fetched was as the ledger had it.\n");
+    }
+    out
+}
+
+/// An amount with its sign: `+1.5`, `-0.25`, `0`.
+fn signed(amount: ec_billing::Decimal) -> String {
+    let amount = amount.normalize();
+    if amount > ec_billing::Decimal::ZERO {
+        format!("+{amount}")
+    } else {
+        amount.to_string()
+    }
+}
+
+/// Writes the ledger's lines to stdout.
+pub(crate) fn export(task: ExportTask) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open_existing(&task.db)?;
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    ledger.export(&task.query, &task.export, stdout)?;
+    Ok(Outcome::Complete)
+}
