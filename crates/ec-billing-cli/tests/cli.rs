@@ -66,6 +66,10 @@ fn ec_billing() -> assert_cmd::Command {
     command
 }
 
+fn json_document(output: &Output) -> Value {
+    json(output)
+}
+
 fn json(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -901,13 +905,17 @@ fn verbose_prints_one_line_per_request_and_very_verbose_more() {
     assert!(output.status.success(), "{}", stderr(&output));
     let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    for (line, window) in lines.iter().zip([
+    // Requests run concurrently: their lines come in either order.
+    for window in [
         "2024-01-01T00:00:00Z..2024-02-01T00:00:00Z",
         "2024-02-01T00:00:00Z..2024-03-01T00:00:00Z",
-    ]) {
+    ] {
+        let line = lines
+            .iter()
+            .find(|line| line.contains(window))
+            .unwrap_or_else(|| panic!("no line for {window}: {lines:#?}"));
         for part in [
             "deployment=prod",
-            window,
             "status=200",
             "attempts=1",
             "duration_ms=",
@@ -1018,4 +1026,270 @@ fn one_window_is_said_in_the_singular() {
     let output = sim.run(&args);
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains("(1 window, "), "{table}");
+}
+
+/// A temporary directory for ledgers, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("ec-billing-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `sync` of `prod` and `staging` over the first quarter of 2024 into `db`.
+fn sync_args<'a>(db: &'a str, window: &'a str) -> Vec<&'a str> {
+    vec![
+        "sync",
+        "--db",
+        db,
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--deployment",
+        "staging",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-04-01",
+        "--window",
+        window,
+    ]
+}
+
+#[test]
+fn sync_stores_every_line_and_a_second_sync_changes_nothing() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("sync");
+    let db = scratch.file("costs.db");
+
+    let first = sim.run(&sync_args(&db, "month"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let summary = String::from_utf8_lossy(&first.stdout);
+    let total = sim.total("prod", "2024-01-01", "2024-04-01");
+    assert!(
+        summary.contains(&total.normalize().to_string()),
+        "{summary}"
+    );
+    let requests = sim.running.stats().requests;
+
+    let second = sim.run(&sync_args(&db, "month"));
+    assert!(second.status.success(), "{}", stderr(&second));
+    let summary = String::from_utf8_lossy(&second.stdout);
+    assert!(summary.contains("Nothing changed"), "{summary}");
+    assert_eq!(
+        sim.running.stats().requests,
+        requests,
+        "every window is final"
+    );
+
+    let other = sim.run(&sync_args(&db, "day"));
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        stderr(&other).contains("monthly windows"),
+        "{}",
+        stderr(&other)
+    );
+}
+
+#[test]
+fn sync_keep_going_stores_what_answered_and_names_what_did_not() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("sync-keep-going");
+    let db = scratch.file("costs.db");
+    let mut args = sync_args(&db, "month");
+    args.extend(["--deployment", "ghost", "--keep-going"]);
+
+    let output = sim.run(&args);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr(&output);
+    assert_eq!(
+        stderr.lines().count(),
+        3,
+        "one line per window of ghost: {stderr}"
+    );
+    assert!(stderr.lines().all(|l| l.contains("\"ghost\"")), "{stderr}");
+    let ledger = ec_billing_ledger::Ledger::open_existing(&db).unwrap();
+    let total = ledger
+        .total(&ec_billing_ledger::Query::all().deployments(["prod"]))
+        .unwrap();
+    assert_eq!(total, sim.total("prod", "2024-01-01", "2024-04-01"));
+}
+
+#[test]
+fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
+    let sim = Sim::start(Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let scratch = Scratch::new("killed");
+    let killed = scratch.file("killed.db");
+    let whole = scratch.file("whole.db");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ec-billing"))
+        .env_remove("EC_BASE_URL")
+        .env("EC_API_KEY", KEY)
+        .args(["--base-url", &sim.running.base_url(), "--concurrency", "2"])
+        .args(sync_args(&killed, "day"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no clean-up of any kind) once some days are stored.
+    let started = std::time::Instant::now();
+    let stored = loop {
+        let windows = ec_billing_ledger::Ledger::open_existing(&killed)
+            .and_then(|l| l.windows(&ec_billing_ledger::Query::all()))
+            .map(|w| w.len())
+            .unwrap_or(0);
+        if windows >= 20 || started.elapsed() > Duration::from_secs(60) {
+            break windows;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        (20..182).contains(&stored),
+        "killed mid-way, after {stored} of 182 days"
+    );
+
+    // The file it left is consistent: an export reads it as it stands.
+    let partial = ec_billing()
+        .args(["export", "--db", &killed, "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(partial.status.success(), "{}", stderr(&partial));
+
+    let resumed = sim.run(&sync_args(&killed, "day"));
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let uninterrupted = sim.run(&sync_args(&whole, "day"));
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+
+    let export = |db: &str| {
+        let output = ec_billing()
+            .args(["export", "--db", db, "--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        output.stdout
+    };
+    let (resumed, whole) = (export(&killed), export(&whole));
+    assert!(resumed.len() > partial.stdout.len());
+    assert!(
+        resumed == whole,
+        "the resumed ledger holds exactly the uninterrupted one's lines"
+    );
+    let lines = whole.iter().filter(|b| **b == b'\n').count() - 1;
+    assert_eq!(lines, 2 * 91 * 4, "every line once");
+}
+
+#[test]
+fn export_needs_no_key_and_refuses_a_missing_or_foreign_file() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+
+    let json = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "json",
+            "--deployment",
+            "staging",
+        ])
+        .output()
+        .unwrap();
+    let document = json_document(&json);
+    assert_eq!(
+        decimal(&document["total"]),
+        sim.total("staging", "2024-01-01", "2024-04-01")
+    );
+
+    let focus = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--currency",
+            "EUR",
+            "--rate-per-ecu",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(focus.status.success(), "{}", stderr(&focus));
+    let text = String::from_utf8_lossy(&focus.stdout);
+    assert!(
+        text.starts_with("AvailabilityZone,BilledCost,"),
+        "{text:.200}"
+    );
+    assert!(text.contains(",EUR,"), "{text:.400}");
+
+    let missing = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &scratch.file("missing.db"),
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no such ledger"),
+        "{}",
+        stderr(&missing)
+    );
+    let notes = scratch.file("notes.txt");
+    std::fs::write(
+        &notes,
+        "not a ledger at all, only some text to be read as a header".repeat(3),
+    )
+    .unwrap();
+    let foreign = ec_billing()
+        .args(["export", "--db", &notes, "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(foreign.status.code(), Some(1));
+    assert!(
+        stderr(&foreign).contains("is not a ledger"),
+        "{}",
+        stderr(&foreign)
+    );
+    let bad_rate = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--rate-per-ecu",
+            "-1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad_rate.status.code(), Some(2));
 }
