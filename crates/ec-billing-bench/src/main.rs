@@ -11,6 +11,7 @@ use std::{
 };
 
 mod json_decode;
+mod ledger;
 mod pacing_matrix;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -109,6 +110,9 @@ fn main() -> Result<()> {
     }
     if wanted("merge") {
         figures.push(runtime.block_on(merge_scale())?);
+    }
+    if wanted("ledger") {
+        figures.extend(runtime.block_on(ledger::run(size))?);
     }
 
     print_table(&figures);

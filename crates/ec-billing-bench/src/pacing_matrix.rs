@@ -246,7 +246,7 @@ async fn fetch(
 
 /// A client that retries generously (so that every run completes), without jitter
 /// (so that paced and unpaced runs wait alike).
-fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<Client> {
+pub(crate) fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<Client> {
     Ok(Client::builder()
         .base_url(sim.base_url())
         .api_key(KEY.parse()?)

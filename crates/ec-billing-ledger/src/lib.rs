@@ -100,7 +100,7 @@ pub use query::{Change, Query, Revision, WindowRecord};
 pub use record::{LedgerLine, LineKey, LineType};
 pub use sync::{
     DEFAULT_LOCK_WAIT, DEFAULT_SETTLE, DeploymentSync, SyncFailure, SyncPlan, SyncProgress,
-    SyncReport,
+    SyncReport, WindowChange,
 };
 
 /// A ledger in one SQLite file. See the [crate docs](crate).

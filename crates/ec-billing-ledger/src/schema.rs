@@ -161,6 +161,10 @@ pub(crate) fn open(
         .map_err(|e| storage(path, e))?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(|e| storage(path, e))?;
+    // A window of many lines is one transaction: 64 MiB of page cache keeps its pages
+    // in memory instead of reading back what was just spilled.
+    conn.pragma_update(None, "cache_size", -64 * 1024)
+        .map_err(|e| storage(path, e))?;
     migrate(&conn, path, version)?;
     let stored = conn
         .query_row("SELECT value FROM meta WHERE key = 'window'", [], |row| {

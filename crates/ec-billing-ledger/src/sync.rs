@@ -251,17 +251,27 @@ struct Stored {
     final_: bool,
 }
 
-/// What storing one answer changed.
-#[derive(Debug, Default)]
-struct Stored1 {
-    new: bool,
-    revised: bool,
-    added: u64,
-    changed: u64,
-    removed: u64,
-    unchanged: u64,
-    revisions: u64,
-    revised_by: Decimal,
+/// What recording one answer changed in the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WindowChange {
+    /// The ledger did not have the window.
+    pub new: bool,
+    /// The same window was stored before, and its lines changed: each change is a
+    /// revision.
+    pub revised: bool,
+    /// Lines that were not there.
+    pub added: u64,
+    /// Lines whose values changed.
+    pub changed: u64,
+    /// Lines that are no longer there.
+    pub removed: u64,
+    /// Lines as they were.
+    pub unchanged: u64,
+    /// Revisions recorded.
+    pub revisions: u64,
+    /// What the revisions changed the window's total by, exactly.
+    pub revised_by: Decimal,
 }
 
 impl Ledger {
@@ -502,6 +512,35 @@ impl Ledger {
             })
     }
 
+    /// Records an answer fetched by other means (a service's own client, a file of
+    /// answers): as [`sync`](Self::sync) stores each window, in one transaction with its
+    /// fetch record and, when the same window was stored before, a revision for each
+    /// change. The window is final when `fetched_at` is at least `settle` after its end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Answer`] when the answer's lines do not add up to its total (nothing is
+    /// written), [`Error::Storage`].
+    pub fn record(
+        &self,
+        organization: &str,
+        deployment: &str,
+        window: Window,
+        items: &Items,
+        fetched_at: Timestamp,
+        settle: SignedDuration,
+    ) -> Result<WindowChange> {
+        let now = whole_seconds(fetched_at);
+        self.store_window(
+            organization,
+            deployment,
+            window,
+            items,
+            now,
+            is_final(window, now, settle),
+        )
+    }
+
     /// Stores one answer for `window` in one transaction: its lines, its fetch record,
     /// and, when the same window was stored before, a revision for each change.
     fn store_window(
@@ -512,7 +551,7 @@ impl Ledger {
         items: &Items,
         now: Timestamp,
         final_: bool,
-    ) -> Result<Stored1> {
+    ) -> Result<WindowChange> {
         let (lines, digest) = answer_lines(items, window);
         let lines_total = lines
             .iter()
@@ -635,7 +674,10 @@ impl From<rusqlite::Error> for StoreError {
 type Values = AnswerLine;
 
 /// Stores `answer` in `tx` (see [`Ledger::store_window`]).
-fn store(tx: &Transaction<'_>, answer: Answer<'_>) -> std::result::Result<Stored1, StoreError> {
+fn store(
+    tx: &Transaction<'_>,
+    answer: Answer<'_>,
+) -> std::result::Result<WindowChange, StoreError> {
     let Answer {
         organization,
         deployment,
@@ -657,9 +699,9 @@ fn store(tx: &Transaction<'_>, answer: Answer<'_>) -> std::result::Result<Stored
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })
         .optional()?;
-    let mut outcome = Stored1 {
+    let mut outcome = WindowChange {
         new: previous.is_none(),
-        ..Stored1::default()
+        ..WindowChange::default()
     };
     let now_text = now.to_string();
     if let Some((previous_end, previous_digest, previous_final, _)) = &previous
