@@ -5,17 +5,20 @@
 //! [`MockServerExt`] adds one method per operation to [`MockServer`]; its `when` and
 //! `then` builders take the API's own [`types`], so a test mocks the API without
 //! spelling paths, query names or JSON by hand. Everything a test needs is re-exported
-//! here ([`httpmock`], [`types`]): no other dependency to add.
+//! here ([`httpmock`], [`types`] and the [`ExactNumber`], [`Dimension`] and
+//! [`ResourceKind`] their fields hold): no other dependency to add.
 //!
 //! ```
-//! use ec_billing_httpmock::{MockServer, MockServerExt, types::ItemsCosts};
+//! use ec_billing_httpmock::{ExactNumber, MockServer, MockServerExt, types::{Costs, ItemsCosts}};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = MockServer::start_async().await;
-//! let answer: ItemsCosts = serde_json::from_str(
-//!     r#"{"costs":{"total":1.25,"dimensions":[]},"resources":[],"data_transfer_and_storage":[]}"#,
-//! )?;
+//! let answer = ItemsCosts {
+//!     costs: Costs { total: ExactNumber::from("1.25".parse::<ec_billing::Decimal>()?), dimensions: vec![] },
+//!     resources: vec![],
+//!     data_transfer_and_storage: vec![],
+//! };
 //! let mock = server.get_costs_items_by_deployment(|when, then| {
 //!     when.organization_id("acme").deployment_id("prod");
 //!     then.ok(&answer);
@@ -64,7 +67,8 @@
 )]
 mod generated;
 
-pub use ec_billing_api::types;
+/// The API's types, and the exact number and open enums their fields hold.
+pub use ec_billing_api::{Dimension, ExactNumber, ResourceKind, types};
 pub use generated::*;
 pub use httpmock::{self, Mock, MockServer};
 
