@@ -210,6 +210,78 @@ async fn gather<T>(
     fleet
 }
 
+/// What [`ItemsOf`] and [`ChartsOf`] share: a fleet, and the request each makes for one
+/// deployment.
+trait PerDeployment: Send + Sync + 'static {
+    type Request;
+
+    fn fleet(&self) -> &Fleet;
+    fn fleet_mut(&mut self) -> &mut Fleet;
+    fn request(&self, deployment: String) -> Self::Request;
+    fn windows_of(request: &Self::Request) -> Result<Vec<Window>, Error>;
+
+    /// The windows every deployment is fetched in, after checking every id and the
+    /// range (the same windows for all).
+    fn plan(&mut self) -> Result<Vec<Window>, Error> {
+        self.fleet_mut().fix_range()?;
+        let mut windows = Vec::new();
+        for deployment in &self.fleet().deployments {
+            windows = Self::windows_of(&self.request(deployment.clone()))?;
+        }
+        Ok(windows)
+    }
+}
+
+/// `fetch` of every deployment's request, each result as it completes; bad input (an
+/// id, the range) is checked for every deployment first and is the only item when
+/// found.
+fn stream_of<P, T, Fut>(
+    mut of: P,
+    fetch: impl Fn(P::Request) -> Fut + Send + 'static,
+) -> impl Stream<Item = DeploymentResult<T>> + Send + 'static
+where
+    P: PerDeployment,
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let refused = of.plan().err();
+    let limit = of.fleet().in_progress();
+    let deployments = of.fleet().deployments.clone();
+    match refused {
+        None => each(deployments, limit, move |deployment| {
+            fetch(of.request(deployment))
+        })
+        .boxed(),
+        Some(error) => stream::once(async move {
+            DeploymentResult {
+                deployment: String::new(),
+                result: Err(error),
+            }
+        })
+        .boxed(),
+    }
+}
+
+/// `fetch` of every deployment's request, gathered in the order asked, after checking
+/// every id and the range.
+async fn send_of<P, T, Fut>(
+    mut of: P,
+    fetch: impl Fn(P::Request) -> Fut + Send + 'static,
+) -> Result<FleetReport<T>, Error>
+where
+    P: PerDeployment,
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    of.plan()?;
+    let order = of.fleet().deployments.clone();
+    let limit = of.fleet().in_progress();
+    let all = each(order.clone(), limit, move |deployment| {
+        fetch(of.request(deployment))
+    });
+    Ok(gather(&order, all).await)
+}
+
 /// Itemized costs of several deployments of one organization. Made by
 /// [`Client::items_of`].
 #[derive(Clone, Debug)]
@@ -260,20 +332,6 @@ impl ItemsOf {
         &self.fleet.deployments
     }
 
-    fn request(&self, deployment: String) -> crate::ItemsRequest {
-        let fleet = &self.fleet;
-        let mut request = fleet
-            .client
-            .items(fleet.organization.clone(), deployment)
-            .window(fleet.window)
-            .format(self.format)
-            .with_hook(fleet.on_window.clone());
-        if let Some(range) = fleet.range {
-            request = request.range(range);
-        }
-        request
-    }
-
     /// The windows every deployment is fetched in, after checking every id and the
     /// range.
     ///
@@ -282,34 +340,14 @@ impl ItemsOf {
     /// [`Error::InvalidInput`] for the first bad id, or a range that cannot be planned:
     /// see [`ItemsRequest::windows`](crate::ItemsRequest::windows).
     pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
-        self.fleet.fix_range()?;
-        let mut windows = Vec::new();
-        for deployment in &self.fleet.deployments {
-            windows = self.request(deployment.clone()).windows()?;
-        }
-        Ok(windows)
+        self.plan()
     }
 
     /// Each deployment's report, or its error, as it completes (not in the order
     /// asked). Bad input (an id, the range) is checked for every deployment first and
     /// is the only item when found.
-    pub fn stream(mut self) -> impl Stream<Item = DeploymentResult<ItemsReport>> + Send + 'static {
-        let refused = self.windows().err();
-        let limit = self.fleet.in_progress();
-        let deployments = self.fleet.deployments.clone();
-        let all = each(deployments, limit, move |deployment| {
-            self.request(deployment).send()
-        });
-        match refused {
-            None => all.boxed(),
-            Some(error) => stream::once(async move {
-                DeploymentResult {
-                    deployment: String::new(),
-                    result: Err(error),
-                }
-            })
-            .boxed(),
-        }
+    pub fn stream(self) -> impl Stream<Item = DeploymentResult<ItemsReport>> + Send + 'static {
+        stream_of(self, crate::ItemsRequest::send)
     }
 
     /// Every deployment's report, and every deployment's failure: one deployment's
@@ -333,14 +371,8 @@ impl ItemsOf {
     ///
     /// [`Error::InvalidInput`], before any request, for a bad id or range; any other
     /// failure is a deployment's, in [`FleetReport::failures`].
-    pub async fn send(mut self) -> Result<FleetReport<ItemsReport>, Error> {
-        self.windows()?;
-        let order = self.fleet.deployments.clone();
-        let limit = self.fleet.in_progress();
-        let all = each(order.clone(), limit, move |deployment| {
-            self.request(deployment).send()
-        });
-        Ok(gather(&order, all).await)
+    pub async fn send(self) -> Result<FleetReport<ItemsReport>, Error> {
+        send_of(self, crate::ItemsRequest::send).await
     }
 
     /// Every deployment's totals, without keeping lines (see
@@ -349,14 +381,8 @@ impl ItemsOf {
     /// # Errors
     ///
     /// As [`send`](Self::send).
-    pub async fn totals(mut self) -> Result<FleetReport<ItemsTotals>, Error> {
-        self.windows()?;
-        let order = self.fleet.deployments.clone();
-        let limit = self.fleet.in_progress();
-        let all = each(order.clone(), limit, move |deployment| {
-            self.request(deployment).totals()
-        });
-        Ok(gather(&order, all).await)
+    pub async fn totals(self) -> Result<FleetReport<ItemsTotals>, Error> {
+        send_of(self, crate::ItemsRequest::totals).await
     }
 }
 
@@ -410,6 +436,73 @@ impl ChartsOf {
         &self.fleet.deployments
     }
 
+    /// The windows every deployment is fetched in, after checking every id and the
+    /// range.
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemsOf::windows`].
+    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
+        self.plan()
+    }
+
+    /// Each deployment's charts, or its error, as it completes; as
+    /// [`ItemsOf::stream`].
+    pub fn stream(self) -> impl Stream<Item = DeploymentResult<ChartsReport>> + Send + 'static {
+        stream_of(self, crate::ChartsRequest::send)
+    }
+
+    /// Every deployment's charts, and every failure; as [`ItemsOf::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemsOf::send`].
+    pub async fn send(self) -> Result<FleetReport<ChartsReport>, Error> {
+        send_of(self, crate::ChartsRequest::send).await
+    }
+}
+
+impl PerDeployment for ItemsOf {
+    type Request = crate::ItemsRequest;
+
+    fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    fn fleet_mut(&mut self) -> &mut Fleet {
+        &mut self.fleet
+    }
+
+    fn request(&self, deployment: String) -> crate::ItemsRequest {
+        let fleet = &self.fleet;
+        let mut request = fleet
+            .client
+            .items(fleet.organization.clone(), deployment)
+            .window(fleet.window)
+            .format(self.format)
+            .with_hook(fleet.on_window.clone());
+        if let Some(range) = fleet.range {
+            request = request.range(range);
+        }
+        request
+    }
+
+    fn windows_of(request: &Self::Request) -> Result<Vec<Window>, Error> {
+        request.windows()
+    }
+}
+
+impl PerDeployment for ChartsOf {
+    type Request = crate::ChartsRequest;
+
+    fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    fn fleet_mut(&mut self) -> &mut Fleet {
+        &mut self.fleet
+    }
+
     fn request(&self, deployment: String) -> crate::ChartsRequest {
         let fleet = &self.fleet;
         let mut request = fleet
@@ -424,54 +517,7 @@ impl ChartsOf {
         request
     }
 
-    /// The windows every deployment is fetched in, after checking every id and the
-    /// range.
-    ///
-    /// # Errors
-    ///
-    /// As [`ItemsOf::windows`].
-    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
-        self.fleet.fix_range()?;
-        let mut windows = Vec::new();
-        for deployment in &self.fleet.deployments {
-            windows = self.request(deployment.clone()).windows()?;
-        }
-        Ok(windows)
-    }
-
-    /// Each deployment's charts, or its error, as it completes; as
-    /// [`ItemsOf::stream`].
-    pub fn stream(mut self) -> impl Stream<Item = DeploymentResult<ChartsReport>> + Send + 'static {
-        let refused = self.windows().err();
-        let limit = self.fleet.in_progress();
-        let deployments = self.fleet.deployments.clone();
-        let all = each(deployments, limit, move |deployment| {
-            self.request(deployment).send()
-        });
-        match refused {
-            None => all.boxed(),
-            Some(error) => stream::once(async move {
-                DeploymentResult {
-                    deployment: String::new(),
-                    result: Err(error),
-                }
-            })
-            .boxed(),
-        }
-    }
-
-    /// Every deployment's charts, and every failure; as [`ItemsOf::send`].
-    ///
-    /// # Errors
-    ///
-    /// As [`ItemsOf::send`].
-    pub async fn send(mut self) -> Result<FleetReport<ChartsReport>, Error> {
-        self.windows()?;
-        let order = self.fleet.deployments.clone();
-        let limit = self.fleet.in_progress();
-        let all = each(order.clone(), limit, move |deployment| {
-            self.request(deployment).send()
-        });
-        Ok(gather(&order, all).await)
+    fn windows_of(request: &Self::Request) -> Result<Vec<Window>, Error> {
+        request.windows()
     }
 }
