@@ -507,3 +507,202 @@ async fn csv_and_json_exports_hold_the_same_lines() {
     assert_eq!(costs, json_costs);
     assert!(lines.iter().all(|l| l["deployment"] == "staging"));
 }
+
+/// An items answer of `lines`, each `(usage type, cost)` a DTS line, whose total is
+/// their sum.
+fn answer(lines: &[(&str, &str)]) -> ec_billing::Items {
+    let dts: Vec<String> = lines
+        .iter()
+        .map(|(usage, cost)| {
+            format!(
+                r#"{{"cost":{cost},"name":"n","quantity":{{"value":1,"formatted_value":"1 GB"}},"rate":{{"value":1,"formatted_value":"1 per GB"}},"sku":"s","type":{}}}"#,
+                serde_json::to_string(usage).unwrap()
+            )
+        })
+        .collect();
+    let total = lines
+        .iter()
+        .map(|(_, cost)| cost.parse::<Decimal>().unwrap())
+        .fold(Decimal::ZERO, |sum, cost| sum + cost);
+    let json = format!(
+        r#"{{"costs":{{"total":{total},"dimensions":[]}},"data_transfer_and_storage":[{}],"resources":[]}}"#,
+        dts.join(",")
+    );
+    ec_billing::Items::from_json(json.as_bytes()).unwrap()
+}
+
+fn month(from: &str, to: &str) -> ec_billing::Window {
+    ec_billing::DateRange::parse(from, to)
+        .unwrap()
+        .windows(WindowSize::Month)
+        .next()
+        .unwrap()
+}
+
+/// A client of nothing: for syncs that must make no request.
+fn client_of_nothing() -> ec_billing::Client {
+    wrapper_builder("http://127.0.0.1:9/api/v1", TestClock::new())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_range_that_ends_early_never_shrinks_a_window_the_ledger_holds_whole() {
+    let sim = revising_simulator().await;
+    let dir = TempDir::new("shrink");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let client = client(&sim);
+    ledger
+        .sync(&client, &plan("2024-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let whole = ledger.total(&Query::all()).unwrap();
+
+    let short = SyncPlan::new("acme", ["prod", "staging"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-01-15T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"))
+        .refetch_final(true);
+    let report = ledger.sync(&client, &short).await.unwrap();
+
+    assert_eq!(report.windows_fetched(), 0);
+    assert_eq!(
+        ledger.total(&Query::all()).unwrap(),
+        whole,
+        "January kept whole"
+    );
+    let shorter = ledger.record(
+        "acme",
+        "prod",
+        month("2024-01-01", "2024-01-15"),
+        &answer(&[("data_out", "1")]),
+        at("2024-06-01T00:00:00Z"),
+        SignedDuration::ZERO,
+    );
+    assert!(
+        matches!(shorter, Err(Error::InvalidInput(_))),
+        "{shorter:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deployments_total_that_fits_is_given_whatever_the_order_of_its_lines() {
+    let dir = TempDir::new("order");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let max = "79228162514264337593543950335";
+    let min = "-79228162514264337593543950335";
+    for (from, to) in [("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01")] {
+        ledger
+            .record(
+                "acme",
+                "prod",
+                month(from, to),
+                &answer(&[("data_out", max), ("data_in", min), ("storage_api", "1")]),
+                at("2024-06-01T00:00:00Z"),
+                SignedDuration::ZERO,
+            )
+            .unwrap();
+    }
+    let plan = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-03-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"));
+
+    let report = ledger.sync(&client_of_nothing(), &plan).await.unwrap();
+
+    assert_eq!(report.windows_fetched(), 0, "both windows are final");
+    assert_eq!(report.deployments[0].total, Decimal::TWO);
+}
+
+#[test]
+fn answers_that_differ_never_pass_for_the_same() {
+    let dir = TempDir::new("digest");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let window = month("2024-01-01", "2024-02-01");
+    let fetched = at("2024-06-01T00:00:00Z");
+    // One line whose usage type holds what would be a second line's fields, then two
+    // real lines: the second answer must be seen as a change.
+    let one = answer(&[("data_out\u{1f}s\u{1e}dts\u{1f}data_in", "2")]);
+    let two = answer(&[("data_out", "1"), ("data_in", "1")]);
+    ledger
+        .record("o", "d", window, &one, fetched, SignedDuration::ZERO)
+        .unwrap();
+    let change = ledger
+        .record("o", "d", window, &two, fetched, SignedDuration::ZERO)
+        .unwrap();
+    assert!(change.revised, "{change:?}");
+    assert_eq!((change.added, change.removed), (2, 1));
+}
+
+#[test]
+fn opening_one_new_file_from_several_threads_at_once_makes_one_ledger() {
+    for round in 0..5 {
+        let dir = TempDir::new(&format!("race-{round}"));
+        let path = dir.join("costs.db");
+        let opened: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| Ledger::open(&path).map(|l| l.window_size())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for result in opened {
+            assert_eq!(result.unwrap(), WindowSize::Month);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_focus_amount_that_cannot_be_exact_at_the_rate_asked_is_refused_not_rounded() {
+    let sim = revising_simulator().await;
+    let dir = TempDir::new("focus-rate");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    ledger
+        .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
+        .await
+        .unwrap();
+    let export = Export::new(ExportFormat::Focus)
+        .billing_currency("EUR", "0.123456789012345678901234567".parse().unwrap())
+        .unwrap();
+
+    let err = ledger
+        .export(&Query::all(), &export, std::io::sink())
+        .unwrap_err();
+
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("more digits"), "{err}");
+}
+
+#[test]
+fn a_tampered_amount_or_a_negative_version_is_refused() {
+    let dir = TempDir::new("tampered");
+    let path = dir.join("costs.db");
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .record(
+            "o",
+            "d",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[("data_out", "100000")]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .unwrap();
+    drop(ledger);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE lines SET cost = '1e5'", []).unwrap();
+    drop(conn);
+    let err = Ledger::open(&path)
+        .unwrap()
+        .lines(&Query::all())
+        .unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err}");
+
+    let other = dir.join("other.db");
+    let conn = rusqlite::Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE customers (id INTEGER); PRAGMA user_version = -1;")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&other).unwrap();
+    assert!(matches!(Ledger::open(&other), Err(Error::NotALedger(_))));
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+}

@@ -110,9 +110,10 @@ struct SyncArgs {
     #[arg(long, value_name = "T")]
     to: Option<String>,
 
-    /// The ledger's windows: month or day, fixed when it is created.
-    #[arg(long, default_value = "month", value_name = "month|day")]
-    window: String,
+    /// The ledger's windows: month or day, fixed when it is created (default: the
+    /// ledger's own, or month for a new one).
+    #[arg(long, value_name = "month|day")]
+    window: Option<String>,
 
     /// A window last fetched less than this many days after its end is provisional,
     /// and fetched again by every sync: Elastic revises recent costs.
@@ -278,7 +279,8 @@ pub(crate) struct ClientSettings {
 pub(crate) struct SyncTask {
     pub(crate) client: ClientSettings,
     pub(crate) db: PathBuf,
-    pub(crate) window: WindowSize,
+    /// The window size asked for; `None`: the ledger's own.
+    pub(crate) window: Option<WindowSize>,
     pub(crate) plan: SyncPlan,
     pub(crate) settle_days: u16,
 }
@@ -441,9 +443,10 @@ impl Cli {
 
     /// `sync`, checked.
     fn sync(mut self, args: SyncArgs) -> Result<SyncTask, Box<dyn std::error::Error>> {
-        let window: WindowSize = match args.window.as_str() {
-            "month" | "day" => args.window.parse()?,
-            other => {
+        let window: Option<WindowSize> = match args.window.as_deref() {
+            None => None,
+            Some(text @ ("month" | "day")) => Some(text.parse()?),
+            Some(other) => {
                 return Err(format!(
                     "invalid --window \"{}\": a ledger keeps month or day windows",
                     ec_billing::escape(other)
@@ -499,22 +502,45 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
         ExportFormatArg::Csv => ExportFormat::Csv,
         ExportFormatArg::Json => ExportFormat::Json,
     };
-    let rate: Decimal = args.rate_per_ecu.trim().parse().map_err(|_| {
-        format!(
-            "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92",
-            ec_billing::escape(&args.rate_per_ecu)
-        )
-    })?;
+    // Plain decimal text only (`0.92`), read without rounding.
+    let text = args.rate_per_ecu.trim();
+    let rate = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.')
+        .then(|| Decimal::from_str_exact(text).ok())
+        .flatten()
+        .ok_or_else(|| {
+            format!(
+                "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
+                 decimal places",
+                ec_billing::escape(&args.rate_per_ecu)
+            )
+        })?;
     let export = Export::new(format).billing_currency(&args.currency, rate)?;
     let mut query = Query::all().deployments(args.deployments);
     if let Some(organization) = args.organization {
         query = query.organization(organization);
     }
-    if let Some(from) = args.from.as_deref() {
-        query = query.from(ec_billing::parse_instant(from)?);
+    let from = args
+        .from
+        .as_deref()
+        .map(ec_billing::parse_instant)
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(ec_billing::parse_instant)
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(format!("invalid range: --from {from} is not before --to {to}").into());
     }
-    if let Some(to) = args.to.as_deref() {
-        query = query.to(ec_billing::parse_instant(to)?);
+    if let Some(from) = from {
+        query = query.from(from);
+    }
+    if let Some(to) = to {
+        query = query.to(to);
     }
     Ok(ExportTask {
         db: args.db,

@@ -16,7 +16,10 @@ use crate::{
 /// Syncs the ledger and prints a summary per deployment; with `--keep-going`, each
 /// failure is one line on stderr and the run is `Partial`.
 pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
-    let ledger = Ledger::open_with(&task.db, task.window)?;
+    let ledger = match task.window {
+        Some(window) => Ledger::open_with(&task.db, window)?,
+        None => Ledger::open(&task.db)?,
+    };
     let (client, _simulator) = connect(&task.client).await?;
     let bar = progress.clone();
     let plan = task.plan.on_progress(move |p| {
@@ -130,7 +133,7 @@ fn summary(
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         out.push_str(&line(&cells));
     }
-    if report.changed_nothing() {
+    if report.changed_nothing() && report.failures.is_empty() {
         out.push_str("\nNothing changed: every window fetched was as the ledger had it.\n");
     }
     out

@@ -47,6 +47,9 @@ pub enum Error {
     Answer(AnswerError),
     /// The file could not be read or written.
     Storage(FileError),
+    /// A sum too large for an exact decimal (it names what was summed): never a wrong
+    /// number.
+    Overflow(String),
 }
 
 impl fmt::Display for Error {
@@ -65,7 +68,7 @@ impl fmt::Display for Error {
             ),
             Self::Busy { path, waited } => write!(
                 f,
-                "another sync is writing {} (waited {} s for it to finish)",
+                "another sync is writing {} (waited {:.1} s for it to finish)",
                 path.display(),
                 waited.as_secs_f64()
             ),
@@ -79,6 +82,7 @@ impl fmt::Display for Error {
             Self::Api(e) => e.fmt(f),
             Self::Answer(e) => e.fmt(f),
             Self::Storage(e) => write!(f, "cannot use {}: {}", e.path.display(), e.what),
+            Self::Overflow(what) => write!(f, "{what} overflows an exact decimal"),
         }
     }
 }
@@ -92,7 +96,8 @@ impl std::error::Error for Error {
             | Self::Busy { .. }
             | Self::WindowSize { .. }
             | Self::InvalidInput(_)
-            | Self::Answer(_) => None,
+            | Self::Answer(_)
+            | Self::Overflow(_) => None,
         }
     }
 }

@@ -228,7 +228,9 @@ impl Ledger {
     /// # Errors
     ///
     /// [`Error::Storage`] when the ledger cannot be read or `out` written;
-    /// [`Error::InvalidInput`] when an amount overflows an exact decimal.
+    /// [`Error::Overflow`] when the total overflows an exact decimal;
+    /// [`Error::InvalidInput`] when a FOCUS amount in the billing currency would have
+    /// more digits than an exact decimal holds (it is never rounded).
     pub fn export(&self, query: &Query, export: &Export, out: impl Write) -> Result<ExportSummary> {
         let mut summary = ExportSummary::default();
         let mut count = |line: &LedgerLine| -> Result<()> {
@@ -296,7 +298,7 @@ impl Ledger {
 }
 
 fn overflow(what: &str) -> Error {
-    Error::InvalidInput(format!("{what} overflows an exact decimal"))
+    Error::Overflow(what.to_string())
 }
 
 /// A line's plain CSV record.
@@ -422,17 +424,18 @@ pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
             let unit = line
                 .rate_formatted
                 .as_deref()
-                .and_then(|text| text.split_once(" per "))
+                .and_then(|text| text.split_once(" per ").or_else(|| text.split_once('/')))
                 .map(|(_, unit)| unit.trim().to_string())
                 .filter(|unit| !unit.is_empty())
                 .unwrap_or_else(|| "Units".to_string());
-            let scale = dts_scale(raw, line.quantity_formatted.as_deref(), rate, line.cost);
-            let quantity = raw
-                .checked_div(scale)
-                .ok_or_else(|| overflow("a line's quantity"))?
-                .normalize();
+            let digits = dts_scale(raw, line.quantity_formatted.as_deref(), rate, line.cost);
+            // Dividing by a power of ten is exact while the scale stays within 28.
+            let mut quantity = raw;
+            quantity
+                .set_scale(raw.scale() + digits)
+                .map_err(|_| inexact("a line's quantity in the unit of its rate"))?;
             Ok(Pricing {
-                quantity,
+                quantity: quantity.normalize(),
                 unit,
                 unit_price: rate,
             })
@@ -440,45 +443,65 @@ pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
     }
 }
 
-/// The power of ten between a DTS line's raw quantity and its quantity in the unit of
-/// its rate (bytes to GB: 10^9): the one nearest to raw ÷ the number its formatted
-/// quantity shows (`1,363.9 GB`), or else to raw ÷ (cost ÷ rate); 1 when neither says.
-fn dts_scale(raw: Decimal, formatted: Option<&str>, rate: Decimal, cost: Decimal) -> Decimal {
-    let shown = formatted.and_then(|text| {
-        let number: String = text
-            .split_whitespace()
-            .next()?
-            .chars()
-            .filter(|c| *c != ',')
-            .collect();
-        number
-            .parse::<Decimal>()
-            .ok()
-            .filter(|n| *n > Decimal::ZERO)
-    });
-    let priced = shown.or_else(|| {
-        (rate > Decimal::ZERO)
-            .then(|| cost.checked_div(rate))
-            .flatten()
-            .filter(|q| *q > Decimal::ZERO)
-    });
-    let Some(priced) = priced else {
-        return Decimal::ONE;
+/// √10, the geometric midpoint between two powers of ten.
+const SQRT_10: Decimal = Decimal::from_parts(1_245_693_416, 1_966_436_728, 171_427_415, false, 27);
+
+/// The power of ten (its exponent, 0 to 18) between a DTS line's raw quantity and its
+/// quantity in the unit of its rate (bytes to GB: 9): the one nearest to raw ÷
+/// (cost ÷ rate), the quantity its cost prices; or else to raw ÷ the number its
+/// formatted quantity shows (`1,363.9 GB`); 0 when neither says.
+fn dts_scale(raw: Decimal, formatted: Option<&str>, rate: Decimal, cost: Decimal) -> u32 {
+    let priced = (rate > Decimal::ZERO && cost > Decimal::ZERO)
+        .then(|| cost.checked_div(rate))
+        .flatten()
+        .or_else(|| {
+            let text = formatted?;
+            let number: String = text
+                .split_whitespace()
+                .next()?
+                .chars()
+                .filter(|c| *c != ',')
+                .collect();
+            number.parse::<Decimal>().ok()
+        })
+        .filter(|q| *q > Decimal::ZERO);
+    let Some(ratio) = priced
+        .and_then(|priced| raw.checked_div(priced))
+        .filter(|r| *r > Decimal::ZERO)
+    else {
+        return 0;
     };
-    let Some(ratio) = raw.checked_div(priced).filter(|r| *r > Decimal::ZERO) else {
-        return Decimal::ONE;
-    };
-    // The nearest power of ten, by the ratio's order of magnitude (up to 10^18).
-    let mut best = Decimal::ONE;
+    // The nearest power of ten: the first whose upper midpoint (10^k × √10) is above
+    // the ratio.
     let mut power = Decimal::ONE;
-    let distance = |p: Decimal| (ratio / p).max(p / ratio);
-    for _ in 0..18 {
-        power *= Decimal::TEN;
-        if distance(power) < distance(best) {
-            best = power;
+    for exponent in 0..18 {
+        match power.checked_mul(SQRT_10) {
+            Some(midpoint) if ratio < midpoint => return exponent,
+            Some(_) => power = power.checked_mul(Decimal::TEN).unwrap_or(Decimal::MAX),
+            None => return exponent,
         }
     }
-    best
+    18
+}
+
+/// `a × b` exactly, or `None` when the product has more digits than a `Decimal` holds
+/// (where `Decimal`'s own multiplication would round).
+pub(crate) fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let mut mantissa = a.mantissa().checked_mul(b.mantissa())?;
+    let mut scale = a.scale() + b.scale();
+    // Trailing zeros of the fraction are not digits: drop them while the scale is over.
+    while scale > 28 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Decimal::try_from_i128_with_scale(mantissa, scale).ok()
+}
+
+fn inexact(what: &str) -> Error {
+    Error::InvalidInput(format!(
+        "{what} has more digits than an exact decimal holds: nothing is rounded (a rate per \
+         ECU with fewer digits may help)"
+    ))
 }
 
 /// The calendar month (UTC) an instant falls in: Elastic bills monthly.
@@ -513,18 +536,18 @@ fn service_category(line: &LedgerLine) -> (&'static str, &'static str) {
 fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let pricing = pricing(line)?;
     let rate = export.rate;
-    // Amounts keep every digit but no trailing zero (`0.0231`, not `0.023100`).
+    // Amounts keep every digit but no trailing zero (`0.0231`, not `0.023100`), and
+    // are never rounded: a product with more digits than a decimal holds is an error.
     let in_billing = |ecu: Decimal, what: &str| {
-        ecu.checked_mul(rate)
+        exact_mul(ecu, rate)
             .map(|amount| amount.normalize())
-            .ok_or_else(|| overflow(what))
+            .ok_or_else(|| inexact(what))
     };
     let billed = in_billing(line.cost, "a line's billed cost")?;
     let list_unit_price = in_billing(pricing.unit_price, "a line's unit price")?;
-    let list_cost = list_unit_price
-        .checked_mul(pricing.quantity)
+    let list_cost = exact_mul(list_unit_price, pricing.quantity)
         .map(|amount| amount.normalize())
-        .ok_or_else(|| overflow("a line's list cost"))?;
+        .ok_or_else(|| inexact("a line's list cost"))?;
     let (period_start, period_end) = billing_period(line.key.period_start);
     let key = &line.key;
     let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
@@ -674,6 +697,54 @@ mod tests {
             (bare.quantity.to_string(), bare.unit.as_str()),
             ("5".to_string(), "Units")
         );
+        // A formatted quantity in another unit than the rate's: the cost decides.
+        let terabytes =
+            pricing(&dts("1500000000000", "1.5 TB", "0.03", "0.03 per GB", "45")).unwrap();
+        assert_eq!(terabytes.quantity.to_string(), "1500");
+        let slash = pricing(&dts(
+            "1363900000000",
+            "1,363.9 GB",
+            "0.03",
+            "0.03/GB",
+            "40.917",
+        ))
+        .unwrap();
+        assert_eq!(slash.unit, "GB");
+        // Hostile figures: no panic, whatever the ratio.
+        for (raw, formatted, rate, cost) in [
+            ("1", "1000000000000000000000 GB", "1", "1"),
+            (
+                "79228162514264337593543950335",
+                "0.0000000000000000000000000001 GB",
+                "1",
+                "0",
+            ),
+            (
+                "1",
+                "",
+                "0.0000000000000000000000000001",
+                "79228162514264337593543950335",
+            ),
+        ] {
+            let _ = pricing(&dts(raw, formatted, rate, "1 per GB", cost));
+        }
+    }
+
+    #[test]
+    fn a_product_is_exact_or_refused_never_rounded() {
+        let d = |t: &str| t.parse::<Decimal>().unwrap();
+        assert_eq!(
+            exact_mul(d("0.1234567890123456789012345678"), d("744")),
+            None
+        );
+        assert_eq!(exact_mul(d("0.68"), d("744")), Some(d("505.92")));
+        assert_eq!(exact_mul(d("0.50"), d("0.20")), Some(d("0.1")));
+        assert_eq!(
+            exact_mul(d("79228162514264337593543950335"), d("2")),
+            None,
+            "an overflow is refused"
+        );
+        assert!(SQRT_10 > d("3.1622776601683793319") && SQRT_10 < d("3.1622776601683793320"));
     }
 
     #[test]

@@ -308,17 +308,29 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] when the file cannot be read; [`Error::InvalidInput`] when the
+    /// [`Error::Storage`] when the file cannot be read; [`Error::Overflow`] when the
     /// total overflows an exact decimal.
     pub fn total(&self, query: &Query) -> Result<Decimal> {
         let mut total = Decimal::ZERO;
         self.each_line(query, |line| {
-            total = total.checked_add(line.cost).ok_or_else(|| {
-                Error::InvalidInput("the total overflows an exact decimal".to_string())
-            })?;
+            total = total
+                .checked_add(line.cost)
+                .ok_or_else(|| Error::Overflow("the total of the lines asked for".to_string()))?;
             Ok(())
         })?;
         Ok(total)
+    }
+
+    /// A stored amount that is not decimal text as the ledger writes it.
+    pub(crate) fn tampered(&self, text: &str) -> Error {
+        Error::Storage(FileError::new(
+            &self.path,
+            format!(
+                "an amount in the file, \"{}\", is not decimal text as the ledger writes it",
+                ec_billing::escape(text).truncate(48)
+            ),
+            None,
+        ))
     }
 
     /// A value of the file that this crate did not write as it reads it.
@@ -369,18 +381,20 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
 
 fn money(row: &Row<'_>, index: usize) -> rusqlite::Result<Decimal> {
     let text: String = row.get(index)?;
-    decimal(&text).map_err(|_| invalid(index, &text))
+    decimal(&text).ok_or_else(|| invalid(index, &text))
 }
 
 fn optional_money(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Decimal>> {
     row.get::<_, Option<String>>(index)?
-        .map(|text| decimal(&text).map_err(|_| invalid(index, &text)))
+        .map(|text| decimal(&text).ok_or_else(|| invalid(index, &text)))
         .transpose()
 }
 
-/// Decimal text as the ledger stores it, read exactly.
-pub(crate) fn decimal(text: &str) -> std::result::Result<Decimal, rust_decimal::Error> {
-    text.parse()
+/// Decimal text as the ledger writes it (`Decimal`'s own, e.g. `-0.1301`), read
+/// exactly; anything else (`1e5`, `+7`, `.5`, a rounded long value) is not the ledger's.
+pub(crate) fn decimal(text: &str) -> Option<Decimal> {
+    let value: Decimal = text.parse().ok()?;
+    (value.to_string() == text).then_some(value)
 }
 
 fn invalid(index: usize, text: &str) -> rusqlite::Error {
@@ -389,7 +403,7 @@ fn invalid(index: usize, text: &str) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!(
             "\"{}\" is not what the ledger writes there",
-            ec_billing::escape(text)
+            ec_billing::escape(text).truncate(48)
         )
         .into(),
     )

@@ -181,9 +181,8 @@ pub(crate) fn answer_lines(items: &Items, window: Window) -> (Vec<AnswerLine>, S
     (lines, digest)
 }
 
-/// A digest of lines, in order: 128-bit FNV-1a over each field's text, fields and lines
-/// separated by control characters no field holds unescaped. It tells whether an answer
-/// changed; it is not a security digest.
+/// A digest of lines, in order: 128-bit FNV-1a over each field's length and text. It
+/// tells whether an answer changed; it is not a security digest.
 pub(crate) fn digest(lines: &[AnswerLine]) -> String {
     let mut hash = Fnv128::new();
     for line in lines {
@@ -205,10 +204,11 @@ pub(crate) fn digest(lines: &[AnswerLine]) -> String {
             line.rate_formatted.as_deref().unwrap_or("\u{0}"),
             &line.cost.to_string(),
         ] {
+            // Each field with its length first: no text of a field can pass for a
+            // boundary between fields or lines.
+            hash.write(&(field.len() as u64).to_le_bytes());
             hash.write(field.as_bytes());
-            hash.write(&[0x1f]);
         }
-        hash.write(&[0x1e]);
     }
     format!("fnv1a128:{:032x}", hash.finish())
 }

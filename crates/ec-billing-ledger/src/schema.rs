@@ -133,10 +133,55 @@ pub(crate) fn open(
     let conn = Connection::open_with_flags(path, flags).map_err(|e| storage(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| storage(path, e))?;
-    // A file that is not SQLite fails on its first read.
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
+    // A file that is not SQLite fails on its first read. The version and the tables are
+    // read in one snapshot: another process may be creating the ledger meanwhile.
+    {
+        let snapshot = conn
+            .unchecked_transaction()
+            .map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
+        let version =
+            user_version(&snapshot).map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
+        check(&snapshot, path, version, create)?;
+    }
+    // Switching to WAL takes the file whole for a moment; SQLite does not wait for it
+    // on its own when another process is opening the same file: wait here, bounded.
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(storage(path, e)),
+        }
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| storage(path, e))?;
+    // A window of many lines is one transaction: 64 MiB of page cache keeps its pages
+    // in memory instead of reading back what was just spilled.
+    conn.pragma_update(None, "cache_size", -64 * 1024)
+        .map_err(|e| storage(path, e))?;
+    let size = migrate(&conn, path, window, create)?;
+    match window {
+        Some(asked) if asked != size => Err(Error::WindowSize {
+            ledger: size,
+            asked,
+        }),
+        _ => Ok((conn, size)),
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Refuses a file that is not a ledger of a version this crate reads: another
+/// application's database (tables but no version of ours, or a version below 1), a
+/// newer ledger, and, unless `create`, an empty database.
+fn check(conn: &Connection, path: &Path, version: i64, create: bool) -> Result<()> {
     if version > VERSION {
         return Err(Error::NewerSchema {
             path: path.to_path_buf(),
@@ -147,58 +192,23 @@ pub(crate) fn open(
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
         .map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
-    if version == 0 && tables > 0 {
-        return Err(Error::NotALedger(FileError::new(
+    let foreign = || {
+        Error::NotALedger(FileError::new(
             path,
             "an SQLite database of another application",
             None,
-        )));
-    }
-    if version > 0 {
-        check_application(&conn, path)?;
-    }
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| storage(path, e))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(|e| storage(path, e))?;
-    // A window of many lines is one transaction: 64 MiB of page cache keeps its pages
-    // in memory instead of reading back what was just spilled.
-    conn.pragma_update(None, "cache_size", -64 * 1024)
-        .map_err(|e| storage(path, e))?;
-    migrate(&conn, path, version)?;
-    let stored = conn
-        .query_row("SELECT value FROM meta WHERE key = 'window'", [], |row| {
-            row.get::<_, String>(0)
-        })
-        .optional()
-        .map_err(|e| storage(path, e))?;
-    let size = match stored {
-        Some(text) => text.parse::<WindowSize>().map_err(|_| {
-            Error::NotALedger(FileError::new(
-                path,
-                format!(
-                    "its window size \"{}\" is unknown",
-                    ec_billing::escape(&text)
-                ),
-                None,
-            ))
-        })?,
-        None => {
-            let size = window.unwrap_or(WindowSize::Month);
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('window', ?1)",
-                params![window_text(size)],
-            )
-            .map_err(|e| storage(path, e))?;
-            size
-        }
+        ))
     };
-    match window {
-        Some(asked) if asked != size => Err(Error::WindowSize {
-            ledger: size,
-            asked,
-        }),
-        _ => Ok((conn, size)),
+    match (version, tables) {
+        (..0, _) => Err(foreign()),
+        (0, 0) if create => Ok(()),
+        (0, 0) => Err(Error::NotALedger(FileError::new(
+            path,
+            "an empty database (a sync makes a ledger of it)",
+            None,
+        ))),
+        (0, _) => Err(foreign()),
+        _ => check_application(conn, path),
     }
 }
 
@@ -237,28 +247,71 @@ fn check_application(conn: &Connection, path: &Path) -> Result<()> {
     }
 }
 
-/// Runs every migration after `from`, each with its version bump in one transaction.
-fn migrate(conn: &Connection, path: &Path, from: i64) -> Result<()> {
-    for (index, script) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
-        let to = index as i64 + 1;
-        let run = || -> rusqlite::Result<()> {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(script)?;
+/// Brings the file to this crate's version, in one transaction that holds SQLite's
+/// write lock from its start (so that two processes creating one file do not both run
+/// a migration), and returns the ledger's window size, fixing it (to `window`, else
+/// months) when none is stored yet.
+fn migrate(
+    conn: &Connection,
+    path: &Path,
+    window: Option<WindowSize>,
+    create: bool,
+) -> Result<WindowSize> {
+    let run = || -> Result<WindowSize> {
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| storage(path, e))?;
+        // Read again under the lock: another process may have migrated meanwhile.
+        let from = user_version(&tx).map_err(|e| storage(path, e))?;
+        check(&tx, path, from, create)?;
+        for (index, script) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
+            tx.execute_batch(script).map_err(|e| storage(path, e))?;
             if index == 0 {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('application', ?1)",
                     params![APPLICATION],
-                )?;
+                )
+                .map_err(|e| storage(path, e))?;
             }
-            tx.pragma_update(None, "user_version", to)?;
-            tx.commit()
-        };
-        run().map_err(|e| storage(path, e))?;
-        if from > 0 {
-            tracing::info!(path = %path.display(), from = to - 1, to, "ledger schema migrated");
+            if from > 0 {
+                tracing::info!(path = %path.display(), from = index, to = index + 1, "ledger schema migrated");
+            }
         }
-    }
-    Ok(())
+        if from < VERSION {
+            tx.pragma_update(None, "user_version", VERSION)
+                .map_err(|e| storage(path, e))?;
+        }
+        let stored = tx
+            .query_row("SELECT value FROM meta WHERE key = 'window'", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|e| storage(path, e))?;
+        let size = match stored {
+            Some(text) => text.parse::<WindowSize>().map_err(|_| {
+                Error::NotALedger(FileError::new(
+                    path,
+                    format!(
+                        "its window size \"{}\" is unknown",
+                        ec_billing::escape(&text)
+                    ),
+                    None,
+                ))
+            })?,
+            None => {
+                let size = window.unwrap_or(WindowSize::Month);
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('window', ?1)",
+                    params![window_text(size)],
+                )
+                .map_err(|e| storage(path, e))?;
+                size
+            }
+        };
+        tx.commit().map_err(|e| storage(path, e))?;
+        Ok(size)
+    };
+    run()
 }
 
 /// Held by a sync for its whole run: a second sync of the same file waits for it, a

@@ -316,8 +316,6 @@ impl Ledger {
         let _lock = SyncLock::take(&self.path, plan.lock_wait).await?;
         let now = whole_seconds(plan.now.unwrap_or_else(|| client.now()));
         let to = whole_seconds(plan.to.unwrap_or(now));
-        let journal = self.journal_start(organization, now)?;
-
         let mut report = SyncReport::default();
         let mut tasks: Vec<(usize, Window)> = Vec::new();
         for (index, deployment) in plan.deployments.iter().enumerate() {
@@ -326,6 +324,11 @@ impl Ledger {
                 ..DeploymentSync::default()
             };
             let from = match plan.from {
+                Some(from) if from >= to => {
+                    return Err(Error::InvalidInput(format!(
+                        "the range starts at {from}, not before its end {to}"
+                    )));
+                }
                 Some(from) => Some(self.window_start(from)?),
                 None => self.resume_point(organization, deployment)?,
             };
@@ -347,6 +350,9 @@ impl Ledger {
                         )));
                     }
                     match stored.get(&window.from()) {
+                        // The ledger holds more of this window than the range asks
+                        // for: a shorter answer would drop lines. Never shrunk.
+                        Some(s) if s.end > window.to() => summary.windows_skipped += 1,
                         Some(s) if s.end == window.to() && s.final_ && !plan.refetch_final => {
                             summary.windows_skipped += 1;
                         }
@@ -357,6 +363,7 @@ impl Ledger {
             report.deployments.push(summary);
         }
 
+        let journal = self.journal_start(organization, now)?;
         let planned = tasks.len() as u64;
         let mut done = 0u64;
         let progress = |done| {
@@ -585,29 +592,36 @@ impl Ledger {
         .map_err(|e| match e {
             StoreError::Sql(e) => storage(&self.path, e),
             StoreError::Overflow => overflow(deployment, window),
+            StoreError::Shorter => Error::InvalidInput(format!(
+                "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
+                 a shorter answer would drop lines",
+                ec_billing::escape(deployment),
+                window.from()
+            )),
         })?;
         tx.commit().map_err(|e| storage(&self.path, e))?;
         Ok(outcome)
     }
 
-    /// The ledger's exact total for `deployment`, over every window it holds.
+    /// The ledger's exact total for `deployment`, over every window it holds: the sum
+    /// of its windows' totals (each checked, when stored, to be its lines' sum).
     fn deployment_total(&self, organization: &str, deployment: &str) -> Result<Decimal> {
         let conn = self.connection();
         let mut statement = conn
-            .prepare_cached("SELECT cost FROM lines WHERE organization = ?1 AND deployment = ?2")
+            .prepare_cached("SELECT total FROM windows WHERE organization = ?1 AND deployment = ?2")
             .map_err(|e| storage(&self.path, e))?;
-        let costs = statement
+        let totals = statement
             .query_map(params![organization, deployment], |row| {
                 row.get::<_, String>(0)
             })
             .map_err(|e| storage(&self.path, e))?;
         let mut total = Decimal::ZERO;
-        for cost in costs {
-            let cost = crate::query::decimal(&cost.map_err(|e| storage(&self.path, e))?)
-                .map_err(|e| self.corrupt(e))?;
-            total = total.checked_add(cost).ok_or_else(|| {
-                Error::InvalidInput(format!(
-                    "the total of deployment \"{}\" overflows an exact decimal",
+        for text in totals {
+            let text = text.map_err(|e| storage(&self.path, e))?;
+            let window_total = crate::query::decimal(&text).ok_or_else(|| self.tampered(&text))?;
+            total = total.checked_add(window_total).ok_or_else(|| {
+                Error::Overflow(format!(
+                    "the total of deployment \"{}\"",
                     ec_billing::escape(deployment)
                 ))
             })?;
@@ -662,6 +676,8 @@ struct Answer<'a> {
 enum StoreError {
     Sql(rusqlite::Error),
     Overflow,
+    /// The ledger holds more of the window than the answer covers.
+    Shorter,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -699,6 +715,9 @@ fn store(
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })
         .optional()?;
+    if previous.as_ref().is_some_and(|p| p.0 > end) {
+        return Err(StoreError::Shorter);
+    }
     let mut outcome = WindowChange {
         new: previous.is_none(),
         ..WindowChange::default()
