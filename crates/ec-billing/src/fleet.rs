@@ -29,6 +29,16 @@ pub struct DeploymentResult<T> {
     pub result: Result<T, Error>,
 }
 
+impl<T> DeploymentResult<T> {
+    /// A result made by hand (a test double of a fleet stream, say).
+    pub fn new(deployment: impl Into<String>, result: Result<T, Error>) -> Self {
+        Self {
+            deployment: deployment.into(),
+            result,
+        }
+    }
+}
+
 /// A deployment that failed, and why.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -77,6 +87,11 @@ pub struct FleetReport<T> {
 }
 
 impl<T> FleetReport<T> {
+    /// A report made by hand (a caller's own fan-out, a test double).
+    pub fn new(reports: Vec<T>, failures: Vec<DeploymentFailure>) -> Self {
+        Self { reports, failures }
+    }
+
     /// Whether every deployment answered.
     pub fn is_complete(&self) -> bool {
         self.failures.is_empty()
