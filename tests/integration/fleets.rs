@@ -4,7 +4,7 @@
 use ec_billing::{DateRange, ErrorCode, Format, StreamExt};
 use ec_billing_sim::{Dataset, Fault, Faults, RunningSimulator, Simulator};
 
-use crate::support::{CANARY_KEY, TestClock, attempts, wrapper_builder};
+use crate::support::{CANARY_KEY, client_with_attempts};
 
 fn year() -> DateRange {
     DateRange::parse("2024-01-01", "2025-01-01").expect("a range")
@@ -34,14 +34,7 @@ async fn fleet(count: u64, broken: &str) -> RunningSimulator {
 }
 
 fn client(sim: &RunningSimulator) -> ec_billing::Client {
-    wrapper_builder(&sim.base_url(), TestClock::new())
-        .retry_policy(
-            ec_billing::RetryPolicy::default()
-                .jitter(ec_billing::Jitter::None)
-                .max_attempts(attempts(2)),
-        )
-        .build()
-        .expect("a client")
+    client_with_attempts(&sim.base_url(), 2)
 }
 
 #[tokio::test]

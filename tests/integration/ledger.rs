@@ -12,7 +12,7 @@ use ec_billing_ledger::{
 use ec_billing_sim::{Dataset, Faults, RunningSimulator, Simulator};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::support::{CANARY_KEY, TempDir, TestClock, attempts, wrapper_builder};
+use crate::support::{CANARY_KEY, TempDir, TestClock, client_with_attempts, wrapper_builder};
 
 fn at(text: &str) -> Timestamp {
     text.parse().expect("a timestamp")
@@ -32,14 +32,7 @@ async fn revising_simulator() -> RunningSimulator {
 }
 
 fn client(sim: &RunningSimulator) -> ec_billing::Client {
-    wrapper_builder(&sim.base_url(), TestClock::new())
-        .retry_policy(
-            ec_billing::RetryPolicy::default()
-                .jitter(ec_billing::Jitter::None)
-                .max_attempts(attempts(2)),
-        )
-        .build()
-        .expect("a client")
+    client_with_attempts(&sim.base_url(), 2)
 }
 
 /// January to March 2024 of `prod` and `staging`, synced at `now`.

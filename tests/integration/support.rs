@@ -117,6 +117,21 @@ pub(crate) fn every_answer(fault: ec_billing_sim::Fault) -> ec_billing_sim::Faul
     }
 }
 
+/// Retries as [`wrapper_builder`] has them (no jitter), at most `count` attempts.
+pub(crate) fn retries(count: u32) -> ec_billing::RetryPolicy {
+    ec_billing::RetryPolicy::default()
+        .jitter(ec_billing::Jitter::None)
+        .max_attempts(attempts(count))
+}
+
+/// A [`wrapper_client`] of `base_url` that makes at most `count` attempts per request.
+pub(crate) fn client_with_attempts(base_url: &str, count: u32) -> ec_billing::Client {
+    wrapper_builder(base_url, TestClock::new())
+        .retry_policy(retries(count))
+        .build()
+        .expect("a valid configuration")
+}
+
 /// A concurrency limit (requests in flight).
 pub(crate) fn in_flight(limit: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(limit).expect("a limit above 0")

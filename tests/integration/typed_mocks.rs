@@ -98,11 +98,9 @@ mod with_the_wrapper {
     use ec_billing::{DateRange, ErrorCode, Format};
     use ec_billing_httpmock::{DocumentedError, MockServer, MockServerExt, types::ItemsCosts};
 
-    use crate::support::{TestClock, attempts, fixture, wrapper_builder, wrapper_client};
-
-    fn no_jitter() -> ec_billing::RetryPolicy {
-        ec_billing::RetryPolicy::default().jitter(ec_billing::Jitter::None)
-    }
+    use crate::support::{
+        TestClock, client_with_attempts, fixture, retries, wrapper_builder, wrapper_client,
+    };
 
     fn january() -> DateRange {
         DateRange::parse("2024-01-01", "2024-02-01").expect("a range")
@@ -169,10 +167,7 @@ mod with_the_wrapper {
                 when.organization_id("acme").deployment_id("prod");
                 then.error(error, "as documented");
             });
-            let client = wrapper_builder(&server.url("/api/v1"), TestClock::new())
-                .retry_policy(no_jitter().max_attempts(attempts(1)))
-                .build()
-                .expect("a client");
+            let client = client_with_attempts(&server.url("/api/v1"), 1);
 
             let err = client
                 .items("acme", "prod")
@@ -208,7 +203,7 @@ mod with_the_wrapper {
         });
         let clock = TestClock::new();
         let client = wrapper_builder(&server.url("/api/v1"), clock.clone())
-            .retry_policy(no_jitter().max_attempts(attempts(2)))
+            .retry_policy(retries(2))
             .build()
             .expect("a client");
 

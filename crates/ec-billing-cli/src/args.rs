@@ -461,21 +461,7 @@ impl Cli {
             .refetch_final(args.refetch_final)
             .keep_going(args.keep_going)
             .format(if args.csv { Format::Csv } else { Format::Json });
-        let from = args
-            .from
-            .as_deref()
-            .map(ec_billing::parse_instant)
-            .transpose()?;
-        let to = args
-            .to
-            .as_deref()
-            .map(ec_billing::parse_instant)
-            .transpose()?;
-        if let (Some(from), Some(to)) = (from, to)
-            && from >= to
-        {
-            return Err(format!("invalid range: --from {from} is not before --to {to}").into());
-        }
+        let (from, to) = bounds(args.from.as_deref(), args.to.as_deref())?;
         if let Some(from) = from {
             plan = plan.from(from);
         }
@@ -493,6 +479,22 @@ impl Cli {
             settle_days: args.settle_days,
         })
     }
+}
+
+/// `--from` and `--to`, each optional, read as instants; refused when both are given
+/// and `from` is not before `to`.
+fn bounds(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), Box<dyn std::error::Error>> {
+    let from = from.map(ec_billing::parse_instant).transpose()?;
+    let to = to.map(ec_billing::parse_instant).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(format!("invalid range: --from {from} is not before --to {to}").into());
+    }
+    Ok((from, to))
 }
 
 /// `export`, checked.
@@ -521,21 +523,7 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
     if let Some(organization) = args.organization {
         query = query.organization(organization);
     }
-    let from = args
-        .from
-        .as_deref()
-        .map(ec_billing::parse_instant)
-        .transpose()?;
-    let to = args
-        .to
-        .as_deref()
-        .map(ec_billing::parse_instant)
-        .transpose()?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from >= to
-    {
-        return Err(format!("invalid range: --from {from} is not before --to {to}").into());
-    }
+    let (from, to) = bounds(args.from.as_deref(), args.to.as_deref())?;
     if let Some(from) = from {
         query = query.from(from);
     }

@@ -686,9 +686,6 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// The values of a line that a revision compares, besides its cost.
-type Values = AnswerLine;
-
 /// Stores `answer` in `tx` (see [`Ledger::store_window`]).
 fn store(
     tx: &Transaction<'_>,
@@ -738,7 +735,7 @@ fn store(
         }
         return Ok(outcome);
     }
-    let mut old: HashMap<LineKey, Values> = HashMap::new();
+    let mut old: HashMap<LineKey, AnswerLine> = HashMap::new();
     if previous.is_some() {
         let mut statement = tx.prepare_cached(
             "SELECT line_type, kind, sku, name, period_start, period_end, ordinal, hours,
@@ -816,7 +813,7 @@ fn store(
             }
         }
     }
-    let mut removed: Vec<Values> = old.into_values().collect();
+    let mut removed: Vec<AnswerLine> = old.into_values().collect();
     removed.sort_by(|a, b| a.key.cmp(&b.key));
     outcome.removed = removed.len() as u64;
     for line in &removed {
