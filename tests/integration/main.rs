@@ -62,3 +62,8 @@ mod examples;
 
 // The ledger: incremental, exact, revision-aware syncs, and its exports.
 mod ledger;
+
+// The ledger against a careless caller and a corrupted disk: paths taken literally,
+// windows checked against their records and repaired, no false revision, nothing
+// exported that cannot be exact.
+mod ledger_integrity;

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use ec_billing::escape;
+use ec_billing::{WindowSize, escape};
 use ec_billing_ledger::{Ledger, SyncReport};
 use indicatif::ProgressBar;
 
@@ -16,6 +16,19 @@ use crate::{
 /// Syncs the ledger and prints a summary per deployment; with `--keep-going`, each
 /// failure is one line on stderr and the run is `Partial`.
 pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
+    // What the sync would refuse is refused before a new ledger's file is created.
+    if !task.db.exists() {
+        let now = task.client.simulate_at.unwrap_or_else(jiff::Timestamp::now);
+        task.plan
+            .check(task.window.unwrap_or(WindowSize::Month), now)?;
+        if task.plan.start().is_none() {
+            return Err(ec_billing_ledger::Error::InvalidInput(format!(
+                "there is no ledger at {} yet: give --from for its first sync",
+                escape(&task.db.display().to_string()).truncate(200)
+            ))
+            .into());
+        }
+    }
     let ledger = match task.window {
         Some(window) => Ledger::open_with(&task.db, window)?,
         None => Ledger::open(&task.db)?,
@@ -67,8 +80,9 @@ fn summary(
     settle_days: u16,
 ) -> String {
     let window = match ledger.window_size() {
-        ec_billing::WindowSize::Day => "daily",
-        _ => "monthly",
+        WindowSize::Day => "daily".to_string(),
+        WindowSize::Month => "monthly".to_string(),
+        other => other.to_string(),
     };
     let now = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     let mut out = format!(
@@ -133,6 +147,13 @@ fn summary(
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         out.push_str(&line(&cells));
     }
+    let repaired: u64 = report.deployments.iter().map(|d| d.windows_repaired).sum();
+    if repaired > 0 {
+        out.push_str(&format!(
+            "\nRepaired {repaired} window(s) whose lines no longer matched their record: \
+             fetched again and replaced (not revisions).\n"
+        ));
+    }
     if report.changed_nothing() && report.failures.is_empty() {
         out.push_str("\nNothing changed: every window fetched was as the ledger had it.\n");
     }
@@ -151,7 +172,7 @@ fn signed(amount: ec_billing::Decimal) -> String {
 
 /// Writes the ledger's lines to stdout.
 pub(crate) fn export(task: ExportTask) -> anyhow::Result<Outcome> {
-    let ledger = Ledger::open_existing(&task.db)?;
+    let ledger = Ledger::open_read_only(&task.db)?;
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     ledger.export(&task.query, &task.export, stdout)?;
     Ok(Outcome::Complete)

@@ -50,6 +50,10 @@ pub enum Error {
     /// A sum too large for an exact decimal (it names what was summed): never a wrong
     /// number.
     Overflow(String),
+    /// A window's lines in the file do not match its record (their count, sum or
+    /// digest): lines deleted, duplicated or edited outside the ledger. Nothing is read
+    /// from it as if it were whole; a sync of its range fetches it again and repairs it.
+    Inconsistent(Inconsistency),
 }
 
 impl fmt::Display for Error {
@@ -83,6 +87,7 @@ impl fmt::Display for Error {
             Self::Answer(e) => e.fmt(f),
             Self::Storage(e) => write!(f, "cannot use {}: {}", e.path.display(), e.what),
             Self::Overflow(what) => write!(f, "{what} overflows an exact decimal"),
+            Self::Inconsistent(e) => e.fmt(f),
         }
     }
 }
@@ -97,14 +102,20 @@ impl std::error::Error for Error {
             | Self::WindowSize { .. }
             | Self::InvalidInput(_)
             | Self::Answer(_)
-            | Self::Overflow(_) => None,
+            | Self::Overflow(_)
+            | Self::Inconsistent(_) => None,
         }
     }
 }
 
 impl From<ec_billing::Error> for Error {
+    /// Bad input (an id, a range) is this crate's [`Error::InvalidInput`], as its docs
+    /// promise; anything else is a request that failed.
     fn from(error: ec_billing::Error) -> Self {
-        Self::Api(error)
+        match error {
+            ec_billing::Error::InvalidInput(input) => Self::InvalidInput(input.to_string()),
+            other => Self::Api(other),
+        }
     }
 }
 
@@ -142,6 +153,14 @@ impl FileError {
     /// The file.
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// Whether the cause is a file that does not exist.
+    pub(crate) fn not_found(&self) -> bool {
+        self.source
+            .as_deref()
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
     }
 }
 
@@ -186,6 +205,76 @@ impl fmt::Display for AnswerError {
 }
 
 impl std::error::Error for AnswerError {}
+
+/// A window whose lines do not match its record.
+#[derive(Debug)]
+pub struct Inconsistency(Box<InconsistentWindow>);
+
+#[derive(Debug)]
+struct InconsistentWindow {
+    path: PathBuf,
+    organization: String,
+    deployment: String,
+    window: (jiff::Timestamp, jiff::Timestamp),
+    what: String,
+}
+
+impl Inconsistency {
+    pub(crate) fn new(
+        path: &std::path::Path,
+        organization: &str,
+        deployment: &str,
+        window: (jiff::Timestamp, jiff::Timestamp),
+        what: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(InconsistentWindow {
+            path: path.to_path_buf(),
+            organization: organization.to_string(),
+            deployment: deployment.to_string(),
+            window,
+            what: what.into(),
+        }))
+    }
+
+    /// The ledger's file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0.path
+    }
+
+    /// The organization.
+    pub fn organization(&self) -> &str {
+        &self.0.organization
+    }
+
+    /// The deployment.
+    pub fn deployment(&self) -> &str {
+        &self.0.deployment
+    }
+
+    /// The window, `[start, end)`.
+    pub fn window(&self) -> (jiff::Timestamp, jiff::Timestamp) {
+        self.0.window
+    }
+}
+
+impl fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        write!(
+            f,
+            "{}: the window {}..{} of deployment \"{}\" (organization \"{}\") does not match \
+             its record: {}; a sync of that range fetches it again",
+            e.path.display(),
+            e.window.0,
+            e.window.1,
+            ec_billing::escape(&e.deployment),
+            ec_billing::escape(&e.organization),
+            e.what
+        )
+    }
+}
+
+impl std::error::Error for Inconsistency {}
 
 /// A storage error from SQLite, for `path`.
 pub(crate) fn storage(path: &std::path::Path, error: rusqlite::Error) -> Error {

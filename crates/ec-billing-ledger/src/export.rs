@@ -11,7 +11,7 @@ use crate::{
     Ledger,
     error::{Error, FileError, Result},
     query::Query,
-    record::{LedgerLine, LineType},
+    record::{AnswerLine, LedgerLine, LineType},
 };
 
 /// The format of an export.
@@ -227,11 +227,29 @@ impl Ledger {
     ///
     /// # Errors
     ///
+    /// Nothing is written when the export cannot be made whole: every line is read,
+    /// checked and priced before the first is written.
+    ///
+    /// [`Error::Inconsistent`] when a window's lines do not match its record;
     /// [`Error::Storage`] when the ledger cannot be read or `out` written;
-    /// [`Error::Overflow`] when the total overflows an exact decimal;
-    /// [`Error::InvalidInput`] when a FOCUS amount in the billing currency would have
-    /// more digits than an exact decimal holds (it is never rounded).
+    /// [`Error::Overflow`] when the total, or a line's FOCUS amount, overflows an
+    /// exact decimal; [`Error::InvalidInput`] when a FOCUS amount in the billing
+    /// currency would have more digits than an exact decimal holds at the rate asked
+    /// (it is never rounded). Each names the line.
     pub fn export(&self, query: &Query, export: &Export, out: impl Write) -> Result<ExportSummary> {
+        let conn = self.connection();
+        // One snapshot for both passes: a sync writing meanwhile changes neither.
+        let _snapshot = conn
+            .unchecked_transaction()
+            .map_err(|e| crate::error::storage(&self.path, e))?;
+        // First every line is read, checked against its window's record and, for
+        // FOCUS, priced: an export that fails writes nothing.
+        self.each_line(&conn, query, |line| {
+            if export.format == ExportFormat::Focus {
+                focus_record(&line, export)?;
+            }
+            Ok(())
+        })?;
         let mut summary = ExportSummary::default();
         let mut count = |line: &LedgerLine| -> Result<()> {
             summary.lines += 1;
@@ -250,7 +268,7 @@ impl Ledger {
                     &CSV_COLUMNS
                 };
                 writer.write_record(header).map_err(|e| self.written(e))?;
-                self.each_line(query, |line| {
+                self.each_line(&conn, query, |line| {
                     count(&line)?;
                     let record = if export.format == ExportFormat::Focus {
                         focus_record(&line, export)?
@@ -266,7 +284,7 @@ impl Ledger {
                 out.write_all(b"{\"lines\":[")
                     .map_err(|e| self.written(e))?;
                 let mut first = true;
-                self.each_line(query, |line| {
+                self.each_line(&conn, query, |line| {
                     if !first {
                         out.write_all(b",").map_err(|e| self.written(e))?;
                     }
@@ -401,17 +419,63 @@ pub(crate) struct Pricing {
     pub(crate) unit_price: Decimal,
 }
 
+/// What pricing a line takes, from a line of the ledger or of an answer.
+pub(crate) struct LineValues<'a> {
+    line_type: LineType,
+    hours: Option<i64>,
+    instance_count: Option<i32>,
+    price_per_hour: Option<Decimal>,
+    quantity: Option<Decimal>,
+    quantity_formatted: Option<&'a str>,
+    rate: Option<Decimal>,
+    rate_formatted: Option<&'a str>,
+    cost: Decimal,
+}
+
+impl<'a> From<&'a LedgerLine> for LineValues<'a> {
+    fn from(line: &'a LedgerLine) -> Self {
+        Self {
+            line_type: line.key.line_type,
+            hours: line.hours,
+            instance_count: line.instance_count,
+            price_per_hour: line.price_per_hour,
+            quantity: line.quantity,
+            quantity_formatted: line.quantity_formatted.as_deref(),
+            rate: line.rate,
+            rate_formatted: line.rate_formatted.as_deref(),
+            cost: line.cost,
+        }
+    }
+}
+
+impl<'a> From<&'a AnswerLine> for LineValues<'a> {
+    fn from(line: &'a AnswerLine) -> Self {
+        Self {
+            line_type: line.key.line_type,
+            hours: line.hours,
+            instance_count: line.instance_count,
+            price_per_hour: line.price_per_hour,
+            quantity: line.quantity,
+            quantity_formatted: line.quantity_formatted.as_deref(),
+            rate: line.rate,
+            rate_formatted: line.rate_formatted.as_deref(),
+            cost: line.cost,
+        }
+    }
+}
+
 /// A line's pricing: instance hours at the price per hour for a resource line; for a
 /// DTS line, its quantity in the unit of its rate (see the crate docs), at its rate.
-pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
-    match line.key.line_type {
+/// `Err` says what cannot be exact.
+pub(crate) fn pricing(line: LineValues<'_>) -> std::result::Result<Pricing, &'static str> {
+    match line.line_type {
         LineType::Resource => {
             let hours = line.hours.unwrap_or_default();
             let instances = line.instance_count.unwrap_or_default();
             let instance_hours = i128::from(hours)
                 .checked_mul(i128::from(instances))
                 .and_then(|h| Decimal::try_from_i128_with_scale(h, 0).ok())
-                .ok_or_else(|| overflow("a line's instance hours"))?;
+                .ok_or("its instance hours overflow an exact decimal")?;
             Ok(Pricing {
                 quantity: instance_hours,
                 unit: "Hours".to_string(),
@@ -423,17 +487,16 @@ pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
             let rate = line.rate.unwrap_or_default();
             let unit = line
                 .rate_formatted
-                .as_deref()
                 .and_then(|text| text.split_once(" per ").or_else(|| text.split_once('/')))
                 .map(|(_, unit)| unit.trim().to_string())
                 .filter(|unit| !unit.is_empty())
                 .unwrap_or_else(|| "Units".to_string());
-            let digits = dts_scale(raw, line.quantity_formatted.as_deref(), rate, line.cost);
+            let digits = dts_scale(raw, line.quantity_formatted, rate, line.cost);
             // Dividing by a power of ten is exact while the scale stays within 28.
             let mut quantity = raw;
             quantity
                 .set_scale(raw.scale() + digits)
-                .map_err(|_| inexact("a line's quantity in the unit of its rate"))?;
+                .map_err(|_| "its quantity in the unit of its rate has more digits than an exact decimal holds")?;
             Ok(Pricing {
                 quantity: quantity.normalize(),
                 unit,
@@ -441,6 +504,24 @@ pub(crate) fn pricing(line: &LedgerLine) -> Result<Pricing> {
             })
         }
     }
+}
+
+/// Refuses, when it is fetched, a line the ledger could not export exactly in ECU: its
+/// period runs backwards, its billing month ends past the time scale, or its list cost
+/// (unit price × pricing quantity) has more digits than an exact decimal holds.
+pub(crate) fn check_line(line: &AnswerLine) -> std::result::Result<(), String> {
+    let key = &line.key;
+    if key.period_end < key.period_start {
+        return Err("its period ends before it starts".to_string());
+    }
+    if billing_period(key.period_start).is_none() {
+        return Err("its billing month ends past the end of the time scale".to_string());
+    }
+    let pricing = pricing(LineValues::from(line)).map_err(str::to_string)?;
+    exact_mul(pricing.unit_price, pricing.quantity).ok_or(
+        "its list cost (unit price × quantity) has more digits than an exact decimal holds",
+    )?;
+    Ok(())
 }
 
 /// √10, the geometric midpoint between two powers of ten.
@@ -497,27 +578,19 @@ pub(crate) fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(mantissa, scale).ok()
 }
 
-fn inexact(what: &str) -> Error {
-    Error::InvalidInput(format!(
-        "{what} has more digits than an exact decimal holds: nothing is rounded (a rate per \
-         ECU with fewer digits may help)"
-    ))
-}
-
-/// The calendar month (UTC) an instant falls in: Elastic bills monthly.
-fn billing_period(at: Timestamp) -> (String, String) {
+/// The calendar month (UTC) an instant falls in: Elastic bills monthly. `None` past
+/// the end of the time scale.
+fn billing_period(at: Timestamp) -> Option<(Timestamp, Timestamp)> {
     let date = at.to_zoned_datetime(TimeZone::UTC).date().first_of_month();
-    let start = date.to_zoned_datetime(TimeZone::UTC).map(|z| z.timestamp());
+    let start = date.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp();
     let end = date
         .last_of_month()
         .tomorrow()
-        .ok()
-        .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
-        .map(|z| z.timestamp());
-    (
-        start.map(|t| t.to_string()).unwrap_or_default(),
-        end.map(|t| t.to_string()).unwrap_or_default(),
-    )
+        .ok()?
+        .to_zoned_datetime(TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    Some((start, end))
 }
 
 /// The FOCUS service category and subcategory of a line: the deployment's resources
@@ -532,23 +605,49 @@ fn service_category(line: &LedgerLine) -> (&'static str, &'static str) {
     }
 }
 
-/// A line's FOCUS record, in [`FOCUS_COLUMNS`] order.
+/// A line's FOCUS record, in [`FOCUS_COLUMNS`] order. An amount that cannot be exact
+/// is an error naming the line.
 fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
-    let pricing = pricing(line)?;
     let rate = export.rate;
+    let at_rate = rate != Decimal::ONE;
+    let refused = |what: &str| {
+        let message = format!(
+            "cannot export {} of deployment \"{}\", window {}..{}: {what}",
+            line.key.describe(),
+            ec_billing::escape(&line.deployment).truncate(80),
+            line.window.0,
+            line.window.1
+        );
+        if at_rate {
+            Error::InvalidInput(format!(
+                "{message} at {rate} {} per ECU; nothing is rounded (a rate per ECU with \
+                 fewer digits may help)",
+                export.currency
+            ))
+        } else {
+            Error::Overflow(message)
+        }
+    };
+    let pricing = pricing(LineValues::from(line)).map_err(&refused)?;
     // Amounts keep every digit but no trailing zero (`0.0231`, not `0.023100`), and
     // are never rounded: a product with more digits than a decimal holds is an error.
     let in_billing = |ecu: Decimal, what: &str| {
         exact_mul(ecu, rate)
             .map(|amount| amount.normalize())
-            .ok_or_else(|| inexact(what))
+            .ok_or_else(|| {
+                refused(&format!(
+                    "{what} has more digits than an exact decimal holds"
+                ))
+            })
     };
-    let billed = in_billing(line.cost, "a line's billed cost")?;
-    let list_unit_price = in_billing(pricing.unit_price, "a line's unit price")?;
+    let billed = in_billing(line.cost, "its billed cost")?;
+    let list_unit_price = in_billing(pricing.unit_price, "its unit price")?;
     let list_cost = exact_mul(list_unit_price, pricing.quantity)
         .map(|amount| amount.normalize())
-        .ok_or_else(|| inexact("a line's list cost"))?;
-    let (period_start, period_end) = billing_period(line.key.period_start);
+        .ok_or_else(|| refused("its list cost has more digits than an exact decimal holds"))?;
+    let (period_start, period_end) = billing_period(line.key.period_start)
+        .ok_or_else(|| refused("its billing month ends past the end of the time scale"))?;
+    let (period_start, period_end) = (period_start.to_string(), period_end.to_string());
     let key = &line.key;
     let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
     let (category, subcategory) = service_category(line);
@@ -658,9 +757,13 @@ mod tests {
         }
     }
 
+    fn priced(line: &LedgerLine) -> std::result::Result<Pricing, &'static str> {
+        pricing(LineValues::from(line))
+    }
+
     #[test]
     fn a_dts_quantity_is_priced_in_the_unit_of_its_rate() {
-        let bytes = pricing(&dts(
+        let bytes = priced(&dts(
             "1363900000000",
             "1,363.9 GB",
             "0.03",
@@ -671,7 +774,7 @@ mod tests {
         assert_eq!(bytes.quantity.to_string(), "1363.9");
         assert_eq!(bytes.unit, "GB");
         // A formatted quantity rounded for display still finds the unit's scale.
-        let rounded = pricing(&dts(
+        let rounded = priced(&dts(
             "2668996666",
             "2,669 GB-month",
             "0.03",
@@ -681,7 +784,7 @@ mod tests {
         .unwrap();
         assert_eq!(rounded.quantity.to_string(), "2668.996666");
         assert_eq!(rounded.unit, "GB-month");
-        let requests = pricing(&dts(
+        let requests = priced(&dts(
             "2602",
             "2,602 requests",
             "0.00005",
@@ -692,16 +795,16 @@ mod tests {
         assert_eq!(requests.quantity.to_string(), "2602");
         assert_eq!(requests.unit, "request");
         // Nothing to go by: the raw quantity, in units.
-        let bare = pricing(&dts("5", "", "0", "", "0")).unwrap();
+        let bare = priced(&dts("5", "", "0", "", "0")).unwrap();
         assert_eq!(
             (bare.quantity.to_string(), bare.unit.as_str()),
             ("5".to_string(), "Units")
         );
         // A formatted quantity in another unit than the rate's: the cost decides.
         let terabytes =
-            pricing(&dts("1500000000000", "1.5 TB", "0.03", "0.03 per GB", "45")).unwrap();
+            priced(&dts("1500000000000", "1.5 TB", "0.03", "0.03 per GB", "45")).unwrap();
         assert_eq!(terabytes.quantity.to_string(), "1500");
-        let slash = pricing(&dts(
+        let slash = priced(&dts(
             "1363900000000",
             "1,363.9 GB",
             "0.03",
@@ -726,7 +829,7 @@ mod tests {
                 "79228162514264337593543950335",
             ),
         ] {
-            let _ = pricing(&dts(raw, formatted, rate, "1 per GB", cost));
+            let _ = priced(&dts(raw, formatted, rate, "1 per GB", cost));
         }
     }
 
@@ -749,9 +852,14 @@ mod tests {
 
     #[test]
     fn the_billing_period_is_the_calendar_month() {
-        let (start, end) = billing_period("2024-02-17T05:00:00Z".parse().unwrap());
-        assert_eq!(start, "2024-02-01T00:00:00Z");
-        assert_eq!(end, "2024-03-01T00:00:00Z");
+        let (start, end) = billing_period("2024-02-17T05:00:00Z".parse().unwrap()).unwrap();
+        assert_eq!(start.to_string(), "2024-02-01T00:00:00Z");
+        assert_eq!(end.to_string(), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            billing_period("9999-12-02T00:00:00Z".parse().unwrap()),
+            None,
+            "a month that ends past the time scale has no billing period"
+        );
     }
 
     #[test]

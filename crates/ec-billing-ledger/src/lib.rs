@@ -79,6 +79,7 @@
 //!
 #![doc = include_str!("focus.md")]
 
+mod diff;
 mod error;
 mod export;
 mod query;
@@ -93,8 +94,9 @@ use std::{
 
 use ec_billing::WindowSize;
 use rusqlite::Connection;
+use schema::Access;
 
-pub use error::{AnswerError, Error, FileError, Result};
+pub use error::{AnswerError, Error, FileError, Inconsistency, Result};
 pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS};
 pub use query::{Change, Query, Revision, WindowRecord};
 pub use record::{LedgerLine, LineKey, LineType};
@@ -106,20 +108,31 @@ pub use sync::{
 /// A ledger in one SQLite file. See the [crate docs](crate).
 #[derive(Debug)]
 pub struct Ledger {
+    /// The path as given (what messages name).
     path: PathBuf,
+    /// The file opened: absolute, links resolved.
+    file: PathBuf,
     window: WindowSize,
+    read_only: bool,
     conn: Mutex<Connection>,
+    /// A read-only ledger's shared hold on the sync lock.
+    _read_lock: Option<std::fs::File>,
 }
 
 impl Ledger {
     /// Opens the ledger at `path`, or creates one there with monthly windows.
     ///
+    /// `path` is a file path, taken literally: never an SQLite URI (`file:x.db` is a
+    /// file of that name), and never SQLite's `:memory:`, which would keep nothing.
+    ///
     /// # Errors
     ///
+    /// [`Error::InvalidInput`], before anything is created, for an empty path,
+    /// `:memory:`, or a path that is not a regular file (a device, a pipe, a folder);
     /// [`Error::NotALedger`] for a file that is not one, [`Error::NewerSchema`] for one
     /// of a newer version, [`Error::Storage`] when it cannot be opened or created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_inner(path.as_ref(), None, true)
+        Self::open_inner(path.as_ref(), Access::Create(None))
     }
 
     /// Opens the ledger at `path`, which must keep windows of `window`, or creates one
@@ -142,26 +155,54 @@ impl Ledger {
                 )));
             }
         };
-        Self::open_inner(path.as_ref(), Some(window), true)
+        Self::open_inner(path.as_ref(), Access::Create(Some(window)))
     }
 
-    /// Opens the ledger at `path`, which must exist: for reading (an export) without
-    /// creating a file by mistake.
+    /// Opens the ledger at `path`, which must exist, to read and write it (a sync that
+    /// must not create a file by mistake).
     ///
     /// # Errors
     ///
     /// As [`open`](Self::open), and [`Error::Storage`] when there is no file.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_inner(path.as_ref(), None, false)
+        Self::open_inner(path.as_ref(), Access::Existing)
     }
 
-    fn open_inner(path: &Path, window: Option<WindowSize>, create: bool) -> Result<Self> {
-        let (conn, window) = schema::open(path, window, create)?;
+    /// Opens the ledger at `path`, which must exist, to read it only (an export, a
+    /// report): nothing is written in the file or beside it, so a ledger in a
+    /// read-only folder, or another user's, can be read without locking its owner out.
+    /// While it is open, a sync of the same file waits for it (a bounded time). A
+    /// [`sync`](Self::sync) or [`record`](Self::record) through it is refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_existing`](Self::open_existing); a ledger of an older schema than this
+    /// crate writes is read as it is.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), Access::ReadOnly)
+    }
+
+    fn open_inner(path: &Path, access: Access) -> Result<Self> {
+        let opened = schema::open(path, access)?;
         Ok(Self {
             path: path.to_path_buf(),
-            window,
-            conn: Mutex::new(conn),
+            file: opened.file,
+            window: opened.window,
+            read_only: access == Access::ReadOnly,
+            conn: Mutex::new(opened.conn),
+            _read_lock: opened.read_lock,
         })
+    }
+
+    /// Refuses a write through a ledger opened read-only.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidInput(format!(
+                "the ledger {} was opened read-only",
+                ec_billing::escape(&self.path.display().to_string()).truncate(200)
+            )));
+        }
+        Ok(())
     }
 
     /// The file.

@@ -2,12 +2,12 @@
 
 use ec_billing::Decimal;
 use jiff::Timestamp;
-use rusqlite::{Row, params_from_iter, types::Value};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter, types::Value};
 
 use crate::{
     Ledger,
-    error::{Error, FileError, Result, storage},
-    record::{AnswerLine, LedgerLine, LineKey, LineType},
+    error::{Error, FileError, Inconsistency, Result, storage},
+    record::{AnswerLine, LedgerLine, LineKey, LineType, Tally},
     sync::instant,
 };
 
@@ -172,10 +172,12 @@ impl Ledger {
     ///
     /// # Errors
     ///
+    /// [`Error::Inconsistent`] when a window's lines do not match its record;
     /// [`Error::Storage`] when the file cannot be read.
     pub fn lines(&self, query: &Query) -> Result<Vec<LedgerLine>> {
         let mut lines = Vec::new();
-        self.each_line(query, |line| {
+        let conn = self.connection();
+        self.each_line(&conn, query, |line| {
             lines.push(line);
             Ok(())
         })?;
@@ -183,53 +185,164 @@ impl Ledger {
     }
 
     /// Calls `each` with every line in `query`, in the order of [`lines`](Self::lines),
-    /// one at a time (memory stays flat, whatever the ledger's size).
+    /// a window at a time: each window's lines are checked against its record (their
+    /// count, sum and digest) before any of them is given, so a window deleted,
+    /// duplicated or edited in part is an error, never a wrong number. Memory holds one
+    /// window, whatever the ledger's size.
     pub(crate) fn each_line(
         &self,
+        conn: &Connection,
         query: &Query,
         mut each: impl FnMut(LedgerLine) -> Result<()>,
     ) -> Result<()> {
-        let (condition, values) = query.condition("l", false);
+        self.orphans(conn, query)?;
+        self.scan(conn, query, |window, tally, lines| {
+            self.verify(window, tally)?;
+            for line in lines.drain(..) {
+                if query.holds(line.key.period_start) {
+                    each(line)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `each` with every window of `query` whose start is in its range, and
+    /// whether its lines match its record.
+    pub(crate) fn each_window(
+        &self,
+        conn: &Connection,
+        query: &Query,
+        mut each: impl FnMut(&StoredWindow, bool) -> Result<()>,
+    ) -> Result<()> {
+        self.scan(conn, query, |window, tally, lines| {
+            lines.clear();
+            let inside = query.holds(instant(window.start));
+            if inside {
+                each(window, self.verify(window, tally).is_ok())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads the windows of `query` (its organization and deployments) with their
+    /// lines, and calls `each` once per window with its record, the tally of its lines
+    /// and the lines themselves (a value that is not what the ledger writes is an
+    /// error).
+    fn scan(
+        &self,
+        conn: &Connection,
+        query: &Query,
+        mut each: impl FnMut(&StoredWindow, &Tally, &mut Vec<LedgerLine>) -> Result<()>,
+    ) -> Result<()> {
+        let (condition, values) = query.condition("w", false);
         let sql = format!(
-            "SELECT l.organization, l.deployment, l.window_start, w.window_end, w.final,
+            "SELECT w.organization, w.deployment, w.window_start, w.window_end, w.final,
+                    w.lines, w.total, w.digest,
                     l.line_type, l.kind, l.sku, l.name, l.period_start, l.period_end,
                     l.ordinal, l.hours, l.instance_count, l.price_per_hour, l.quantity,
                     l.quantity_formatted, l.rate, l.rate_formatted, l.cost
-             FROM lines l JOIN windows w USING (organization, deployment, window_start)
+             FROM windows w LEFT JOIN lines l
+               ON l.organization = w.organization AND l.deployment = w.deployment
+              AND l.window_start = w.window_start
              WHERE {condition}
-             ORDER BY l.organization, l.deployment, l.window_start, l.line_type, l.period_start,
-                      l.kind, l.sku, l.name, l.ordinal"
+             ORDER BY w.organization, w.deployment, w.window_start, l.line_type,
+                      l.period_start, l.kind, l.sku, l.name, l.ordinal"
         );
-        let conn = self.connection();
         let mut statement = conn.prepare(&sql).map_err(|e| storage(&self.path, e))?;
         let mut rows = statement
             .query(params_from_iter(values))
             .map_err(|e| storage(&self.path, e))?;
+        let mut window: Option<StoredWindow> = None;
+        let mut pending: Vec<LedgerLine> = Vec::new();
+        let mut tally = Tally::new();
         while let Some(row) = rows.next().map_err(|e| storage(&self.path, e))? {
-            let read = || -> rusqlite::Result<LedgerLine> {
-                let line = answer_line(row, 5)?;
-                Ok(LedgerLine {
-                    organization: row.get(0)?,
-                    deployment: row.get(1)?,
-                    window: (instant(row.get(2)?), instant(row.get(3)?)),
-                    provisional: !row.get::<_, bool>(4)?,
-                    key: line.key,
-                    hours: line.hours,
-                    instance_count: line.instance_count,
-                    price_per_hour: line.price_per_hour,
-                    quantity: line.quantity,
-                    quantity_formatted: line.quantity_formatted,
-                    rate: line.rate,
-                    rate_formatted: line.rate_formatted,
-                    cost: line.cost,
-                })
-            };
-            let line = read().map_err(|e| self.corrupt(e))?;
-            if query.holds(line.key.period_start) {
-                each(line)?;
+            let record = StoredWindow::read(row).map_err(|e| self.corrupt(e))?;
+            if window.as_ref().is_none_or(|w| !w.same(&record)) {
+                if let Some(done) = window.take() {
+                    each(&done, &tally, &mut pending)?;
+                }
+                pending.clear();
+                tally = Tally::new();
+                window = Some(record);
             }
+            // A window of no lines has one row, of nulls.
+            if row
+                .get_ref(8)
+                .map_err(|e| storage(&self.path, e))?
+                .data_type()
+                == rusqlite::types::Type::Null
+            {
+                continue;
+            }
+            let line = answer_line(row, 8).map_err(|e| self.corrupt(e))?;
+            tally.add(&line);
+            let Some(current) = &window else { continue };
+            pending.push(LedgerLine {
+                organization: current.organization.clone(),
+                deployment: current.deployment.clone(),
+                window: (instant(current.start), instant(current.end)),
+                provisional: !current.final_,
+                key: line.key,
+                hours: line.hours,
+                instance_count: line.instance_count,
+                price_per_hour: line.price_per_hour,
+                quantity: line.quantity,
+                quantity_formatted: line.quantity_formatted,
+                rate: line.rate,
+                rate_formatted: line.rate_formatted,
+                cost: line.cost,
+            });
+        }
+        if let Some(done) = window.take() {
+            each(&done, &tally, &mut pending)?;
         }
         Ok(())
+    }
+
+    /// Refuses lines in the scope of `query` whose window has no record: what they add
+    /// up to is known to no record.
+    fn orphans(&self, conn: &Connection, query: &Query) -> Result<()> {
+        let (condition, values) = query.condition("w", false);
+        let sql = format!(
+            "SELECT w.organization, w.deployment, w.window_start FROM lines w
+             WHERE {condition} AND NOT EXISTS (
+                 SELECT 1 FROM windows x WHERE x.organization = w.organization
+                   AND x.deployment = w.deployment AND x.window_start = w.window_start)
+             LIMIT 1"
+        );
+        let orphan: Option<(String, String, i64)> = conn
+            .query_row(&sql, params_from_iter(values), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+            .map_err(|e| storage(&self.path, e))?;
+        match orphan {
+            None => Ok(()),
+            Some((organization, deployment, start)) => {
+                Err(Error::Inconsistent(Inconsistency::new(
+                    &self.path,
+                    &organization,
+                    &deployment,
+                    (instant(start), instant(start)),
+                    "its lines have no window record",
+                )))
+            }
+        }
+    }
+
+    /// Checks the lines read of `window` (their `tally`) against its record.
+    pub(crate) fn verify(&self, window: &StoredWindow, tally: &Tally) -> Result<()> {
+        match tally.mismatch(window.lines, &window.total, &window.digest) {
+            None => Ok(()),
+            Some(what) => Err(Error::Inconsistent(Inconsistency::new(
+                &self.path,
+                &window.organization,
+                &window.deployment,
+                (instant(window.start), instant(window.end)),
+                what,
+            ))),
+        }
     }
 
     /// Every window in `query`, by organization, deployment and start.
@@ -257,7 +370,10 @@ impl Ledger {
                     fetched_at: timestamp(row, 5)?,
                     is_final: row.get(6)?,
                     digest: row.get(7)?,
-                    lines: row.get::<_, i64>(8)?.max(0) as u64,
+                    lines: {
+                        let lines: i64 = row.get(8)?;
+                        u64::try_from(lines).map_err(|_| invalid(8, &lines.to_string()))?
+                    },
                     total: money(row, 9)?,
                 })
             })
@@ -283,10 +399,12 @@ impl Ledger {
         let mut statement = conn.prepare(&sql).map_err(|e| storage(&self.path, e))?;
         let rows = statement
             .query_map(params_from_iter(values), |row| {
-                let change = match row.get::<_, String>(5)?.as_str() {
+                let text: String = row.get(5)?;
+                let change = match text.as_str() {
                     "added" => Change::Added,
                     "removed" => Change::Removed,
-                    _ => Change::Changed,
+                    "changed" => Change::Changed,
+                    _ => return Err(invalid(5, &text)),
                 };
                 Ok(Revision {
                     organization: row.get(0)?,
@@ -312,25 +430,14 @@ impl Ledger {
     /// total overflows an exact decimal.
     pub fn total(&self, query: &Query) -> Result<Decimal> {
         let mut total = Decimal::ZERO;
-        self.each_line(query, |line| {
+        let conn = self.connection();
+        self.each_line(&conn, query, |line| {
             total = total
                 .checked_add(line.cost)
                 .ok_or_else(|| Error::Overflow("the total of the lines asked for".to_string()))?;
             Ok(())
         })?;
         Ok(total)
-    }
-
-    /// A stored amount that is not decimal text as the ledger writes it.
-    pub(crate) fn tampered(&self, text: &str) -> Error {
-        Error::Storage(FileError::new(
-            &self.path,
-            format!(
-                "an amount in the file, \"{}\", is not decimal text as the ledger writes it",
-                ec_billing::escape(text).truncate(48)
-            ),
-            None,
-        ))
     }
 
     /// A value of the file that this crate did not write as it reads it.
@@ -340,6 +447,42 @@ impl Ledger {
             "a value in the file is not what the ledger writes",
             Some(Box::new(error)),
         ))
+    }
+}
+
+/// A window's record, as a read of its lines needs it.
+#[derive(Debug)]
+pub(crate) struct StoredWindow {
+    pub(crate) organization: String,
+    pub(crate) deployment: String,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) final_: bool,
+    pub(crate) lines: i64,
+    pub(crate) total: String,
+    pub(crate) digest: String,
+}
+
+impl StoredWindow {
+    /// From the columns organization, deployment, window_start, window_end, final,
+    /// lines, total, digest.
+    pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            organization: row.get(0)?,
+            deployment: row.get(1)?,
+            start: row.get(2)?,
+            end: row.get(3)?,
+            final_: row.get(4)?,
+            lines: row.get(5)?,
+            total: row.get(6)?,
+            digest: row.get(7)?,
+        })
+    }
+
+    fn same(&self, other: &StoredWindow) -> bool {
+        self.start == other.start
+            && self.deployment == other.deployment
+            && self.organization == other.organization
     }
 }
 

@@ -1,7 +1,8 @@
 //! A line as the ledger keeps it: its natural key and its values, made from an answer's
-//! lines, and the digest of an answer.
+//! lines; how the lines of one key are numbered; and what a window's record says of its
+//! lines (count, sum, digest).
 
-use std::{collections::HashMap, fmt};
+use std::fmt;
 
 use ec_billing::{Decimal, Items, Window};
 use jiff::Timestamp;
@@ -40,7 +41,9 @@ impl fmt::Display for LineType {
 }
 
 /// A line's natural key: what it is a cost of. Lines of one answer that share all but
-/// `ordinal` are kept apart by it (their order among themselves in the answer).
+/// `ordinal` are kept apart by it: numbered in the order of their amounts (cost, price,
+/// hours, instances, quantity, rate), so the same lines in another order keep their
+/// keys.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LineKey {
     /// Resource or DTS.
@@ -55,8 +58,25 @@ pub struct LineKey {
     pub period_start: Timestamp,
     /// A resource line's own period end; a DTS line's window's end.
     pub period_end: Timestamp,
-    /// Its place among the answer's lines that share the rest of the key, from 0.
+    /// Its place among the answer's lines that share the rest of the key, by their
+    /// amounts, from 0.
     pub ordinal: u32,
+}
+
+impl LineKey {
+    /// The key, for a message: `the dts line "Data out" (kind "data_out", SKU "...",
+    /// start..end)`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "the {} line \"{}\" (kind \"{}\", SKU \"{}\", {}..{})",
+            self.line_type,
+            ec_billing::escape(&self.name).truncate(80),
+            ec_billing::escape(&self.kind).truncate(40),
+            ec_billing::escape(&self.sku).truncate(40),
+            self.period_start,
+            self.period_end
+        )
+    }
 }
 
 /// A line of the ledger.
@@ -105,45 +125,92 @@ pub(crate) struct AnswerLine {
     pub(crate) cost: Decimal,
 }
 
+/// The values of a line that every transport gives (JSON and CSV alike), compared as
+/// numbers (`0.25` is `0.250`): what says whether two fetches of a line differ, and
+/// what orders the lines of one key.
+pub(crate) type Amounts = (
+    Decimal,
+    Option<Decimal>,
+    Option<i64>,
+    Option<i32>,
+    Option<Decimal>,
+    Option<Decimal>,
+);
+
 impl AnswerLine {
-    /// Whether `other` has the same values (its key may differ).
+    /// Its [`Amounts`], normalized (so that equal numbers hash alike).
+    pub(crate) fn amounts(&self) -> Amounts {
+        (
+            self.cost.normalize(),
+            self.price_per_hour.map(|d| d.normalize()),
+            self.hours,
+            self.instance_count,
+            self.quantity.map(|d| d.normalize()),
+            self.rate.map(|d| d.normalize()),
+        )
+    }
+
+    /// Whether `other` has the same values (its key may differ). A formatted text that
+    /// one of the two lacks (CSV carries none) is no difference: what a transport does
+    /// not say is not a change.
     pub(crate) fn same_values(&self, other: &AnswerLine) -> bool {
-        self.hours == other.hours
-            && self.instance_count == other.instance_count
-            && self.price_per_hour == other.price_per_hour
-            && self.quantity == other.quantity
-            && self.quantity_formatted == other.quantity_formatted
-            && self.rate == other.rate
-            && self.rate_formatted == other.rate_formatted
-            && self.cost == other.cost
+        fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+        }
+        self.amounts() == other.amounts()
+            && same_text(
+                self.quantity_formatted.as_deref(),
+                other.quantity_formatted.as_deref(),
+            )
+            && same_text(
+                self.rate_formatted.as_deref(),
+                other.rate_formatted.as_deref(),
+            )
+    }
+
+    /// Takes from `earlier` (the same line, fetched before) the formatted texts this
+    /// fetch lacks: kept, not invented.
+    pub(crate) fn keep_texts_of(&mut self, earlier: &AnswerLine) {
+        if self.quantity_formatted.is_none() {
+            self.quantity_formatted
+                .clone_from(&earlier.quantity_formatted);
+        }
+        if self.rate_formatted.is_none() {
+            self.rate_formatted.clone_from(&earlier.rate_formatted);
+        }
+    }
+
+    /// The key without its ordinal: the lines it holds are told apart by their values.
+    pub(crate) fn group(&self) -> (LineType, &str, &str, &str, Timestamp, Timestamp) {
+        let key = &self.key;
+        (
+            key.line_type,
+            &key.kind,
+            &key.sku,
+            &key.name,
+            key.period_start,
+            key.period_end,
+        )
     }
 }
 
-/// An answer's lines under their keys, in the answer's order, and their digest.
-pub(crate) fn answer_lines(items: &Items, window: Window) -> (Vec<AnswerLine>, String) {
-    let mut seen: HashMap<(LineType, &str, &str, &str, Timestamp, Timestamp), u32> = HashMap::new();
-    let mut ordinal = |line_type, kind, sku, name, start, end| {
-        let count = seen
-            .entry((line_type, kind, sku, name, start, end))
-            .or_insert(0);
-        let ordinal = *count;
-        *count += 1;
-        ordinal
-    };
+/// An answer's lines under their keys, numbered by [`number`].
+pub(crate) fn answer_lines(items: &Items, window: Window) -> Vec<AnswerLine> {
     let mut lines =
         Vec::with_capacity(items.resources.len() + items.data_transfer_and_storage.len());
     for r in &items.resources {
-        let (start, end) = (r.period.start, r.period.end);
-        let kind = r.kind.as_str();
         lines.push(AnswerLine {
             key: LineKey {
                 line_type: LineType::Resource,
-                kind: kind.to_string(),
+                kind: r.kind.as_str().to_string(),
                 sku: r.sku.clone(),
                 name: r.name.clone(),
-                period_start: start,
-                period_end: end,
-                ordinal: ordinal(LineType::Resource, kind, &r.sku, &r.name, start, end),
+                period_start: r.period.start,
+                period_end: r.period.end,
+                ordinal: 0,
             },
             hours: Some(r.hours),
             instance_count: Some(r.instance_count),
@@ -156,6 +223,7 @@ pub(crate) fn answer_lines(items: &Items, window: Window) -> (Vec<AnswerLine>, S
         });
     }
     let (start, end) = (window.from(), window.to());
+    let text = |text: &str| (!text.is_empty()).then(|| text.to_string());
     for d in &items.data_transfer_and_storage {
         lines.push(AnswerLine {
             key: LineKey {
@@ -165,52 +233,155 @@ pub(crate) fn answer_lines(items: &Items, window: Window) -> (Vec<AnswerLine>, S
                 name: d.name.clone(),
                 period_start: start,
                 period_end: end,
-                ordinal: ordinal(LineType::Dts, &d.usage_type, &d.sku, &d.name, start, end),
+                ordinal: 0,
             },
             hours: None,
             instance_count: None,
             price_per_hour: None,
             quantity: Some(d.quantity.value),
-            quantity_formatted: Some(d.quantity.formatted.clone()),
+            quantity_formatted: text(&d.quantity.formatted),
             rate: Some(d.rate.value),
-            rate_formatted: Some(d.rate.formatted.clone()),
+            rate_formatted: text(&d.rate.formatted),
             cost: d.cost,
         });
     }
-    let digest = digest(&lines);
-    (lines, digest)
+    number(&mut lines);
+    lines
 }
 
-/// A digest of lines, in order: 128-bit FNV-1a over each field's length and text. It
-/// tells whether an answer changed; it is not a security digest.
-pub(crate) fn digest(lines: &[AnswerLine]) -> String {
-    let mut hash = Fnv128::new();
-    for line in lines {
-        let key = &line.key;
-        for field in [
-            key.line_type.as_str(),
-            &key.kind,
-            &key.sku,
-            &key.name,
-            &key.period_start.to_string(),
-            &key.period_end.to_string(),
-            &key.ordinal.to_string(),
-            &optional(line.hours),
-            &optional(line.instance_count),
-            &optional(line.price_per_hour),
-            &optional(line.quantity),
-            line.quantity_formatted.as_deref().unwrap_or("\u{0}"),
-            &optional(line.rate),
-            line.rate_formatted.as_deref().unwrap_or("\u{0}"),
-            &line.cost.to_string(),
-        ] {
-            // Each field with its length first: no text of a field can pass for a
-            // boundary between fields or lines.
-            hash.write(&(field.len() as u64).to_le_bytes());
-            hash.write(field.as_bytes());
+/// Puts `lines` in key order and numbers the lines that share all of their key but the
+/// ordinal by their [`Amounts`] (then their texts), from 0: the same lines in another
+/// order, or fetched through another transport, get the same keys.
+pub(crate) fn number(lines: &mut [AnswerLine]) {
+    lines.sort_by(canonical);
+    renumber(lines, |line| line);
+}
+
+/// The order [`number`] puts lines in.
+pub(crate) fn canonical(a: &AnswerLine, b: &AnswerLine) -> std::cmp::Ordering {
+    a.group()
+        .cmp(&b.group())
+        .then_with(|| a.amounts().cmp(&b.amounts()))
+        .then_with(|| {
+            (&a.quantity_formatted, &a.rate_formatted)
+                .cmp(&(&b.quantity_formatted, &b.rate_formatted))
+        })
+}
+
+/// Numbers `items`, in [`canonical`] order, by their place among those of one key.
+pub(crate) fn renumber<T>(items: &mut [T], line: impl Fn(&mut T) -> &mut AnswerLine) {
+    let mut ordinal = 0u32;
+    for index in 0..items.len() {
+        let (before, rest) = items.split_at_mut(index);
+        let current = line(&mut rest[0]);
+        ordinal = match before.last_mut().map(&line) {
+            Some(previous) if previous.group() == current.group() => ordinal.saturating_add(1),
+            _ => 0,
+        };
+        current.key.ordinal = ordinal;
+    }
+}
+
+/// What a window's record says of its lines: how many, their exact sum, their digest.
+/// Kept as lines are read, in any order, and compared with the record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) lines: u64,
+    /// `None` once the sum overflowed (no answer the ledger stored can).
+    pub(crate) sum: Option<Decimal>,
+    digest: u128,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Self {
+        Self {
+            lines: 0,
+            sum: Some(Decimal::ZERO),
+            digest: 0,
         }
     }
-    format!("fnv1a128:{:032x}", hash.finish())
+
+    pub(crate) fn add(&mut self, line: &AnswerLine) {
+        self.lines += 1;
+        self.sum = self.sum.and_then(|sum| sum.checked_add(line.cost));
+        self.digest = self.digest.wrapping_add(line_hash(line));
+    }
+
+    /// The digest as the record stores it.
+    pub(crate) fn digest(&self) -> String {
+        format!("{DIGEST_PREFIX}{:032x}", self.digest)
+    }
+
+    /// What differs between these lines and a window's record of `lines`, `total` and
+    /// `digest`; `None` when they agree. A digest of the first schema's kind (over the
+    /// answer's order, which the file does not keep) is not compared.
+    pub(crate) fn mismatch(&self, lines: i64, total: &str, digest: &str) -> Option<String> {
+        if i64::try_from(self.lines).ok() != Some(lines) {
+            return Some(format!(
+                "it has {} lines, its record says {lines}",
+                self.lines
+            ));
+        }
+        let sum = self.sum.map(|s| s.to_string());
+        let same_total = match (&self.sum, crate::query::decimal(total)) {
+            (Some(sum), Some(total)) => *sum == total,
+            _ => false,
+        };
+        if !same_total {
+            return Some(format!(
+                "its lines add up to {}, its record says {}",
+                sum.as_deref().unwrap_or("more than an exact decimal holds"),
+                ec_billing::escape(total).truncate(48)
+            ));
+        }
+        if digest.starts_with(DIGEST_PREFIX) && digest != self.digest() {
+            return Some("its lines are not those its record was written with".to_string());
+        }
+        None
+    }
+}
+
+/// How a digest of this crate starts: the sum (mod 2¹²⁸) of each line's hash, so that
+/// it does not depend on the order lines are read in.
+const DIGEST_PREFIX: &str = "fnv1a128-sum:";
+
+/// The digest of `lines` (see [`Tally`]).
+pub(crate) fn digest(lines: &[AnswerLine]) -> String {
+    let mut tally = Tally::new();
+    for line in lines {
+        tally.add(line);
+    }
+    tally.digest()
+}
+
+/// One line's hash: 128-bit FNV-1a over each field's length and text. It tells whether
+/// lines changed; it is not a security digest.
+fn line_hash(line: &AnswerLine) -> u128 {
+    let mut hash = Fnv128::new();
+    let key = &line.key;
+    for field in [
+        key.line_type.as_str(),
+        &key.kind,
+        &key.sku,
+        &key.name,
+        &key.period_start.to_string(),
+        &key.period_end.to_string(),
+        &key.ordinal.to_string(),
+        &optional(line.hours),
+        &optional(line.instance_count),
+        &optional(line.price_per_hour),
+        &optional(line.quantity),
+        line.quantity_formatted.as_deref().unwrap_or("\u{0}"),
+        &optional(line.rate),
+        line.rate_formatted.as_deref().unwrap_or("\u{0}"),
+        &line.cost.to_string(),
+    ] {
+        // Each field with its length first: no text of a field can pass for a boundary
+        // between fields.
+        hash.write(&(field.len() as u64).to_le_bytes());
+        hash.write(field.as_bytes());
+    }
+    hash.finish()
 }
 
 fn optional<T: ToString>(value: Option<T>) -> String {

@@ -17,7 +17,7 @@ pub(crate) const APPLICATION: &str = "ec-billing-ledger";
 
 /// Each schema version's script: `MIGRATIONS[i]` takes a file from version `i` to
 /// `i + 1` (version 0 is an empty database). Never edit one that shipped; add one.
-pub(crate) const MIGRATIONS: [&str; 2] = [
+pub(crate) const MIGRATIONS: [&str; 3] = [
     // 1: the ledger.
     "
     CREATE TABLE meta (
@@ -99,6 +99,18 @@ pub(crate) const MIGRATIONS: [&str; 2] = [
         failed       INTEGER NOT NULL DEFAULT 0
     );
     ",
+    // 3: repairs (a window whose lines no longer matched its record, fetched again and
+    // replaced: not revisions).
+    "
+    CREATE TABLE repairs (
+        id           INTEGER PRIMARY KEY,
+        organization TEXT    NOT NULL,
+        deployment   TEXT    NOT NULL,
+        window_start INTEGER NOT NULL,
+        window_end   INTEGER NOT NULL,
+        seen_at      TEXT    NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this crate writes.
@@ -107,22 +119,120 @@ pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 /// How long a write waits for a reader (an export) to let go of the database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens `path` as a ledger: an existing one (migrated from an older version), or a new
-/// one with windows of `window` when `create` and there is none. Returns the connection
-/// and the ledger's window size.
-pub(crate) fn open(
-    path: &Path,
-    window: Option<WindowSize>,
-    create: bool,
-) -> Result<(Connection, WindowSize)> {
-    let exists = path.exists();
-    if !exists && !create {
+/// How a ledger is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// To read and write; a new ledger, with windows of this size (or months), when
+    /// there is no file.
+    Create(Option<WindowSize>),
+    /// To read and write a ledger that must exist.
+    Existing,
+    /// To read only: nothing in the file or beside it is written.
+    ReadOnly,
+}
+
+/// A ledger's file, opened.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) conn: Connection,
+    pub(crate) window: WindowSize,
+    /// The file opened: absolute, symbolic links resolved (its lock is beside it).
+    pub(crate) file: PathBuf,
+    /// A read-only ledger's hold on the lock file (shared): no sync starts while it is
+    /// held.
+    pub(crate) read_lock: Option<File>,
+}
+
+/// The file `path` names, taken literally (never as an SQLite URI or SQLite's
+/// `:memory:`): absolute, with symbolic links resolved; and whether it exists. Refused
+/// before anything is created: an empty path, `:memory:`, a path that is not a regular
+/// file (a device such as `/dev/null`, a pipe, a folder), a folder that does not exist.
+pub(crate) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
+    let shown = || {
+        ec_billing::escape(&path.display().to_string())
+            .truncate(200)
+            .to_string()
+    };
+    if path.as_os_str().is_empty() {
+        return Err(Error::InvalidInput(
+            "the ledger's path is empty: give a file path".to_string(),
+        ));
+    }
+    if path.as_os_str() == ":memory:" {
+        return Err(Error::InvalidInput(
+            "\":memory:\" would keep the ledger nowhere: give a file path".to_string(),
+        ));
+    }
+    let absolute = std::path::absolute(path).map_err(|e| {
+        Error::Storage(FileError::new(
+            path,
+            "cannot find the file",
+            Some(Box::new(e)),
+        ))
+    })?;
+    match std::fs::metadata(&absolute) {
+        Ok(meta) if meta.is_file() => std::fs::canonicalize(&absolute)
+            .map(|file| (file, true))
+            .map_err(|e| {
+                Error::Storage(FileError::new(
+                    path,
+                    "cannot find the file",
+                    Some(Box::new(e)),
+                ))
+            }),
+        Ok(meta) => Err(Error::InvalidInput(format!(
+            "{} is {}, not a file: a ledger is a regular file",
+            shown(),
+            if meta.is_dir() {
+                "a folder"
+            } else {
+                "a device, a pipe or a socket"
+            }
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+                return Err(Error::InvalidInput(format!(
+                    "{} names no file: a ledger is a regular file",
+                    shown()
+                )));
+            };
+            let folder = std::fs::canonicalize(parent).map_err(|e| {
+                Error::Storage(FileError::new(
+                    path,
+                    "its folder cannot be found",
+                    Some(Box::new(e)),
+                ))
+            })?;
+            Ok((folder.join(name), false))
+        }
+        Err(e) => Err(Error::Storage(FileError::new(
+            path,
+            "cannot read the file's metadata",
+            Some(Box::new(e)),
+        ))),
+    }
+}
+
+/// Opens `path` as a ledger with `access`: an existing one (migrated from an older
+/// version, unless read-only), or a new one. See [`resolve`] for what is refused before
+/// anything is created.
+pub(crate) fn open(path: &Path, access: Access) -> Result<Opened> {
+    let (file, exists) = resolve(path)?;
+    if !exists && !matches!(access, Access::Create(_)) {
         return Err(Error::Storage(FileError::new(
             path,
             "no such ledger (a sync creates it)",
             None,
         )));
     }
+    if access == Access::ReadOnly {
+        return open_read_only(path, file);
+    }
+    let window = match access {
+        Access::Create(window) => window,
+        Access::Existing | Access::ReadOnly => None,
+    };
+    let create = matches!(access, Access::Create(_));
     let flags = if exists {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -130,7 +240,7 @@ pub(crate) fn open(
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| storage(path, e))?;
+    let conn = Connection::open_with_flags(&file, flags).map_err(|e| open_error(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| storage(path, e))?;
     // A file that is not SQLite fails on its first read. The version and the tables are
@@ -138,9 +248,8 @@ pub(crate) fn open(
     {
         let snapshot = conn
             .unchecked_transaction()
-            .map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
-        let version =
-            user_version(&snapshot).map_err(|e| not_a_ledger(path, "not an SQLite database", e))?;
+            .map_err(|e| open_error(path, e))?;
+        let version = user_version(&snapshot).map_err(|e| open_error(path, e))?;
         check(&snapshot, path, version, create)?;
     }
     // Switching to WAL takes the file whole for a moment; SQLite does not wait for it
@@ -155,7 +264,7 @@ pub(crate) fn open(
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(e) => return Err(storage(path, e)),
+            Err(e) => return Err(open_error(path, e)),
         }
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -170,7 +279,88 @@ pub(crate) fn open(
             ledger: size,
             asked,
         }),
-        _ => Ok((conn, size)),
+        _ => Ok(Opened {
+            conn,
+            window: size,
+            file,
+            read_lock: None,
+        }),
+    }
+}
+
+/// Opens an existing ledger to read it, writing nothing in its folder: no `-wal` or
+/// `-shm` file of this user's is left to lock the owner out, and a ledger in a
+/// read-only folder can be read. At rest (no sync running: its lock is free, and it is
+/// held shared for as long as the ledger is open; no write-ahead log waiting) the file
+/// is read as immutable; while a sync writes, through SQLite's read-only mode beside it.
+fn open_read_only(path: &Path, file: PathBuf) -> Result<Opened> {
+    let lock = SharedLock::try_take(&lock_path(&file))?;
+    let wal_empty = {
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        match std::fs::metadata(PathBuf::from(wal)) {
+            Ok(meta) => meta.len() == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
+    };
+    let (read_lock, immutable) = match lock {
+        SharedLock::Held(lock) => (Some(lock), wal_empty),
+        SharedLock::NoLockFile => (None, wal_empty),
+        SharedLock::Busy => (None, false),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        Connection::open_with_flags(immutable_uri(&file), flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(&file, flags)
+    }
+    .map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| storage(path, e))?;
+    let window = {
+        let snapshot = conn
+            .unchecked_transaction()
+            .map_err(|e| open_error(path, e))?;
+        let version = user_version(&snapshot).map_err(|e| open_error(path, e))?;
+        check(&snapshot, path, version, false)?;
+        stored_window(&snapshot, path)?.ok_or_else(|| {
+            Error::NotALedger(FileError::new(path, "it keeps no window size", None))
+        })?
+    };
+    Ok(Opened {
+        conn,
+        window,
+        file,
+        read_lock,
+    })
+}
+
+/// An SQLite URI that opens `file` as immutable: no lock, no `-wal` or `-shm` file.
+fn immutable_uri(file: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &byte in file.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/._~-".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// An SQLite error met while opening `path`: a file that is not SQLite is not a ledger;
+/// anything else (no permission, a read-only folder, a disk error) is named as it is.
+fn open_error(path: &Path, error: rusqlite::Error) -> Error {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            not_a_ledger(path, "not an SQLite database", error)
+        }
+        _ => Error::Storage(FileError::new(
+            path,
+            format!("cannot open it ({error})"),
+            Some(Box::new(error)),
+        )),
     }
 }
 
@@ -212,13 +402,37 @@ fn check(conn: &Connection, path: &Path, version: i64, create: bool) -> Result<(
     }
 }
 
-/// The text a window size is stored as, which `WindowSize`'s `FromStr` reads back.
-pub(crate) fn window_text(size: WindowSize) -> String {
+/// The text a window size is stored as: `month` or `day`, the only sizes a ledger
+/// keeps (see [`stored_window`]).
+pub(crate) fn window_text(size: WindowSize) -> &'static str {
     match size {
-        WindowSize::Month => "month".to_string(),
-        WindowSize::Day => "day".to_string(),
-        WindowSize::Days(days) => format!("{}d", days.get()),
-        _ => "month".to_string(),
+        WindowSize::Day => "day",
+        _ => "month",
+    }
+}
+
+/// The window size a ledger's file keeps, read as strictly as it is written: `month`
+/// or `day`, nothing else (an edited `7d` would make windows overlap); `None` when the
+/// file keeps none yet.
+fn stored_window(conn: &Connection, path: &Path) -> Result<Option<WindowSize>> {
+    let stored = conn
+        .query_row("SELECT value FROM meta WHERE key = 'window'", [], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()
+        .map_err(|e| storage(path, e))?;
+    match stored.as_deref() {
+        None => Ok(None),
+        Some("month") => Ok(Some(WindowSize::Month)),
+        Some("day") => Ok(Some(WindowSize::Day)),
+        Some(other) => Err(Error::NotALedger(FileError::new(
+            path,
+            format!(
+                "its window size \"{}\" is not one a ledger keeps (month or day)",
+                ec_billing::escape(other).truncate(48)
+            ),
+            None,
+        ))),
     }
 }
 
@@ -281,23 +495,8 @@ fn migrate(
             tx.pragma_update(None, "user_version", VERSION)
                 .map_err(|e| storage(path, e))?;
         }
-        let stored = tx
-            .query_row("SELECT value FROM meta WHERE key = 'window'", [], |row| {
-                row.get::<_, String>(0)
-            })
-            .optional()
-            .map_err(|e| storage(path, e))?;
-        let size = match stored {
-            Some(text) => text.parse::<WindowSize>().map_err(|_| {
-                Error::NotALedger(FileError::new(
-                    path,
-                    format!(
-                        "its window size \"{}\" is unknown",
-                        ec_billing::escape(&text)
-                    ),
-                    None,
-                ))
-            })?,
+        let size = match stored_window(&tx, path)? {
+            Some(size) => size,
             None => {
                 let size = window.unwrap_or(WindowSize::Month);
                 tx.execute(
@@ -323,31 +522,21 @@ pub(crate) struct SyncLock {
 }
 
 impl SyncLock {
-    /// Takes the lock, waiting at most `wait` for another sync to let go of it.
-    pub(crate) async fn take(ledger: &Path, wait: Duration) -> Result<Self> {
-        let path = lock_path(ledger);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                Error::Storage(FileError::new(
-                    &path,
-                    "cannot open the lock file",
-                    Some(Box::new(e)),
-                ))
-            })?;
+    /// Takes the lock beside `file` (the ledger's, resolved), waiting at most `wait` for
+    /// another sync (or an export) to let go of it.
+    pub(crate) async fn take(file: &Path, shown: &Path, wait: Duration) -> Result<Self> {
+        let path = lock_path(file);
+        let lock = open_lock_file(&path, true)?;
         let started = Instant::now();
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Self { _file: file }),
+            match lock.try_lock() {
+                Ok(()) => return Ok(Self { _file: lock }),
                 Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
                     tokio::time::sleep(Duration::from_millis(50).min(wait)).await;
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Busy {
-                        path: ledger.to_path_buf(),
+                        path: shown.to_path_buf(),
                         waited: started.elapsed(),
                     });
                 }
@@ -361,6 +550,70 @@ impl SyncLock {
             }
         }
     }
+}
+
+/// A read-only ledger's try at the lock, shared.
+enum SharedLock {
+    /// Held: no sync starts until it is let go.
+    Held(File),
+    /// No sync ever ran beside this file (there is no lock file).
+    NoLockFile,
+    /// A sync holds it (or it cannot be opened to say).
+    Busy,
+}
+
+impl SharedLock {
+    fn try_take(path: &Path) -> Result<Self> {
+        let file = match open_lock_file(path, false) {
+            Ok(file) => file,
+            Err(Error::Storage(e)) if e.not_found() => return Ok(Self::NoLockFile),
+            Err(Error::Storage(_)) => return Ok(Self::Busy),
+            Err(other) => return Err(other),
+        };
+        Ok(match file.try_lock_shared() {
+            Ok(()) => Self::Held(file),
+            Err(_) => Self::Busy,
+        })
+    }
+}
+
+/// Opens a lock file without ever blocking (a pipe put in its place would block an
+/// ordinary open for ever), and refuses anything but a regular file. `write`: to take
+/// it exclusive, creating it when there is none.
+fn open_lock_file(path: &Path, write: bool) -> Result<File> {
+    let not_regular = || {
+        Error::InvalidInput(format!(
+            "{} is not a regular file: the ledger's lock must be one (remove what is there)",
+            ec_billing::escape(&path.display().to_string()).truncate(200)
+        ))
+    };
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return Err(not_regular());
+    }
+    let mut options = OpenOptions::new();
+    if write {
+        options.create(true).truncate(false).write(true);
+    } else {
+        options.read(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| {
+        Error::Storage(FileError::new(
+            path,
+            "cannot open the lock file",
+            Some(Box::new(e)),
+        ))
+    })?;
+    // Checked again on what was opened: the path may have changed meanwhile.
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !regular {
+        return Err(not_regular());
+    }
+    Ok(file)
 }
 
 /// The lock file of the ledger at `path`.

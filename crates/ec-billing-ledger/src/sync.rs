@@ -10,8 +10,11 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{
     Ledger,
+    diff::diff,
     error::{AnswerError, Error, Result, storage},
-    record::{AnswerLine, LineKey, LineType, answer_lines},
+    export::check_line,
+    query::{Query, StoredWindow},
+    record::{AnswerLine, LineType, Tally, answer_lines, digest, number},
     schema::SyncLock,
 };
 
@@ -58,12 +61,12 @@ impl SyncPlan {
         organization: impl Into<String>,
         deployments: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        let mut unique: Vec<String> = Vec::new();
-        for deployment in deployments.into_iter().map(Into::into) {
-            if !unique.contains(&deployment) {
-                unique.push(deployment);
-            }
-        }
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<String> = deployments
+            .into_iter()
+            .map(Into::into)
+            .filter(|deployment: &String| seen.insert(deployment.clone()))
+            .collect();
         Self {
             organization: organization.into(),
             on_progress: None,
@@ -144,6 +147,81 @@ impl SyncPlan {
         &self.organization
     }
 
+    /// Where the range starts, when it was given.
+    pub fn start(&self) -> Option<Timestamp> {
+        self.from
+    }
+
+    /// Checks what a sync refuses before any request and before any file is touched,
+    /// for a ledger of `window`s at `now` (where the range ends when no end is
+    /// given): the ids, the range, the settle period, and, when the range has a start,
+    /// how many requests it makes (at most [`ec_billing::MAX_WINDOWS`] over every
+    /// deployment). A program that creates a ledger for the sync checks first, so that
+    /// a refused sync leaves no file behind.
+    ///
+    /// ```
+    /// use ec_billing::WindowSize;
+    /// use ec_billing_ledger::SyncPlan;
+    ///
+    /// let now = "2024-06-01T00:00:00Z".parse()?;
+    /// let plan = SyncPlan::new("my-org", ["prod"]).from("0001-01-01T00:00:00Z".parse()?);
+    /// assert!(plan.check(WindowSize::Day, now).is_err(), "over 100,000 daily windows");
+    /// assert!(plan.check(WindowSize::Month, now).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming what is refused.
+    pub fn check(&self, window: WindowSize, now: Timestamp) -> Result<()> {
+        self.check_input(now)?;
+        let Some(from) = self.from else {
+            return Ok(());
+        };
+        let to = whole_seconds(self.to.unwrap_or(now));
+        let range = DateRange::new(from, to)?;
+        let per_deployment = range
+            .windows(window)
+            .take(ec_billing::MAX_WINDOWS + 1)
+            .count();
+        let requests = per_deployment.saturating_mul(self.deployments.len());
+        if requests > ec_billing::MAX_WINDOWS {
+            return Err(Error::InvalidInput(format!(
+                "the range {range} makes more than {} requests: sync a shorter one",
+                ec_billing::MAX_WINDOWS
+            )));
+        }
+        Ok(())
+    }
+
+    /// What every sync refuses before it takes its lock: ids, the range, the settle
+    /// period.
+    pub(crate) fn check_input(&self, now: Timestamp) -> Result<()> {
+        for deployment in &self.deployments {
+            ec_billing::check_ids(&self.organization, deployment)?;
+        }
+        if self.deployments.is_empty() {
+            return Err(Error::InvalidInput(
+                "a sync needs at least one deployment".to_string(),
+            ));
+        }
+        if self.settle.is_negative() {
+            return Err(Error::InvalidInput(format!(
+                "the settle period cannot be negative ({})",
+                self.settle
+            )));
+        }
+        let to = whole_seconds(self.to.unwrap_or(now));
+        if let Some(from) = self.from
+            && from >= to
+        {
+            return Err(Error::InvalidInput(format!(
+                "the range starts at {from}, not before its end {to}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The deployments, each once, in order.
     pub fn deployments(&self) -> &[String] {
         &self.deployments
@@ -186,7 +264,11 @@ impl SyncReport {
     /// removed, no window fetched for the first time.
     pub fn changed_nothing(&self) -> bool {
         self.deployments.iter().all(|d| {
-            d.windows_new == 0 && d.lines_added == 0 && d.lines_changed == 0 && d.lines_removed == 0
+            d.windows_new == 0
+                && d.windows_repaired == 0
+                && d.lines_added == 0
+                && d.lines_changed == 0
+                && d.lines_removed == 0
         })
     }
 
@@ -229,6 +311,10 @@ pub struct DeploymentSync {
     pub windows_revised: u64,
     /// Lines stored that were not there.
     pub lines_added: u64,
+    /// Windows fetched again because their lines no longer matched their record
+    /// (edited outside the ledger): their lines replaced, recorded as a repair, not as
+    /// revisions.
+    pub windows_repaired: u64,
     /// Lines whose values changed.
     pub lines_changed: u64,
     /// Lines that are no longer in the answer.
@@ -249,6 +335,8 @@ pub struct DeploymentSync {
 struct Stored {
     end: Timestamp,
     final_: bool,
+    /// Its lines match its record, and its bounds are a window's.
+    consistent: bool,
 }
 
 /// What recording one answer changed in the ledger.
@@ -260,6 +348,9 @@ pub struct WindowChange {
     /// The same window was stored before, and its lines changed: each change is a
     /// revision.
     pub revised: bool,
+    /// The window's lines in the file did not match its record: they were replaced by
+    /// the answer's, as a repair (no revision is recorded).
+    pub repaired: bool,
     /// Lines that were not there.
     pub added: u64,
     /// Lines whose values changed.
@@ -282,6 +373,9 @@ impl Ledger {
     /// provisional windows and changes nothing. Killed at any moment, it leaves every
     /// window it finished stored and the rest as they were: the next sync carries on.
     ///
+    /// A window whose lines no longer match its record (edited outside the ledger) is
+    /// fetched again and its lines replaced: a repair, counted as such, not revisions.
+    ///
     /// ```no_run
     /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing_ledger::Error> {
     /// let ledger = ec_billing_ledger::Ledger::open("costs.db")?;
@@ -298,23 +392,18 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] before any request (a bad id, a range, no start for a
-    /// deployment the ledger has nothing of); [`Error::Busy`] when another sync holds
-    /// the file past [`SyncPlan::lock_wait`]; without [`SyncPlan::keep_going`], the
-    /// first window's [`Error::Api`] or [`Error::Answer`]; [`Error::Storage`].
+    /// [`Error::InvalidInput`] before any request (what [`SyncPlan::check`] refuses, no
+    /// start for a deployment the ledger has nothing of, a ledger opened read-only);
+    /// [`Error::Busy`] when another sync holds the file past [`SyncPlan::lock_wait`];
+    /// without [`SyncPlan::keep_going`], the first window's [`Error::Api`] or
+    /// [`Error::Answer`]; [`Error::Inconsistent`] when a window outside the range does
+    /// not match its record; [`Error::Storage`].
     pub async fn sync(&self, client: &Client, plan: &SyncPlan) -> Result<SyncReport> {
+        self.writable()?;
         let organization = plan.organization.as_str();
-        // Every id checked before anything else, as the client checks it: a day of
-        // each, planned.
-        let probe = DateRange::parse("2024-01-01", "2024-01-02")?;
-        for deployment in &plan.deployments {
-            client
-                .items(organization, deployment.as_str())
-                .range(probe)
-                .windows()?;
-        }
-        let _lock = SyncLock::take(&self.path, plan.lock_wait).await?;
         let now = whole_seconds(plan.now.unwrap_or_else(|| client.now()));
+        plan.check_input(now)?;
+        let _lock = SyncLock::take(&self.file, &self.path, plan.lock_wait).await?;
         let to = whole_seconds(plan.to.unwrap_or(now));
         let mut report = SyncReport::default();
         let mut tasks: Vec<(usize, Window)> = Vec::new();
@@ -324,11 +413,6 @@ impl Ledger {
                 ..DeploymentSync::default()
             };
             let from = match plan.from {
-                Some(from) if from >= to => {
-                    return Err(Error::InvalidInput(format!(
-                        "the range starts at {from}, not before its end {to}"
-                    )));
-                }
                 Some(from) => Some(self.window_start(from)?),
                 None => self.resume_point(organization, deployment)?,
             };
@@ -349,14 +433,12 @@ impl Ledger {
                             ec_billing::MAX_WINDOWS
                         )));
                     }
-                    match stored.get(&window.from()) {
-                        // The ledger holds more of this window than the range asks
-                        // for: a shorter answer would drop lines. Never shrunk.
-                        Some(s) if s.end > window.to() => summary.windows_skipped += 1,
-                        Some(s) if s.end == window.to() && s.final_ && !plan.refetch_final => {
-                            summary.windows_skipped += 1;
+                    match plan_window(window, stored.get(&window.from()), plan.refetch_final) {
+                        Planned::Skip => summary.windows_skipped += 1,
+                        Planned::Fetch(span) => {
+                            let fetch = self.window_of(window.from(), span)?;
+                            tasks.push((index, fetch));
                         }
-                        _ => tasks.push((index, window)),
                     }
                 }
             }
@@ -389,7 +471,7 @@ impl Ledger {
             done += 1;
             progress(done);
             let deployment = plan.deployments[index].as_str();
-            let stored = answer.map_err(Error::Api).and_then(|report| {
+            let stored = answer.map_err(Error::from).and_then(|report| {
                 let final_ = is_final(window, now, plan.settle);
                 self.store_window(organization, deployment, window, &report.items, now, final_)
             });
@@ -399,6 +481,7 @@ impl Ledger {
                     summary.windows_fetched += 1;
                     summary.windows_new += u64::from(outcome.new);
                     summary.windows_revised += u64::from(outcome.revised);
+                    summary.windows_repaired += u64::from(outcome.repaired);
                     summary.lines_added += outcome.added;
                     summary.lines_changed += outcome.changed;
                     summary.lines_removed += outcome.removed;
@@ -428,7 +511,7 @@ impl Ledger {
         for summary in &mut report.deployments {
             summary.total = self.deployment_total(organization, &summary.deployment)?;
         }
-        self.journal_end(journal, &report, failed)?;
+        self.journal_end(journal, &report, failed, now)?;
         Ok(report)
     }
 
@@ -456,7 +539,7 @@ impl Ledger {
         for row in rows {
             let (start, end, final_) = row.map_err(|e| storage(&self.path, e))?;
             if !final_ {
-                return Ok(Some(instant(start)));
+                return Ok(Some(self.stored_instant(start)?));
             }
             resume = Some(end);
         }
@@ -464,12 +547,15 @@ impl Ledger {
         drop(conn);
         // The end of the last final window, taken back to a window's start: a window
         // cut short is fetched whole.
-        resume
-            .map(|end| self.window_start(instant(end)))
-            .transpose()
+        match resume {
+            Some(end) => self.window_start(self.stored_instant(end)?).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// The windows of `deployment` starting in `[from, to)`, by start.
+    /// The windows of `deployment` starting in `[from, to)`, by start, each checked
+    /// against its lines: a window whose lines do not match its record (or whose
+    /// bounds are not a window's) is marked for repair.
     fn stored_windows(
         &self,
         organization: &str,
@@ -478,29 +564,27 @@ impl Ledger {
         to: Timestamp,
     ) -> Result<HashMap<Timestamp, Stored>> {
         let conn = self.connection();
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT window_start, window_end, final FROM windows
-                 WHERE organization = ?1 AND deployment = ?2
-                   AND window_start >= ?3 AND window_start < ?4",
-            )
-            .map_err(|e| storage(&self.path, e))?;
-        let rows = statement
-            .query_map(
-                params![organization, deployment, from.as_second(), to.as_second()],
-                |row| {
-                    Ok((
-                        instant(row.get(0)?),
-                        Stored {
-                            end: instant(row.get(1)?),
-                            final_: row.get(2)?,
-                        },
-                    ))
+        let mut stored = HashMap::new();
+        let query = Query::all()
+            .organization(organization)
+            .deployments([deployment])
+            .from(from)
+            .to(to);
+        self.each_window(&conn, &query, |window, consistent| {
+            let start = self.stored_instant(window.start)?;
+            let end = self.stored_instant(window.end)?;
+            let whole = self.window_of(start, end).is_ok_and(|w| w.to() == end);
+            stored.insert(
+                start,
+                Stored {
+                    end,
+                    final_: window.final_,
+                    consistent: consistent && whole,
                 },
-            )
-            .map_err(|e| storage(&self.path, e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| storage(&self.path, e))
+            );
+            Ok(())
+        })?;
+        Ok(stored)
     }
 
     /// The start of the window `at` falls in: its month's or its day's, UTC.
@@ -519,6 +603,26 @@ impl Ledger {
             })
     }
 
+    /// The window of this ledger's size that starts at `start` and ends at `end` (or
+    /// where such a window ends, if sooner).
+    fn window_of(&self, start: Timestamp, end: Timestamp) -> Result<Window> {
+        let window = DateRange::new(start, end)?
+            .windows(self.window)
+            .next()
+            .ok_or_else(|| Error::InvalidInput(format!("no window in {start}..{end}")))?;
+        if window.from() != start {
+            return Err(Error::InvalidInput(format!(
+                "{start} is not the start of a window"
+            )));
+        }
+        Ok(window)
+    }
+
+    /// An epoch second from the file, as an instant; refused when out of range.
+    fn stored_instant(&self, second: i64) -> Result<Timestamp> {
+        Timestamp::from_second(second).map_err(|e| self.corrupt(e))
+    }
+
     /// Records an answer fetched by other means (a service's own client, a file of
     /// answers): as [`sync`](Self::sync) stores each window, in one transaction with its
     /// fetch record and, when the same window was stored before, a revision for each
@@ -526,8 +630,11 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// [`Error::Answer`] when the answer's lines do not add up to its total (nothing is
-    /// written), [`Error::Storage`].
+    /// [`Error::Answer`] when the answer cannot be stored as it is (its lines do not
+    /// add up to its total, a line's period runs backwards or past the time scale, a
+    /// line cannot be priced exactly); nothing is written. [`Error::InvalidInput`] for
+    /// a ledger opened read-only or a window that holds less than the ledger has;
+    /// [`Error::Storage`].
     pub fn record(
         &self,
         organization: &str,
@@ -537,6 +644,8 @@ impl Ledger {
         fetched_at: Timestamp,
         settle: SignedDuration,
     ) -> Result<WindowChange> {
+        self.writable()?;
+        ec_billing::check_ids(organization, deployment)?;
         let now = whole_seconds(fetched_at);
         self.store_window(
             organization,
@@ -559,73 +668,70 @@ impl Ledger {
         now: Timestamp,
         final_: bool,
     ) -> Result<WindowChange> {
-        let (lines, digest) = answer_lines(items, window);
-        let lines_total = lines
-            .iter()
-            .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line.cost))
-            .ok_or_else(|| overflow(deployment, window))?;
+        let lines = answer_lines(items, window);
+        let refused =
+            |message: String| Error::Answer(AnswerError::new(deployment, window, message));
+        let mut lines_total = Decimal::ZERO;
+        for line in &lines {
+            lines_total = lines_total
+                .checked_add(line.cost)
+                .ok_or_else(|| overflow(deployment, window))?;
+            check_line(line)
+                .map_err(|problem| refused(format!("{}: {problem}", line.key.describe())))?;
+        }
         if lines_total != items.costs.total {
-            return Err(Error::Answer(AnswerError::new(
-                deployment,
-                window,
-                format!(
-                    "its lines add up to {lines_total} ECU, its total says {} ECU",
-                    items.costs.total
-                ),
+            return Err(refused(format!(
+                "its lines add up to {lines_total} ECU, its total says {} ECU",
+                items.costs.total
             )));
         }
         let mut conn = self.connection();
         let tx = conn.transaction().map_err(|e| storage(&self.path, e))?;
-        let outcome = store(
-            &tx,
-            Answer {
-                organization,
-                deployment,
-                window,
-                lines: &lines,
-                digest: &digest,
-                total: items.costs.total,
-                now,
-                final_,
-            },
-        )
-        .map_err(|e| match e {
-            StoreError::Sql(e) => storage(&self.path, e),
-            StoreError::Overflow => overflow(deployment, window),
-            StoreError::Shorter => Error::InvalidInput(format!(
-                "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
-                 a shorter answer would drop lines",
-                ec_billing::escape(deployment),
-                window.from()
-            )),
-        })?;
+        let outcome = self
+            .store(
+                &tx,
+                Answer {
+                    organization,
+                    deployment,
+                    window,
+                    lines,
+                    total: items.costs.total,
+                    now,
+                    final_,
+                },
+            )
+            .map_err(|e| match e {
+                StoreError::Sql(e) => storage(&self.path, e),
+                StoreError::Ledger(e) => e,
+                StoreError::Overflow => overflow(deployment, window),
+                StoreError::Shorter => Error::InvalidInput(format!(
+                    "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
+                     a shorter answer would drop lines",
+                    ec_billing::escape(deployment),
+                    window.from()
+                )),
+            })?;
         tx.commit().map_err(|e| storage(&self.path, e))?;
         Ok(outcome)
     }
 
-    /// The ledger's exact total for `deployment`, over every window it holds: the sum
-    /// of its windows' totals (each checked, when stored, to be its lines' sum).
+    /// The ledger's exact total for `deployment`, over every window it holds, each
+    /// window's lines checked against its record.
     fn deployment_total(&self, organization: &str, deployment: &str) -> Result<Decimal> {
+        let query = Query::all()
+            .organization(organization)
+            .deployments([deployment]);
         let conn = self.connection();
-        let mut statement = conn
-            .prepare_cached("SELECT total FROM windows WHERE organization = ?1 AND deployment = ?2")
-            .map_err(|e| storage(&self.path, e))?;
-        let totals = statement
-            .query_map(params![organization, deployment], |row| {
-                row.get::<_, String>(0)
-            })
-            .map_err(|e| storage(&self.path, e))?;
         let mut total = Decimal::ZERO;
-        for text in totals {
-            let text = text.map_err(|e| storage(&self.path, e))?;
-            let window_total = crate::query::decimal(&text).ok_or_else(|| self.tampered(&text))?;
-            total = total.checked_add(window_total).ok_or_else(|| {
+        self.each_line(&conn, &query, |line| {
+            total = total.checked_add(line.cost).ok_or_else(|| {
                 Error::Overflow(format!(
                     "the total of deployment \"{}\"",
                     ec_billing::escape(deployment)
                 ))
             })?;
-        }
+            Ok(())
+        })?;
         Ok(total)
     }
 
@@ -640,8 +746,9 @@ impl Ledger {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Records the end of a sync.
-    fn journal_end(&self, id: i64, report: &SyncReport, failed: u64) -> Result<()> {
+    /// Records the end of a sync, on the sync's own clock (a replay's end is never
+    /// before its start).
+    fn journal_end(&self, id: i64, report: &SyncReport, failed: u64, now: Timestamp) -> Result<()> {
         let fetched: u64 = report.windows_fetched();
         let revised: u64 = report.deployments.iter().map(|d| d.windows_revised).sum();
         let conn = self.connection();
@@ -650,7 +757,7 @@ impl Ledger {
              WHERE id = ?1",
             params![
                 id,
-                Timestamp::now().to_string(),
+                now.to_string(),
                 fetched as i64,
                 revised as i64,
                 failed as i64
@@ -659,6 +766,249 @@ impl Ledger {
         .map_err(|e| storage(&self.path, e))?;
         Ok(())
     }
+
+    /// Stores `answer` in `tx` (see [`Ledger::store_window`]).
+    fn store(
+        &self,
+        tx: &Transaction<'_>,
+        answer: Answer<'_>,
+    ) -> std::result::Result<WindowChange, StoreError> {
+        let Answer {
+            organization,
+            deployment,
+            window,
+            lines,
+            total,
+            now,
+            final_,
+        } = answer;
+        let start = window.from().as_second();
+        let end = window.to().as_second();
+        let previous: Option<(StoredWindow, String)> = tx
+            .prepare_cached(
+                "SELECT organization, deployment, window_start, window_end, final, lines,
+                        total, digest, first_fetched_at
+                 FROM windows
+                 WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+            )?
+            .query_row(params![organization, deployment, start], |row| {
+                Ok((StoredWindow::read(row)?, row.get(8)?))
+            })
+            .optional()?;
+        let (previous, first_fetched) = match previous {
+            Some((previous, first)) => (Some(previous), Some(first)),
+            None => (None, None),
+        };
+        if previous.as_ref().is_some_and(|p| p.end > end) {
+            return Err(StoreError::Shorter);
+        }
+        // The lines stored before, checked against their record: lines edited outside
+        // the ledger are replaced (a repair), never taken as what was fetched before.
+        let mut old: Vec<AnswerLine> = Vec::new();
+        let mut consistent = true;
+        if let Some(previous) = &previous {
+            let mut statement = tx.prepare_cached(
+                "SELECT line_type, kind, sku, name, period_start, period_end, ordinal, hours,
+                        instance_count, price_per_hour, quantity, quantity_formatted, rate,
+                        rate_formatted, cost
+                 FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+            )?;
+            let mut rows = statement.query(params![organization, deployment, start])?;
+            let mut tally = Tally::new();
+            while let Some(row) = rows.next()? {
+                match crate::query::answer_line(row, 0) {
+                    Ok(line) => {
+                        tally.add(&line);
+                        old.push(line);
+                    }
+                    Err(_) => consistent = false,
+                }
+            }
+            consistent = consistent && self.verify(previous, &tally).is_ok();
+        }
+        let same_window = previous.as_ref().is_some_and(|p| p.end == end);
+        let mut outcome = WindowChange {
+            new: previous.is_none(),
+            ..WindowChange::default()
+        };
+        let now_text = now.to_string();
+        let (lines, changes) = match &previous {
+            Some(_) if consistent => {
+                // A window that grew (the month to date) is matched across the growth:
+                // its DTS lines are keyed by the window, so by the window's start.
+                if !same_window {
+                    for line in &mut old {
+                        if line.key.line_type == LineType::Dts {
+                            line.key.period_end = window.to();
+                        }
+                    }
+                    number(&mut old);
+                }
+                let diff = diff(&old, lines);
+                outcome.added = diff.added;
+                outcome.changed = diff.changed;
+                outcome.removed = diff.removed;
+                outcome.unchanged = diff.unchanged;
+                (diff.lines, diff.changes)
+            }
+            Some(_) => {
+                outcome.repaired = true;
+                outcome.added = lines.len() as u64;
+                (lines, Vec::new())
+            }
+            None => {
+                outcome.added = lines.len() as u64;
+                (lines, Vec::new())
+            }
+        };
+        let digest = digest(&lines);
+        if let Some(previous) = &previous
+            && consistent
+            && same_window
+            && changes.is_empty()
+            && previous.digest == digest
+        {
+            // Nothing changed upstream: the lines stay; the window may have settled.
+            if previous.final_ != final_ {
+                tx.prepare_cached(
+                    "UPDATE windows SET final = ?4, fetched_at = ?5
+                     WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+                )?
+                .execute(params![
+                    organization,
+                    deployment,
+                    start,
+                    final_,
+                    now_text
+                ])?;
+            }
+            return Ok(outcome);
+        }
+        if previous.is_some() {
+            tx.prepare_cached(
+                "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+            )?
+            .execute(params![organization, deployment, start])?;
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO lines (organization, deployment, window_start, line_type, kind, sku,
+                     name, period_start, period_end, ordinal, hours, instance_count,
+                     price_per_hour, quantity, quantity_formatted, rate, rate_formatted, cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18)",
+            )?;
+            for line in &lines {
+                let key = &line.key;
+                insert.execute(params![
+                    organization,
+                    deployment,
+                    start,
+                    key.line_type.as_str(),
+                    key.kind,
+                    key.sku,
+                    key.name,
+                    key.period_start.to_string(),
+                    key.period_end.to_string(),
+                    key.ordinal,
+                    line.hours,
+                    line.instance_count,
+                    line.price_per_hour.map(|d| d.to_string()),
+                    line.quantity.map(|d| d.to_string()),
+                    line.quantity_formatted,
+                    line.rate.map(|d| d.to_string()),
+                    line.rate_formatted,
+                    line.cost.to_string(),
+                ])?;
+            }
+        }
+        // A revision is a change between two fetches of the same window; a window that
+        // grew is replaced, its changes counted but not as revisions.
+        if same_window && !changes.is_empty() {
+            outcome.revised = true;
+            outcome.revisions = changes.len() as u64;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO revisions (organization, deployment, window_start, window_end,
+                     seen_at, change, line_type, kind, sku, name, period_start, period_end,
+                     ordinal, old_cost, new_cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            for change in &changes {
+                let key = &change.key;
+                insert.execute(params![
+                    organization,
+                    deployment,
+                    start,
+                    end,
+                    now_text,
+                    change.change.as_str(),
+                    key.line_type.as_str(),
+                    key.kind,
+                    key.sku,
+                    key.name,
+                    key.period_start.to_string(),
+                    key.period_end.to_string(),
+                    key.ordinal,
+                    change.old_cost.map(|d| d.to_string()),
+                    change.new_cost.map(|d| d.to_string()),
+                ])?;
+                let delta = change.delta().ok_or(StoreError::Overflow)?;
+                outcome.revised_by = outcome
+                    .revised_by
+                    .checked_add(delta)
+                    .ok_or(StoreError::Overflow)?;
+            }
+        }
+        if outcome.repaired {
+            tx.prepare_cached(
+                "INSERT INTO repairs (organization, deployment, window_start, window_end, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![organization, deployment, start, end, now_text])?;
+        }
+        let first_fetched = first_fetched.unwrap_or_else(|| now_text.clone());
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO windows (organization, deployment, window_start, window_end,
+                 first_fetched_at, fetched_at, final, digest, lines, total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            organization,
+            deployment,
+            start,
+            end,
+            first_fetched,
+            now_text,
+            final_,
+            digest,
+            lines.len() as i64,
+            total.to_string(),
+        ])?;
+        Ok(outcome)
+    }
+}
+
+/// What a sync does with one window of its range.
+#[derive(Debug, PartialEq, Eq)]
+enum Planned {
+    /// Nothing: the ledger has it whole, final, and as its record says.
+    Skip,
+    /// Fetches the window from its start to this end: the range's, or the ledger's
+    /// when it holds more (a window is never shrunk).
+    Fetch(Timestamp),
+}
+
+/// What to do with `window` of the range, given what the ledger holds of it. A window
+/// is skipped only when the ledger holds it final and consistent; one the ledger holds
+/// more of than the range asks for (fetched before its end, with a range that reached
+/// further) is fetched again over what the ledger holds.
+fn plan_window(window: Window, stored: Option<&Stored>, refetch_final: bool) -> Planned {
+    match stored {
+        None => Planned::Fetch(window.to()),
+        Some(s) if !s.consistent => Planned::Fetch(s.end.max(window.to())),
+        Some(s) if s.end >= window.to() && s.final_ && !refetch_final => Planned::Skip,
+        Some(s) => Planned::Fetch(s.end.max(window.to())),
+    }
 }
 
 /// An answer to store.
@@ -666,8 +1016,7 @@ struct Answer<'a> {
     organization: &'a str,
     deployment: &'a str,
     window: Window,
-    lines: &'a [AnswerLine],
-    digest: &'a str,
+    lines: Vec<AnswerLine>,
     total: Decimal,
     now: Timestamp,
     final_: bool,
@@ -675,6 +1024,7 @@ struct Answer<'a> {
 
 enum StoreError {
     Sql(rusqlite::Error),
+    Ledger(Error),
     Overflow,
     /// The ledger holds more of the window than the answer covers.
     Shorter,
@@ -686,203 +1036,20 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Stores `answer` in `tx` (see [`Ledger::store_window`]).
-fn store(
-    tx: &Transaction<'_>,
-    answer: Answer<'_>,
-) -> std::result::Result<WindowChange, StoreError> {
-    let Answer {
-        organization,
-        deployment,
-        window,
-        lines,
-        digest,
-        total,
-        now,
-        final_,
-    } = answer;
-    let start = window.from().as_second();
-    let end = window.to().as_second();
-    let previous: Option<(i64, String, bool, String)> = tx
-        .prepare_cached(
-            "SELECT window_end, digest, final, first_fetched_at FROM windows
-             WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-        )?
-        .query_row(params![organization, deployment, start], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .optional()?;
-    if previous.as_ref().is_some_and(|p| p.0 > end) {
-        return Err(StoreError::Shorter);
+impl From<Error> for StoreError {
+    fn from(error: Error) -> Self {
+        Self::Ledger(error)
     }
-    let mut outcome = WindowChange {
-        new: previous.is_none(),
-        ..WindowChange::default()
-    };
-    let now_text = now.to_string();
-    if let Some((previous_end, previous_digest, previous_final, _)) = &previous
-        && *previous_end == end
-        && previous_digest == digest
-    {
-        // Nothing changed upstream: the lines stay; the window may have settled.
-        outcome.unchanged = lines.len() as u64;
-        if *previous_final != final_ {
-            tx.prepare_cached(
-                "UPDATE windows SET final = ?4, fetched_at = ?5
-                 WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-            )?
-            .execute(params![organization, deployment, start, final_, now_text])?;
-        }
-        return Ok(outcome);
-    }
-    let mut old: HashMap<LineKey, AnswerLine> = HashMap::new();
-    if previous.is_some() {
-        let mut statement = tx.prepare_cached(
-            "SELECT line_type, kind, sku, name, period_start, period_end, ordinal, hours,
-                    instance_count, price_per_hour, quantity, quantity_formatted, rate,
-                    rate_formatted, cost
-             FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-        )?;
-        let rows = statement.query_map(params![organization, deployment, start], |row| {
-            crate::query::answer_line(row, 0)
-        })?;
-        for row in rows {
-            let line = row?;
-            old.insert(line.key.clone(), line);
-        }
-        tx.prepare_cached(
-            "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-        )?
-        .execute(params![organization, deployment, start])?;
-    }
-    // A revision is a change between two fetches of the same window; a window that
-    // grew (the month to date) is replaced, its changes counted but not as revisions.
-    // Its DTS lines, keyed by the window, are matched across the growth by the
-    // window's start.
-    let same_window = previous.as_ref().is_some_and(|p| p.0 == end);
-    let previous_end = previous.as_ref().map(|p| instant(p.0));
-    let mut revisions: Vec<(&'static str, &LineKey, Option<Decimal>, Option<Decimal>)> = Vec::new();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO lines (organization, deployment, window_start, line_type, kind, sku,
-                 name, period_start, period_end, ordinal, hours, instance_count,
-                 price_per_hour, quantity, quantity_formatted, rate, rate_formatted, cost)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18)",
-        )?;
-        for line in lines {
-            let key = &line.key;
-            insert.execute(params![
-                organization,
-                deployment,
-                start,
-                key.line_type.as_str(),
-                key.kind,
-                key.sku,
-                key.name,
-                key.period_start.to_string(),
-                key.period_end.to_string(),
-                key.ordinal,
-                line.hours,
-                line.instance_count,
-                line.price_per_hour.map(|d| d.to_string()),
-                line.quantity.map(|d| d.to_string()),
-                line.quantity_formatted,
-                line.rate.map(|d| d.to_string()),
-                line.rate_formatted,
-                line.cost.to_string(),
-            ])?;
-            let before = old.remove(key).or_else(|| {
-                let end =
-                    previous_end.filter(|_| key.line_type == LineType::Dts && !same_window)?;
-                old.remove(&LineKey {
-                    period_end: end,
-                    ..key.clone()
-                })
-            });
-            match before {
-                None => {
-                    outcome.added += 1;
-                    revisions.push(("added", key, None, Some(line.cost)));
-                }
-                Some(before) if before.same_values(line) => outcome.unchanged += 1,
-                Some(before) => {
-                    outcome.changed += 1;
-                    revisions.push(("changed", key, Some(before.cost), Some(line.cost)));
-                }
-            }
-        }
-    }
-    let mut removed: Vec<AnswerLine> = old.into_values().collect();
-    removed.sort_by(|a, b| a.key.cmp(&b.key));
-    outcome.removed = removed.len() as u64;
-    for line in &removed {
-        revisions.push(("removed", &line.key, Some(line.cost), None));
-    }
-    if same_window && !revisions.is_empty() {
-        outcome.revised = true;
-        outcome.revisions = revisions.len() as u64;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO revisions (organization, deployment, window_start, window_end,
-                 seen_at, change, line_type, kind, sku, name, period_start, period_end,
-                 ordinal, old_cost, new_cost)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
-        for (change, key, old_cost, new_cost) in &revisions {
-            insert.execute(params![
-                organization,
-                deployment,
-                start,
-                end,
-                now_text,
-                change,
-                key.line_type.as_str(),
-                key.kind,
-                key.sku,
-                key.name,
-                key.period_start.to_string(),
-                key.period_end.to_string(),
-                key.ordinal,
-                old_cost.map(|d| d.to_string()),
-                new_cost.map(|d| d.to_string()),
-            ])?;
-            let delta = new_cost
-                .unwrap_or_default()
-                .checked_sub(old_cost.unwrap_or_default())
-                .ok_or(StoreError::Overflow)?;
-            outcome.revised_by = outcome
-                .revised_by
-                .checked_add(delta)
-                .ok_or(StoreError::Overflow)?;
-        }
-    }
-    let first_fetched = previous.map_or_else(|| now_text.clone(), |p| p.3);
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO windows (organization, deployment, window_start, window_end,
-             first_fetched_at, fetched_at, final, digest, lines, total)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        organization,
-        deployment,
-        start,
-        end,
-        first_fetched,
-        now_text,
-        final_,
-        digest,
-        lines.len() as i64,
-        total.to_string(),
-    ])?;
-    Ok(outcome)
 }
 
-/// Whether `window`, fetched `now`, is final: it ended at least `settle` before.
+/// Whether `window`, fetched `now`, is final: the fetch covered all of it (it came
+/// after the window's end), and at least `settle` after that end.
 fn is_final(window: Window, now: Timestamp, settle: SignedDuration) -> bool {
-    window
-        .to()
-        .checked_add(settle)
-        .is_ok_and(|settled| settled <= now)
+    now >= window.to()
+        && window
+            .to()
+            .checked_add(settle)
+            .is_ok_and(|settled| settled <= now)
 }
 
 /// `at` without its fraction of a second.
@@ -890,7 +1057,8 @@ fn whole_seconds(at: Timestamp) -> Timestamp {
     Timestamp::from_second(at.as_second()).unwrap_or(at)
 }
 
-/// The instant of a stored epoch second (always in range: it was one).
+/// The instant of a stored epoch second (one out of range, only a tampered file has,
+/// reads as the epoch; the window's check against its lines then fails).
 pub(crate) fn instant(second: i64) -> Timestamp {
     Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
 }

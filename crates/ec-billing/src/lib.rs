@@ -53,6 +53,7 @@ pub use model::{
 pub use pacing::{Pacing, PerSecond};
 pub use request::{
     ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES, WindowDone,
+    check_ids,
 };
 pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;

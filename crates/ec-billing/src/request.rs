@@ -164,6 +164,24 @@ fn check_id(what: &str, id: &str) -> Result<(), Error> {
     Err(InvalidInput::new(format!("invalid {what} id \"{shown}\": {problem}")).into())
 }
 
+/// Refuses an organization and a deployment id that no request could carry, as every
+/// request does before it is made: for a caller that checks its input before doing
+/// anything else (a ledger's sync, before it touches a file).
+///
+/// ```
+/// assert!(ec_billing::check_ids("my-org", "we/ird id").is_ok());
+/// assert!(ec_billing::check_ids("my-org", "..").is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for an empty or blank id, a dot segment (`.`, `..`), or one
+/// longer than [`MAX_ID_BYTES`].
+pub fn check_ids(organization: &str, deployment: &str) -> Result<(), Error> {
+    check_id("organization", organization)?;
+    check_id("deployment", deployment)
+}
+
 fn failed<T: Send + 'static>(err: Error) -> WindowStream<T> {
     Box::pin(stream::once(async move { Err(err) }))
 }

@@ -1,0 +1,507 @@
+//! The ledger against a careless caller and a corrupted disk: a path is a file, taken
+//! literally; what the ledger reads from its file is checked as strictly as what it
+//! writes (window sizes, lines against their window's record) and a sync repairs what
+//! was tampered with; a window fetched before its end is fetched again; the same lines
+//! in another order, or through another transport, are no revision; a line that cannot
+//! be exported exactly is refused when it is fetched, and an export that fails writes
+//! nothing.
+
+use ec_billing::{Decimal, Format};
+use ec_billing_ledger::{Error, Export, ExportFormat, Ledger, Query, SyncPlan};
+use ec_billing_sim::{Dataset, Faults, Simulator};
+use jiff::SignedDuration;
+
+use crate::{
+    ledger::{answer, at, client, client_of_nothing, month, revising_simulator},
+    support::{CANARY_KEY, TempDir},
+};
+
+/// A ledger holding January 2024 of `o`/`d` (three DTS lines), final.
+fn january(dir: &TempDir) -> (std::path::PathBuf, Ledger) {
+    let path = dir.join("costs.db");
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .record(
+            "o",
+            "d",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[
+                ("data_out", "1.25"),
+                ("data_in", "2.5"),
+                ("storage_api", "4"),
+            ]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .unwrap();
+    (path, ledger)
+}
+
+/// Runs `sql` on the ledger's file, as someone editing it by hand would.
+fn tamper(path: &std::path::Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn memory_and_empty_paths_are_refused_and_a_uri_is_a_file_name() {
+    for path in [":memory:", ""] {
+        let err = Ledger::open(path).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{path:?}: {err}");
+    }
+    let dir = TempDir::new("uri");
+    let literal = dir.join("file:alias.db?mode=memory");
+    let ledger = Ledger::open(&literal).unwrap();
+    ledger
+        .record(
+            "o",
+            "d",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[("data_out", "1")]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .unwrap();
+    drop(ledger);
+    assert!(literal.is_file(), "the file is named as given");
+    let again = Ledger::open_read_only(&literal).unwrap();
+    assert_eq!(again.total(&Query::all()).unwrap(), Decimal::ONE);
+}
+
+#[tokio::test]
+async fn one_file_reached_through_a_link_is_locked_as_one() {
+    let dir = TempDir::new("link");
+    let (path, ledger) = january(&dir);
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let through_link = Ledger::open(&link).unwrap();
+    let plan = SyncPlan::new("o", ["d"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-02-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"))
+        .lock_wait(std::time::Duration::ZERO);
+    let client = client_of_nothing();
+
+    let (first, second) = tokio::join!(
+        ledger.sync(&client, &plan),
+        through_link.sync(&client, &plan)
+    );
+
+    let busy = [&first, &second]
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Busy { .. })))
+        .count();
+    let fine = [&first, &second].iter().filter(|r| r.is_ok()).count();
+    // Both may finish in turn (nothing to fetch); never both at once without the lock.
+    assert_eq!(busy + fine, 2, "{first:?} {second:?}");
+    assert!(std::fs::exists(format!("{}.lock", path.display())).unwrap());
+    assert!(
+        !std::fs::exists(format!("{}.lock", link.display())).unwrap(),
+        "the lock is beside the file itself, not beside the link"
+    );
+}
+
+#[test]
+fn a_device_or_a_folder_is_not_a_ledger_and_nothing_is_created_beside_it() {
+    let err = Ledger::open("/dev/null").unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("not a file"), "{err}");
+    assert!(!std::path::Path::new("/dev/null-journal").exists());
+    assert!(!std::path::Path::new("/dev/null-wal").exists());
+    let dir = TempDir::new("folder");
+    let err = Ledger::open(dir.join("")).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+}
+
+#[test]
+fn an_edited_window_size_is_refused_not_read_as_months() {
+    let dir = TempDir::new("window-size");
+    let (path, ledger) = january(&dir);
+    drop(ledger);
+    tamper(&path, "UPDATE meta SET value = '7d' WHERE key = 'window'");
+
+    for opened in [Ledger::open(&path), Ledger::open_read_only(&path)] {
+        let err = opened.unwrap_err();
+        assert!(matches!(err, Error::NotALedger(_)), "{err}");
+        assert!(err.to_string().contains("\"7d\""), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_pipe_in_place_of_the_lock_file_is_refused_at_once() {
+    let dir = TempDir::new("fifo");
+    let (path, ledger) = january(&dir);
+    let lock = format!("{}.lock", path.display());
+    let made = std::process::Command::new("mkfifo")
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let plan = SyncPlan::new("o", ["d"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-02-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"));
+
+    let err = ledger.sync(&client_of_nothing(), &plan).await.unwrap_err();
+
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn a_read_only_export_leaves_nothing_beside_the_file() {
+    let dir = TempDir::new("read-only");
+    let (path, ledger) = january(&dir);
+    drop(ledger);
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let bytes = std::fs::read(&path).unwrap();
+
+    let ledger = Ledger::open_read_only(&path).unwrap();
+    let mut out = Vec::new();
+    ledger
+        .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+        .unwrap();
+    let refused = ledger.record(
+        "o",
+        "d",
+        month("2024-02-01", "2024-03-01"),
+        &answer(&[("data_out", "1")]),
+        at("2024-06-01T00:00:00Z"),
+        SignedDuration::ZERO,
+    );
+    drop(ledger);
+
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "{refused:?}"
+    );
+    assert_eq!(listing(), before, "no -wal, -shm or journal left behind");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
+}
+
+#[tokio::test]
+async fn a_refused_sync_creates_no_file() {
+    let dir = TempDir::new("refused");
+    let path = dir.join("costs.db");
+    let plan = SyncPlan::new("o", ["d"])
+        .from(at("0001-01-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"));
+    let err = plan
+        .check(ec_billing::WindowSize::Day, at("2024-06-01T00:00:00Z"))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(!path.exists());
+
+    let bad_id = SyncPlan::new("o", [".."]).from(at("2024-01-01T00:00:00Z"));
+    let ledger = Ledger::open(&path).unwrap();
+    let err = ledger
+        .sync(&client_of_nothing(), &bad_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput(_)),
+        "a bad id is invalid input, as documented: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_window_fetched_before_its_end_is_fetched_again_by_a_later_shorter_sync() {
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
+        .now(at("2024-03-10T00:00:00Z"))
+        .faults(Faults::default())
+        .start()
+        .await
+        .unwrap();
+    let dir = TempDir::new("early");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let client = client(&sim);
+    let ahead = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-03-01T00:00:00Z"))
+        .to(at("2024-04-01T00:00:00Z"))
+        .now(at("2024-03-10T00:00:00Z"));
+    ledger.sync(&client, &ahead).await.unwrap();
+    assert!(!ledger.windows(&Query::all()).unwrap()[0].is_final);
+
+    sim.set_now(at("2024-03-20T00:00:00Z"));
+    let later = SyncPlan::new("acme", ["prod"]).now(at("2024-03-20T00:00:00Z"));
+    let report = ledger.sync(&client, &later).await.unwrap();
+
+    assert_eq!(report.windows_fetched(), 1, "{report:?}");
+    assert_eq!(
+        report.deployments[0].total,
+        sim.dataset()
+            .items_total_as_of(
+                "acme",
+                "prod",
+                at("2024-03-01T00:00:00Z"),
+                at("2024-04-01T00:00:00Z"),
+                at("2024-03-20T00:00:00Z")
+            )
+            .unwrap()
+    );
+    // However short the settle period, a fetch that did not cover all of a window
+    // leaves it provisional.
+    let change = ledger
+        .record(
+            "acme",
+            "other",
+            month("2024-03-01", "2024-04-01"),
+            &answer(&[("data_out", "1")]),
+            at("2024-03-20T00:00:00Z"),
+            SignedDuration::from_hours(-24 * 60),
+        )
+        .unwrap();
+    assert!(change.new);
+    let other = ledger
+        .windows(&Query::all().deployments(["other"]))
+        .unwrap();
+    assert!(!other[0].is_final);
+}
+
+#[tokio::test]
+async fn lines_deleted_duplicated_or_edited_are_an_error_naming_the_window_and_a_sync_repairs_them()
+{
+    for (what, sql) in [
+        ("a line deleted", "DELETE FROM lines WHERE kind = 'data_in'"),
+        (
+            "a line duplicated",
+            "INSERT INTO lines SELECT organization, deployment, window_start, line_type, kind,
+                 sku, name, period_start, period_end, 7, hours, instance_count, price_per_hour,
+                 quantity, quantity_formatted, rate, rate_formatted, cost
+             FROM lines WHERE kind = 'data_in'",
+        ),
+        (
+            "a cost edited",
+            "UPDATE lines SET cost = '2.6' WHERE kind = 'data_in'",
+        ),
+        ("a total edited", "UPDATE windows SET total = '8.75'"),
+        (
+            "a quantity edited",
+            "UPDATE lines SET quantity = '2' WHERE kind = 'data_in'",
+        ),
+        ("every line deleted", "DELETE FROM lines"),
+        ("the window's record deleted", "DELETE FROM windows"),
+    ] {
+        let dir = TempDir::new("tampered-lines");
+        let (path, ledger) = january(&dir);
+        drop(ledger);
+        tamper(&path, sql);
+        let ledger = Ledger::open(&path).unwrap();
+
+        let err = ledger.total(&Query::all()).unwrap_err();
+        assert!(matches!(err, Error::Inconsistent(_)), "{what}: {err}");
+        assert!(err.to_string().contains("2024-01-01"), "{what}: {err}");
+        let mut out = Vec::new();
+        let export = ledger.export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out);
+        assert!(export.is_err(), "{what}");
+        assert!(out.is_empty(), "{what}: a failed export writes nothing");
+        if what == "the window's record deleted" {
+            continue;
+        }
+
+        // A sync over the window fetches it again and replaces its lines: a repair,
+        // not revisions.
+        let sim = Simulator::new()
+            .api_key(CANARY_KEY)
+            .dataset(Dataset::empty().deployment("o", "d", 7))
+            .now(at("2024-06-01T00:00:00Z"))
+            .start()
+            .await
+            .unwrap();
+        let plan = SyncPlan::new("o", ["d"])
+            .from(at("2024-01-01T00:00:00Z"))
+            .to(at("2024-02-01T00:00:00Z"))
+            .now(at("2024-06-01T00:00:00Z"));
+        let report = ledger.sync(&client(&sim), &plan).await.unwrap();
+        let summary = &report.deployments[0];
+        assert_eq!(summary.windows_repaired, 1, "{what}: {summary:?}");
+        assert_eq!(summary.revisions, 0, "{what}");
+        assert_eq!(
+            summary.total,
+            sim.items_total(
+                "o",
+                "d",
+                at("2024-01-01T00:00:00Z"),
+                at("2024-02-01T00:00:00Z")
+            )
+            .unwrap(),
+            "{what}"
+        );
+        assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn the_same_lines_in_another_order_record_no_revision() {
+    let dir = TempDir::new("order");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let window = month("2024-01-01", "2024-02-01");
+    let fetched = at("2024-01-20T00:00:00Z");
+    // Two lines of one key (same usage type, SKU and name), in both orders.
+    let one = answer(&[("data_out", "0.25"), ("data_out", "0.75"), ("data_in", "1")]);
+    let other = answer(&[("data_in", "1"), ("data_out", "0.75"), ("data_out", "0.25")]);
+    for items in [&one, &other, &one] {
+        let change = ledger
+            .record("o", "d", window, items, fetched, SignedDuration::ZERO)
+            .unwrap();
+        assert!(!change.revised, "{change:?}");
+        assert_eq!(change.changed, 0);
+    }
+    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn csv_and_json_syncs_of_unchanged_data_record_no_revision_and_keep_the_units() {
+    let sim = revising_simulator().await;
+    let dir = TempDir::new("transports");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let client = client(&sim);
+    let plan = |format| {
+        SyncPlan::new("acme", ["prod"])
+            .from(at("2024-03-01T00:00:00Z"))
+            .to(at("2024-03-10T00:00:00Z"))
+            .now(at("2024-03-10T00:00:00Z"))
+            .format(format)
+    };
+    ledger.sync(&client, &plan(Format::Json)).await.unwrap();
+    let focus = || {
+        let mut out = Vec::new();
+        ledger
+            .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+            .unwrap();
+        out
+    };
+    let first = focus();
+
+    for format in [Format::Csv, Format::Json, Format::Csv] {
+        let report = ledger.sync(&client, &plan(format)).await.unwrap();
+        assert!(report.changed_nothing(), "{format:?}: {report:?}");
+        assert_eq!(report.deployments[0].revisions, 0, "{format:?}");
+    }
+
+    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    assert_eq!(focus(), first, "the same export, units and all");
+}
+
+/// An answer of one resource line, as JSON.
+fn resource(
+    price_per_hour: &str,
+    hours: i64,
+    instances: i64,
+    period: (&str, &str),
+) -> ec_billing::Items {
+    let cost: Decimal = "1".parse().unwrap();
+    let json = format!(
+        r#"{{"costs":{{"total":{cost},"dimensions":[]}},"data_transfer_and_storage":[],"resources":[{{"price":{cost},"hours":{hours},"instance_count":{instances},"kind":"elasticsearch","name":"n","period":{{"start":"{}","end":"{}"}},"price_per_hour":{price_per_hour},"sku":"s"}}]}}"#,
+        period.0, period.1
+    );
+    ec_billing::Items::from_json(json.as_bytes()).unwrap()
+}
+
+#[test]
+fn a_line_that_cannot_be_exported_exactly_is_refused_when_fetched_naming_it() {
+    let dir = TempDir::new("unexportable");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let fetched = at("2024-06-01T00:00:00Z");
+    let cases = [
+        (
+            "a 28-digit price over 744 hours × 3",
+            resource(
+                "0.1234567890123456789012345678",
+                744,
+                3,
+                ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
+            ),
+            month("2024-01-01", "2024-02-01"),
+            "list cost",
+        ),
+        (
+            "a period that runs backwards",
+            resource(
+                "0.5",
+                2,
+                1,
+                ("2024-01-10T00:00:00Z", "2024-01-09T00:00:00Z"),
+            ),
+            month("2024-01-01", "2024-02-01"),
+            "ends before it starts",
+        ),
+        (
+            "a line in 9999-12",
+            resource(
+                "0.5",
+                2,
+                1,
+                ("9999-12-02T00:00:00Z", "9999-12-03T00:00:00Z"),
+            ),
+            month("9999-12-01", "9999-12-30"),
+            "time scale",
+        ),
+    ];
+    for (what, items, window, says) in cases {
+        let err = ledger
+            .record("o", "d", window, &items, fetched, SignedDuration::ZERO)
+            .unwrap_err();
+        assert!(matches!(err, Error::Answer(_)), "{what}: {err}");
+        let text = err.to_string();
+        assert!(text.contains("line \"n\""), "{what}: {text}");
+        assert!(text.contains(says), "{what}: {text}");
+    }
+    assert!(ledger.lines(&Query::all()).unwrap().is_empty());
+}
+
+#[test]
+fn a_focus_export_that_fails_at_a_rate_writes_nothing_and_names_the_line() {
+    let dir = TempDir::new("focus-fails");
+    let (_path, ledger) = january(&dir);
+    let export = Export::new(ExportFormat::Focus)
+        .billing_currency("EUR", "0.1234567890123456789012345678".parse().unwrap())
+        .unwrap();
+    let mut out = Vec::new();
+
+    let err = ledger.export(&Query::all(), &export, &mut out).unwrap_err();
+
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("line \"n\""), "{text}");
+    assert!(text.contains("EUR"), "{text}");
+}
+
+#[tokio::test]
+async fn the_journal_ends_a_sync_on_the_syncs_own_clock() {
+    let sim = revising_simulator().await;
+    let dir = TempDir::new("journal");
+    let path = dir.join("costs.db");
+    let ledger = Ledger::open(&path).unwrap();
+    let plan = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-02-01T00:00:00Z"))
+        .now(at("2024-03-10T00:00:00Z"));
+    ledger.sync(&client(&sim), &plan).await.unwrap();
+    drop(ledger);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (started, finished): (String, String) = conn
+        .query_row("SELECT started_at, finished_at FROM syncs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(started, "2024-03-10T00:00:00Z");
+    assert_eq!(finished, "2024-03-10T00:00:00Z");
+}
