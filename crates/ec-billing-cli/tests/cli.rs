@@ -1293,3 +1293,161 @@ fn export_needs_no_key_and_refuses_a_missing_or_foreign_file() {
         .unwrap();
     assert_eq!(bad_rate.status.code(), Some(2));
 }
+
+/// `ec-billing sync` of `prod` over January 2024 into `db`, run in `folder`.
+fn sync_in(sim: &Sim, folder: &std::path::Path, db: &str) -> Output {
+    let mut command = ec_billing();
+    command
+        .current_dir(folder)
+        .env("EC_API_KEY", KEY)
+        .arg("--base-url")
+        .arg(sim.running.base_url())
+        .args(["sync", "--db", db, "--org", "acme", "--deployment", "prod"])
+        .args(["--from", "2024-01-01", "--to", "2024-02-01"]);
+    command.output().unwrap()
+}
+
+/// The names in `folder`, sorted.
+fn listing(folder: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_db_path_is_a_file_taken_literally_never_memory_or_an_sqlite_uri() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("literal-db");
+
+    let memory = sync_in(&sim, &scratch.0, ":memory:");
+    assert_eq!(memory.status.code(), Some(2), "{}", stderr(&memory));
+    assert!(stderr(&memory).contains(":memory:"), "{}", stderr(&memory));
+    assert!(listing(&scratch.0).is_empty(), "nothing created");
+
+    let uri = sync_in(&sim, &scratch.0, "file:alias.db?mode=memory");
+    assert!(uri.status.success(), "{}", stderr(&uri));
+    assert!(
+        scratch.0.join("file:alias.db?mode=memory").is_file(),
+        "{:?}",
+        listing(&scratch.0)
+    );
+    let export = ec_billing()
+        .current_dir(&scratch.0)
+        .args([
+            "export",
+            "--db",
+            "file:alias.db?mode=memory",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        decimal(&json_document(&export)["total"]),
+        sim.total("prod", "2024-01-01", "2024-02-01")
+    );
+}
+
+#[test]
+fn a_device_as_db_or_a_refused_sync_leaves_no_file_behind() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("refusals");
+
+    let null = sync_in(&sim, &scratch.0, "/dev/null");
+    assert_eq!(null.status.code(), Some(2), "{}", stderr(&null));
+    assert!(stderr(&null).contains("not a file"), "{}", stderr(&null));
+    assert!(!std::path::Path::new("/dev/null-journal").exists());
+    assert!(!std::path::Path::new("/dev/null-wal").exists());
+
+    let db = scratch.file("costs.db");
+    let huge = sim.run(&[
+        "sync",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--deployment",
+        "staging",
+        "--window",
+        "day",
+        "--from",
+        "1800-01-01",
+        "--to",
+        "2024-01-01",
+    ]);
+    assert_eq!(huge.status.code(), Some(2), "{}", stderr(&huge));
+    assert!(stderr(&huge).contains("100000"), "{}", stderr(&huge));
+    assert!(listing(&scratch.0).is_empty(), "{:?}", listing(&scratch.0));
+}
+
+#[test]
+fn an_export_writes_nothing_beside_the_ledger_and_a_tampered_window_is_named_then_repaired() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("tampered");
+    let synced = sync_in(&sim, &scratch.0, "costs.db");
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let before = listing(&scratch.0);
+
+    let export = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &scratch.file("costs.db"),
+            "--format",
+            "focus",
+        ])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert_eq!(
+        listing(&scratch.0),
+        before,
+        "no -wal or -shm left by a reader"
+    );
+
+    let conn = rusqlite::Connection::open(scratch.file("costs.db")).unwrap();
+    conn.execute("DELETE FROM lines WHERE line_type = 'dts'", [])
+        .unwrap();
+    drop(conn);
+    let tampered = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &scratch.file("costs.db"),
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(tampered.stdout.is_empty(), "a failed export writes nothing");
+    assert!(
+        stderr(&tampered).contains("2024-01-01T00:00:00Z..2024-02-01T00:00:00Z"),
+        "{}",
+        stderr(&tampered)
+    );
+
+    let repaired = sync_in(&sim, &scratch.0, "costs.db");
+    assert!(repaired.status.success(), "{}", stderr(&repaired));
+    let summary = String::from_utf8_lossy(&repaired.stdout);
+    assert!(summary.contains("Repaired 1 window"), "{summary}");
+    let json = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &scratch.file("costs.db"),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        decimal(&json_document(&json)["total"]),
+        sim.total("prod", "2024-01-01", "2024-02-01")
+    );
+}
