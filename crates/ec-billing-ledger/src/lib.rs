@@ -35,14 +35,26 @@
 //!   `dts`), kind (a resource kind, or a DTS usage type), SKU, name, and the line's period
 //!   (a resource line's own; a DTS line's window), plus an ordinal that keeps apart the
 //!   lines of one answer sharing all of that (several DTS lines of one SKU in one
-//!   window): lines are never dropped or overwritten, and a window's lines always add up
-//!   to its answer's total (an answer whose lines do not is refused);
+//!   window), numbered by their amounts, not by their place in the answer: lines are
+//!   never dropped or overwritten, and a window's lines always add up to its answer's
+//!   total (an answer whose lines do not is refused);
 //! - **revisions**: each change found by fetching a window again;
+//! - **repairs**: each window whose lines no longer matched its record, fetched again;
 //! - a journal of syncs.
 //!
 //! Money is stored exactly, as decimal text (never `REAL`), and every total is summed
 //! exactly in Rust. Instants are UTC: window bounds as epoch seconds, line periods as
 //! RFC 3339.
+//!
+//! A path is a file, taken literally: never an SQLite URI (`file:x.db` is a file of that
+//! name) and never `:memory:` (which would keep nothing); a device, a pipe or a folder is
+//! refused before anything is created. What the ledger reads from its file is checked as
+//! strictly as what it reads from the network: every read of a window checks its lines
+//! against the window's record (their count, exact sum and digest), and a mismatch
+//! (lines deleted, duplicated or edited by hand) is [`Error::Inconsistent`], naming the
+//! window, never a wrong number; a sync over that window fetches it again and replaces
+//! its lines, recorded as a repair, not as revisions. [`Ledger::open_read_only`] (what
+//! an export uses) writes nothing in the file or beside it.
 //!
 //! The window size (monthly by default, or daily) is fixed when the ledger is created;
 //! a sync asking for another is refused ([`Error::WindowSize`]). The schema carries its
@@ -56,7 +68,8 @@
 //! default from where the ledger stands to now). It fetches every window the ledger does
 //! not have whole, and every *provisional* window again: one last fetched less than the
 //! settle period (default 14 days, [`DEFAULT_SETTLE`]) after its end, because Elastic
-//! revises recent costs. A window fetched at least that long after its end is *final*
+//! revises recent costs. A window fetched before its end (the month to date, a range
+//! that reaches into the future) is provisional whatever the settle period says. A window fetched at least that long after its end is *final*
 //! and is not fetched again unless asked ([`SyncPlan::refetch_final`]). All requests go
 //! through one `ec_billing::Client`: its concurrency, pacing and retries are shared.
 //!
@@ -71,7 +84,10 @@
 //!
 //! A revision is a change between two fetches of the same window: a line added, a line
 //! removed, or a line whose cost (or other values) changed, with the old and the new
-//! amount and when it was seen. They are facts: kept, never overwritten, listed by
+//! amount and when it was seen. Lines are matched under their natural key, and the
+//! lines of one key by value before place: the same lines in another order are no
+//! revision, and neither is a formatted text that one transport lacks (CSV carries
+//! none; the one JSON gave is kept). They are facts: kept, never overwritten, listed by
 //! [`Ledger::revisions`], and counted per deployment in the sync's report with what
 //! they changed the total by. A window that grew (the month to date, fetched again
 //! later in the month) is replaced, its changes counted as lines added, changed and
