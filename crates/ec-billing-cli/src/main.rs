@@ -379,7 +379,7 @@ async fn connect(
                 eprintln!(
                     "warning: the base URL {} does not end with /api/v1: requests go to \
                      <it>/billing/costs/...",
-                    one_line(url, Some(key))
+                    one_line(&ec_billing::redact_url(url).to_string(), Some(key))
                 );
             }
             let builder = builder.api_key(key.clone());
