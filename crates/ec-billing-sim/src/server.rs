@@ -371,7 +371,7 @@ async fn charts(
         })
         .collect();
     if let Some(fault) = admitted.fault {
-        hostile_charts(fault, &mut data, admitted.to);
+        hostile_charts(fault, &mut data, admitted.from, admitted.to);
     }
     let body = serde_json::to_vec(&wire::ChartItems { data }).unwrap_or_default();
     shared.respond_with("application/json", body, &admitted)
@@ -698,7 +698,10 @@ fn fault_answer(fault: Fault, headers: &HeaderMap, request: &str) -> Option<Resp
         | Fault::BucketOutsideWindow
         | Fault::HugeCell
         | Fault::TinyRateLimit
-        | Fault::HourlyRateLimit => return None,
+        | Fault::HourlyRateLimit
+        | Fault::EndlessCsvRecord
+        | Fault::ManyDimensions
+        | Fault::ManyChartSeries => return None,
     })
 }
 
@@ -756,19 +759,58 @@ fn hostile_items(
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
         (Fault::HugeCell, _) => {
-            let cell = "9".repeat(5_000_000) + "x";
+            let cell = "9".repeat(1_000_000) + "x";
             let row = format!(
                 "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,{cell}\r\n"
             );
             let body = format!("{}\r\n{row}", csv_header());
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
+        (Fault::EndlessCsvRecord, true) => {
+            const PIECE: usize = 64 * 1024;
+            let head = format!(
+                "{}\r\nES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,\"",
+                csv_header()
+            );
+            let piece = Bytes::from(vec![b'9'; PIECE]);
+            let pieces = crate::ENDLESS_RECORD_BYTES.div_ceil(PIECE as u64);
+            let count = usize::try_from(pieces)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let chunks = stream::once(std::future::ready(Bytes::from(head)))
+                .chain(stream::iter(0..pieces).map(move |_| piece.clone()));
+            Some(shared.respond("text/csv", Box::pin(chunks), count, admitted))
+        }
+        (Fault::ManyDimensions, false) => {
+            let mut body = items_json(&[]);
+            body.costs.dimensions = (0..crate::MANY_KEYS)
+                .map(|i| wire::Dimension {
+                    type_: api::Dimension::from(format!("usage_{i:06}").as_str()),
+                    cost: number(Decimal::new(1, 2)),
+                })
+                .collect();
+            body.costs.total = number(many_keys_total());
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            Some(shared.respond_with("application/json", json, admitted))
+        }
+        (Fault::ManyDimensions, true) => {
+            let mut body = format!("{}\r\n", csv_header());
+            for i in 0..crate::MANY_KEYS {
+                body.push_str(&format!("U,,usage_{i:06},s,,,,,,1,,0.01,,0.01\r\n"));
+            }
+            Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
+        }
         _ => None,
     }
 }
 
+/// The total of a window of a [`Fault::ManyDimensions`] answer: 0.01 ECU per key.
+fn many_keys_total() -> Decimal {
+    Decimal::new(1, 2) * Decimal::from(crate::MANY_KEYS)
+}
+
 /// Applies a hostile fault of the body to a charts answer's buckets.
-fn hostile_charts(fault: Fault, data: &mut Vec<wire::ChartItem>, to: Timestamp) {
+fn hostile_charts(fault: Fault, data: &mut Vec<wire::ChartItem>, from: Timestamp, to: Timestamp) {
     match fault {
         Fault::OverflowingCosts => {
             let huge =
@@ -804,6 +846,18 @@ fn hostile_charts(fault: Fault, data: &mut Vec<wire::ChartItem>, to: Timestamp) 
                     value.name = format!("\u{1b}[2J{}\u{1b}]0;pwned\u{7}\nfake", value.name);
                 }
             }
+        }
+        Fault::ManyChartSeries => {
+            *data = vec![wire::ChartItem {
+                timestamp: from.as_millisecond(),
+                values: (0..crate::MANY_KEYS)
+                    .map(|i| wire::ChartItemValue {
+                        id: format!("series_{i:06}"),
+                        name: "S".into(),
+                        value: number(Decimal::new(1, 2)),
+                    })
+                    .collect(),
+            }];
         }
         _ => {}
     }

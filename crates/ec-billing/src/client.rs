@@ -37,8 +37,11 @@ pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// Defaults: base URL [`DEFAULT_BASE_URL`]; a 10 s connect timeout; each attempt must
 /// see its answer start within the 60 s read timeout, and its body never pause longer,
 /// and must end within the 120 s attempt timeout, body included; a JSON answer (read
-/// whole to decode) may be at most 256 MiB, a CSV answer streams at any size; user
-/// agent `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
+/// whole to decode) may be at most 256 MiB, and so may a CSV answer whose lines are
+/// kept ([`ItemsRequest::send`]), while one only totalled
+/// ([`ItemsRequest::totals`]) streams at any size; one CSV record may be at most
+/// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES) (1 MiB); user agent
+/// `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
 /// [`Pacing::Adaptive`]; the [`SystemClock`].
 pub struct ClientBuilder {
     base_url: String,
@@ -129,9 +132,13 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest JSON answer read (it is read whole to be decoded); a larger one
-    /// fails with [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not
-    /// retried. CSV answers stream and are not limited by size.
+    /// The largest JSON answer read (it is read whole to be decoded), and the largest
+    /// CSV answer whose lines are kept ([`ItemsRequest::send`],
+    /// [`ItemsRequest::stream`]); a larger one fails with
+    /// [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not retried. A CSV
+    /// answer only totalled ([`ItemsRequest::totals`]) streams in flat memory and is
+    /// not limited by size; each of its records is, by
+    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES).
     pub fn max_body_bytes(mut self, bytes: u64) -> Self {
         self.max_body_bytes = bytes;
         self

@@ -46,7 +46,7 @@ pub use error::{
     OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
 pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
-pub use items_csv::{ItemLine, ItemsCsvReader, csv_header_aliases};
+pub use items_csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
