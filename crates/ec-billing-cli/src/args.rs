@@ -463,9 +463,10 @@ impl Cli {
                 DateRange::parse(&from, to.as_deref().unwrap_or(&now))?
             }
         };
+        let mut seen = std::collections::HashSet::new();
         let mut deployments = Vec::new();
         for deployment in target.deployments {
-            if !deployments.contains(&deployment) {
+            if seen.insert(deployment.clone()) {
                 deployments.push(deployment);
             }
         }

@@ -1121,6 +1121,48 @@ fn a_password_or_token_in_the_base_url_is_never_printed() {
 }
 
 #[test]
+fn a_hundred_thousand_dimensions_or_chart_series_print_whole_and_exact() {
+    let items = hostile(Fault::ManyDimensions).run(&[
+        "items",
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--format",
+        "json",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-02-01",
+    ]);
+    let document = json(&items);
+    let deployment = &document["deployments"][0];
+    assert_eq!(decimal(&deployment["total"]), "1000.00".parse().unwrap());
+    let dimensions = deployment["dimensions"].as_array().unwrap();
+    assert_eq!(dimensions.len(), ec_billing_sim::MANY_KEYS);
+    assert_eq!(dimensions[99_999]["type"], "usage_099999");
+
+    let charts = hostile(Fault::ManyChartSeries).run(&[
+        "charts",
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-02",
+    ]);
+    assert!(charts.status.success(), "{}", stderr(&charts));
+    let table = String::from_utf8_lossy(&charts.stdout);
+    let row = table
+        .lines()
+        .find(|line| line.trim_start().starts_with("2024-01-01T00:00:00Z"))
+        .expect("the bucket's row");
+    assert_eq!(row.matches("0.01").count(), ec_billing_sim::MANY_KEYS);
+}
+
+#[test]
 fn one_window_is_said_in_the_singular() {
     let sim = Sim::start(Faults::default());
     let mut args = vec!["items", "--org", "acme", "--deployment", "prod"];

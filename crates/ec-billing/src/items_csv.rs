@@ -22,8 +22,8 @@ use ec_billing_api::parse_decimal;
 use crate::{
     error::{CsvError, CsvErrorKind, Error, OverflowError},
     model::{
-        Costs, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
-        ResourceLine, add_dimension,
+        Costs, CostsSum, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
+        ResourceLine,
     },
     text::quoted,
 };
@@ -493,6 +493,7 @@ impl<R: Read> ItemsCsvReader<R> {
     /// Totals every remaining line, keeping the lines themselves when `keep_lines`.
     pub(crate) fn accumulate(mut self, keep_lines: bool) -> Result<(Items, u64), Error> {
         let mut items = Items::default();
+        let mut costs = CostsSum::default();
         let mut lines = 0;
         while self.read_record()? {
             lines += 1;
@@ -504,7 +505,7 @@ impl<R: Read> ItemsCsvReader<R> {
                     cost, usage_type, ..
                 } => (*cost, Dimension::from(*usage_type)),
             };
-            add_dimension(&mut items.costs.dimensions, dimension, cost)?;
+            costs.add_dimension(dimension, cost)?;
             if keep_lines {
                 match row.line(parsed) {
                     ItemLine::Resource(line) => items.resources.push(line),
@@ -513,12 +514,14 @@ impl<R: Read> ItemsCsvReader<R> {
             }
         }
         // Every line counts toward exactly one dimension.
-        items.costs.total = items
-            .costs
+        let total = costs
+            .costs()
             .dimensions
             .iter()
             .try_fold(Decimal::ZERO, |total, d| total.checked_add(d.cost))
             .ok_or_else(|| OverflowError::new("costs.total"))?;
+        items.costs = costs.into_costs();
+        items.costs.total = total;
         Ok((items, lines))
     }
 
