@@ -338,3 +338,70 @@ async fn timeouts_and_deadlines_of_any_length_are_taken_without_a_panic() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_csv_record_that_never_ends_fails_as_too_large_without_a_retry() {
+    let sim = crate::support::simulator(crate::support::every_answer(
+        ec_billing_sim::Fault::EndlessCsvRecord,
+    ))
+    .await;
+    let client = wrapper_client(&sim.base_url(), TestClock::new());
+    let send = client
+        .items("acme", "prod")
+        .range(january())
+        .format(Format::Csv)
+        .send()
+        .await
+        .map(|_| ());
+    let totals = client
+        .items("acme", "prod")
+        .range(january())
+        .format(Format::Csv)
+        .totals()
+        .await
+        .map(|_| ());
+
+    for (how, outcome) in [("send", send), ("totals", totals)] {
+        let err = outcome.unwrap_err();
+        assert!(
+            matches!(&err, Error::Transport(t) if t.kind() == TransportKind::TooLarge),
+            "{how}: {err:?}"
+        );
+        assert!(!err.is_retryable(), "{how}");
+        assert_eq!(err.attempts(), 1, "{how}");
+        let csv = std::error::Error::source(&err)
+            .and_then(|cause| cause.downcast_ref::<ec_billing::CsvError>())
+            .expect("the CSV reader's error is the cause");
+        assert_eq!(csv.kind(), ec_billing::CsvErrorKind::TooLarge, "{how}");
+        assert_eq!((csv.record(), csv.line()), (1, 2), "{how}");
+    }
+    assert_eq!(sim.stats().requests, 2, "one attempt each");
+    assert_eq!(ec_billing::MAX_CSV_RECORD_BYTES, 1 << 20);
+}
+
+#[tokio::test]
+async fn a_csv_answer_whose_lines_are_kept_is_bounded_like_a_json_one() {
+    static ROWS: std::sync::LazyLock<Vec<u8>> =
+        std::sync::LazyLock::new(|| b"U,,data_out,s,,,,,,1,,0.01,,0.01\r\n".repeat(2048));
+    let head = "HTTP/1.1 200 OK\ncontent-type: text/csv\ncontent-length: 1000000000\n\nName,Kind,Type,SKU,Period Start,Period End,Hours,Instance Count,Price Per Hour,Quantity,Quantity Formatted,Rate,Rate Formatted,Cost\n";
+    let server = EndlessServer::start(head, &ROWS[..], Duration::ZERO).await;
+    let client = wrapper_builder(server.base_url(), TestClock::new())
+        .max_body_bytes(1 << 20)
+        .build()
+        .unwrap();
+
+    let err = client
+        .items("acme", "prod")
+        .range(january())
+        .format(Format::Csv)
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind() == TransportKind::TooLarge),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(err.attempts(), 1);
+}

@@ -51,6 +51,9 @@ mod output_escaping;
 // No silent wrong number: excess digits, repeated or misplaced chart buckets.
 mod wrong_numbers;
 
+// Server-chosen keys by the hundred thousand: indexed, exact, linear.
+mod hostile_keys;
+
 // Results a service can keep: serde round trips, exact.
 mod keeping_results;
 

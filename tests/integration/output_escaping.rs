@@ -97,7 +97,7 @@ async fn a_key_quoted_in_a_body_that_does_not_decode_is_redacted_from_the_cause(
 }
 
 #[tokio::test]
-async fn a_five_megabyte_csv_cell_makes_a_short_error_line() {
+async fn a_megabyte_csv_cell_makes_a_short_error_line() {
     let err = fetch_with(Fault::HugeCell, Format::Csv).await;
 
     let shown = everything_shown(&err);

@@ -13,11 +13,18 @@ use jiff::{SignedDuration, Timestamp};
 ///
 /// Every instant is UTC and every range is half-open, [from, to). Dates are
 /// `2024-01-01` (midnight UTC) or RFC 3339 timestamps with any offset.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "ec-billing", version, propagate_version = true)]
 pub(crate) struct Cli {
-    /// The API's base URL, including /api/v1.
-    #[arg(long, env = "EC_BASE_URL", global = true, value_name = "URL")]
+    /// The API's base URL, including /api/v1 (printed only without its userinfo, query
+    /// and fragment).
+    #[arg(
+        long,
+        env = "EC_BASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     base_url: Option<String>,
 
     /// The API key (prefer the environment variable: flags show up in process lists).
@@ -71,6 +78,27 @@ pub(crate) struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+impl std::fmt::Debug for Cli {
+    /// The base URL only as it may be printed, and never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(ec_billing::redact_url),
+            )
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("simulate", &self.simulate)
+            .field("simulate_at", &self.simulate_at)
+            .field("base_url_on_command_line", &self.base_url_on_command_line)
+            .field("concurrency", &self.concurrency)
+            .field("max_attempts", &self.max_attempts)
+            .field("pacing", &self.pacing)
+            .field("verbose", &self.verbose)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,8 +334,7 @@ pub(crate) struct Plan {
     pub(crate) job: Job,
 }
 
-/// Where requests go.
-#[derive(Debug)]
+/// Where requests go. `Debug` shows the base URL only as it may be printed, and no key.
 pub(crate) enum Connection {
     /// The embedded simulator.
     Simulator,
@@ -316,6 +343,19 @@ pub(crate) enum Connection {
         base_url: Option<String>,
         key: ApiKey,
     },
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Simulator => f.write_str("Simulator"),
+            Self::Api { base_url, key } => f
+                .debug_struct("Api")
+                .field("base_url", &base_url.as_deref().map(ec_billing::redact_url))
+                .field("key", key)
+                .finish(),
+        }
+    }
 }
 
 /// Items or charts, with what is particular to each.
@@ -423,9 +463,10 @@ impl Cli {
                 DateRange::parse(&from, to.as_deref().unwrap_or(&now))?
             }
         };
+        let mut seen = std::collections::HashSet::new();
         let mut deployments = Vec::new();
         for deployment in target.deployments {
-            if !deployments.contains(&deployment) {
+            if seen.insert(deployment.clone()) {
                 deployments.push(deployment);
             }
         }

@@ -337,7 +337,12 @@ async fn collect<T>(
             }
         }
     }
-    let rank = |deployment: &str| order.iter().position(|d| d == deployment);
+    let ranks: std::collections::HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(at, deployment)| (deployment.as_str(), at))
+        .collect();
+    let rank = |deployment: &str| ranks.get(deployment).copied();
     reports.sort_by_key(|(deployment, _)| rank(deployment));
     failures.sort_by_key(|failure| rank(&failure.deployment));
     Ok((
@@ -379,7 +384,7 @@ async fn connect(
                 eprintln!(
                     "warning: the base URL {} does not end with /api/v1: requests go to \
                      <it>/billing/costs/...",
-                    one_line(url, Some(key))
+                    one_line(&ec_billing::redact_url(url).to_string(), Some(key))
                 );
             }
             let builder = builder.api_key(key.clone());

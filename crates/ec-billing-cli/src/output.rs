@@ -318,11 +318,16 @@ impl Render for ChartsOutput<'_> {
             self.bucketing
         )?;
         for report in self.reports {
+            // The series in the order first seen, and where each id is among them:
+            // linear however many series the server names.
             let mut series: Vec<(&str, &str)> = Vec::new();
+            let mut index: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
             for v in report.charts.buckets.iter().flat_map(|b| &b.values) {
-                if !series.iter().any(|(id, _)| *id == v.id) {
+                index.entry(&v.id).or_insert_with(|| {
                     series.push((&v.id, &v.name));
-                }
+                    series.len() - 1
+                });
             }
             writeln!(out)?;
             writeln!(
@@ -336,23 +341,22 @@ impl Render for ChartsOutput<'_> {
                 write!(out, " {:>16}", clip(&escape(name).to_string(), 16))?;
             }
             writeln!(out)?;
-            let columns: Vec<Vec<String>> = series
+            let buckets = report.charts.buckets.len();
+            let mut texts: Vec<Vec<String>> = vec![vec![String::new(); buckets]; series.len()];
+            for (at, bucket) in report.charts.buckets.iter().enumerate() {
+                for v in &bucket.values {
+                    // Every id was indexed above; an id twice in a bucket was refused
+                    // when the answer was decoded.
+                    if let Some(column) = index.get(v.id.as_str()).and_then(|&s| texts.get_mut(s))
+                        && column[at].is_empty()
+                    {
+                        column[at] = money(v.value);
+                    }
+                }
+            }
+            let columns: Vec<Vec<String>> = texts
                 .iter()
-                .map(|(id, _)| {
-                    let texts: Vec<String> = report
-                        .charts
-                        .buckets
-                        .iter()
-                        .map(|b| {
-                            b.values
-                                .iter()
-                                .find(|v| v.id == *id)
-                                .map(|v| money(v.value))
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    aligned(texts.iter().map(String::as_str))
-                })
+                .map(|texts| aligned(texts.iter().map(String::as_str)))
                 .collect();
             for (i, bucket) in report.charts.buckets.iter().enumerate() {
                 write!(out, "  {:<22}", bucket.timestamp.to_string())?;

@@ -1018,6 +1018,150 @@ fn a_base_url_without_api_v1_is_warned_about() {
     assert!(stderr.contains("/api/v1"), "{stderr}");
 }
 
+/// What a base URL's userinfo, query and fragment hold in the tests below: never to be
+/// printed.
+const URL_SECRETS: [&str; 4] = ["hunter2", "sekrit", "fragile", "alice"];
+
+fn assert_no_url_secret(printed: &str) {
+    for secret in URL_SECRETS {
+        assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
+    }
+}
+
+#[test]
+fn help_shows_neither_the_base_url_nor_the_key_from_the_environment() {
+    for args in [&["--help"][..], &["items", "--help"], &["sync", "--help"]] {
+        let output = ec_billing()
+            .env(
+                "EC_BASE_URL",
+                "http://alice:hunter2@127.0.0.1:1/api/v1?token=sekrit#fragile",
+            )
+            .env("EC_API_KEY", KEY)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(printed.contains("EC_BASE_URL"), "{args:?}: {printed}");
+        assert!(
+            !printed.contains(KEY),
+            "{args:?}: the key leaked:\n{printed}"
+        );
+        assert_no_url_secret(&printed);
+    }
+}
+
+#[test]
+fn a_password_or_token_in_the_base_url_is_never_printed() {
+    let sim = Sim::start(Faults::default());
+    let port = sim.running.addr().port();
+    let with_userinfo = format!("http://alice:hunter2@127.0.0.1:{port}/api/v1");
+    let unreachable = "http://alice:hunter2@127.0.0.1:1/api/v1".to_string();
+    let without_prefix = format!("http://alice:hunter2@127.0.0.1:{port}");
+    let with_query = format!("{with_userinfo}?token=sekrit");
+    let with_fragment = format!("{with_userinfo}#fragile");
+    let not_a_url = "htp://alice:hunter2@host?token=sekrit".to_string();
+    // (base URL, exit status, what stderr must say).
+    let cases = [
+        (&with_userinfo, 0, ""),
+        (&unreachable, 1, "could not connect"),
+        (
+            &without_prefix,
+            1,
+            "warning: the base URL http://127.0.0.1:",
+        ),
+        (&with_query, 2, "invalid base URL \"http://127.0.0.1:"),
+        (&with_fragment, 2, "query or a fragment"),
+        (&not_a_url, 2, "invalid base URL \"htp://host\""),
+    ];
+    let mut printed = String::new();
+    for (url, status, said) in cases {
+        for (how, args) in [
+            ("flag", vec!["--base-url", url.as_str()]),
+            ("env", Vec::new()),
+        ] {
+            let mut command = ec_billing();
+            command.env("EC_API_KEY", KEY).args(&args);
+            if how == "env" {
+                command.env("EC_BASE_URL", url);
+            }
+            let output = command
+                .args(["-vv", "items", "--org", "acme", "--deployment", "prod"])
+                .args(JANUARY)
+                .args(["--max-attempts", "1"])
+                .output()
+                .unwrap();
+            let stderr = stderr(&output);
+            assert_eq!(output.status.code(), Some(status), "{how} {url}: {stderr}");
+            assert!(stderr.contains(said), "{how} {url}: {stderr}");
+            printed += &stderr;
+            printed += &String::from_utf8_lossy(&output.stdout);
+        }
+    }
+    // The sync path connects the same way.
+    let scratch = Scratch::new("url-secrets");
+    let db = scratch.file("ledger.db");
+    let output = ec_billing()
+        .env("EC_API_KEY", KEY)
+        .args(["-vv", "--base-url", &with_query, "sync", "--db", &db])
+        .args(["--org", "acme", "--deployment", "prod"])
+        .args(JANUARY)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    printed += &stderr(&output);
+
+    assert!(
+        printed.contains("ec_billing.request"),
+        "-vv traces requests"
+    );
+    assert!(!printed.contains(KEY), "the key leaked:\n{printed}");
+    assert_no_url_secret(&printed);
+}
+
+#[test]
+fn a_hundred_thousand_dimensions_or_chart_series_print_whole_and_exact() {
+    let items = hostile(Fault::ManyDimensions).run(&[
+        "items",
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--format",
+        "json",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-02-01",
+    ]);
+    let document = json(&items);
+    let deployment = &document["deployments"][0];
+    assert_eq!(decimal(&deployment["total"]), "1000.00".parse().unwrap());
+    let dimensions = deployment["dimensions"].as_array().unwrap();
+    assert_eq!(dimensions.len(), ec_billing_sim::MANY_KEYS);
+    assert_eq!(dimensions[99_999]["type"], "usage_099999");
+
+    let charts = hostile(Fault::ManyChartSeries).run(&[
+        "charts",
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-02",
+    ]);
+    assert!(charts.status.success(), "{}", stderr(&charts));
+    let table = String::from_utf8_lossy(&charts.stdout);
+    let row = table
+        .lines()
+        .find(|line| line.trim_start().starts_with("2024-01-01T00:00:00Z"))
+        .expect("the bucket's row");
+    assert_eq!(row.matches("0.01").count(), ec_billing_sim::MANY_KEYS);
+}
+
 #[test]
 fn one_window_is_said_in_the_singular() {
     let sim = Sim::start(Faults::default());

@@ -23,10 +23,11 @@
 //!   and a share of requests answered with a [`Fault`]: the transient ones
 //!   ([`Fault::ALL`]: 429 with or without `Retry-After` or as plain text, 500 JSON or
 //!   HTML, 502 HTML, 503 empty, a truncated body, a connection broken before the body,
-//!   a slow body) and the hostile ones ([`Fault::HOSTILE`]: huge and endless bodies,
-//!   control characters and the echoed key in errors and names, sums that overflow,
-//!   numbers with too many digits, chart buckets twice or out of their window,
-//!   redirect loops, absurd rate limits). Which requests draw a fault depends only on
+//!   a slow body) and the hostile ones ([`Fault::HOSTILE`]: huge and endless bodies, a
+//!   CSV record that never ends, control characters and the echoed key in errors and
+//!   names, sums that overflow, numbers with too many digits, chart buckets twice or
+//!   out of their window, 10^5 distinct dimensions or chart series, redirect loops,
+//!   absurd rate limits). Which requests draw a fault depends only on
 //!   the seed, the request and how often it was made before, not on the order in
 //!   which concurrent requests arrive, so that two runs can be compared.
 //!
@@ -167,7 +168,8 @@ pub enum Fault {
     /// Charts with a bucket at 86,400,000, milliseconds meant, seconds by the contract's
     /// rule: 1972, far outside the window.
     BucketOutsideWindow,
-    /// An items CSV with a 5 MB cell in its cost column.
+    /// An items CSV with a cell of a million characters in its cost column (its record
+    /// still under the client's 1 MiB bound on one record).
     HugeCell,
     /// 302 to the same URL, for ever.
     RedirectLoop,
@@ -177,13 +179,31 @@ pub enum Fault {
     TinyRateLimit,
     /// 200 announcing `x-ratelimit-limit: 1` per `1h`, with none remaining.
     HourlyRateLimit,
+    /// An items CSV (to a CSV request) whose second record opens a quoted cell that
+    /// never closes: [`ENDLESS_RECORD_BYTES`] of it, streamed, then the answer ends.
+    EndlessCsvRecord,
+    /// Items (JSON or CSV) with [`MANY_KEYS`] distinct usage types, each a dimension of
+    /// 0.01 ECU: JSON as that many dimensions (no lines), CSV as that many DTS rows.
+    /// The total is `MANY_KEYS × 0.01` ECU per window.
+    ManyDimensions,
+    /// Charts with one bucket, at the window's start, of [`MANY_KEYS`] values with
+    /// distinct ids, each 0.01 ECU.
+    ManyChartSeries,
 }
+
+/// The bytes of the unclosed quoted cell of a [`Fault::EndlessCsvRecord`] answer: 8 MiB,
+/// eight times the client's bound on one record, small enough for a quick test.
+pub const ENDLESS_RECORD_BYTES: u64 = 8 << 20;
+
+/// How many distinct keys (usage types, chart series ids) the answers of
+/// [`Fault::ManyDimensions`] and [`Fault::ManyChartSeries`] hold: 10^5.
+pub const MANY_KEYS: usize = 100_000;
 
 impl Fault {
     /// Every hostile kind: what a client must survive without a panic, a hang, a wrong
     /// number or a leak, rather than retry through. Never drawn unless named in
     /// [`Faults::kinds`].
-    pub const HOSTILE: [Fault; 14] = [
+    pub const HOSTILE: [Fault; 17] = [
         Fault::HugeErrorBody,
         Fault::Trickle,
         Fault::EscapesInError,
@@ -198,6 +218,9 @@ impl Fault {
         Fault::RedirectToFile,
         Fault::TinyRateLimit,
         Fault::HourlyRateLimit,
+        Fault::EndlessCsvRecord,
+        Fault::ManyDimensions,
+        Fault::ManyChartSeries,
     ];
 
     /// The kind's name, as `ec-billing-sim --fault` takes it: `rate-limited`,
@@ -228,6 +251,9 @@ impl Fault {
             Fault::RedirectToFile => "redirect-to-file",
             Fault::TinyRateLimit => "tiny-rate-limit",
             Fault::HourlyRateLimit => "hourly-rate-limit",
+            Fault::EndlessCsvRecord => "endless-csv-record",
+            Fault::ManyDimensions => "many-dimensions",
+            Fault::ManyChartSeries => "many-chart-series",
         }
     }
 

@@ -370,6 +370,21 @@ async fn charts(
                 .collect(),
         })
         .collect();
+    if admitted.fault == Some(Fault::ManyChartSeries) {
+        // Written by hand, not through serde: quick to make, even in a debug build.
+        let mut json = format!(
+            "{{\"data\":[{{\"timestamp\":{},\"values\":[",
+            admitted.from.as_millisecond()
+        );
+        for i in 0..crate::MANY_KEYS {
+            let comma = if i == 0 { "" } else { "," };
+            json.push_str(&format!(
+                "{comma}{{\"id\":\"series_{i:06}\",\"name\":\"S\",\"value\":0.01}}"
+            ));
+        }
+        json.push_str("]}]}");
+        return shared.respond_with("application/json", json.into_bytes(), &admitted);
+    }
     if let Some(fault) = admitted.fault {
         hostile_charts(fault, &mut data, admitted.to);
     }
@@ -698,7 +713,10 @@ fn fault_answer(fault: Fault, headers: &HeaderMap, request: &str) -> Option<Resp
         | Fault::BucketOutsideWindow
         | Fault::HugeCell
         | Fault::TinyRateLimit
-        | Fault::HourlyRateLimit => return None,
+        | Fault::HourlyRateLimit
+        | Fault::EndlessCsvRecord
+        | Fault::ManyDimensions
+        | Fault::ManyChartSeries => return None,
     })
 }
 
@@ -756,15 +774,58 @@ fn hostile_items(
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
         (Fault::HugeCell, _) => {
-            let cell = "9".repeat(5_000_000) + "x";
+            let cell = "9".repeat(1_000_000) + "x";
             let row = format!(
                 "ES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,{cell}\r\n"
             );
             let body = format!("{}\r\n{row}", csv_header());
             Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
         }
+        (Fault::EndlessCsvRecord, true) => {
+            const PIECE: usize = 64 * 1024;
+            let head = format!(
+                "{}\r\nES,elasticsearch,,es,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,24,1,1,,,,,\"",
+                csv_header()
+            );
+            let piece = Bytes::from(vec![b'9'; PIECE]);
+            let pieces = crate::ENDLESS_RECORD_BYTES.div_ceil(PIECE as u64);
+            let count = usize::try_from(pieces)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let chunks = stream::once(std::future::ready(Bytes::from(head)))
+                .chain(stream::iter(0..pieces).map(move |_| piece.clone()));
+            Some(shared.respond("text/csv", Box::pin(chunks), count, admitted))
+        }
+        // Written by hand, not through serde: quick to make, even in a debug build.
+        (Fault::ManyDimensions, false) => {
+            let mut json = format!(
+                "{{\"costs\":{{\"total\":{},\"dimensions\":[",
+                many_keys_total()
+            );
+            for i in 0..crate::MANY_KEYS {
+                let comma = if i == 0 { "" } else { "," };
+                json.push_str(&format!(
+                    "{comma}{{\"type\":\"usage_{i:06}\",\"cost\":0.01}}"
+                ));
+            }
+            json.push_str("]},\"data_transfer_and_storage\":[],\"resources\":[]}");
+            Some(shared.respond_with("application/json", json.into_bytes(), admitted))
+        }
+        // The fewest columns a DTS row needs: the test is of the keys, not the layout.
+        (Fault::ManyDimensions, true) => {
+            let mut body = String::from("Usage Type,Quantity,Rate,Cost\r\n");
+            for i in 0..crate::MANY_KEYS {
+                body.push_str(&format!("usage_{i:06},1,0.01,0.01\r\n"));
+            }
+            Some(shared.respond_with("text/csv", body.into_bytes(), admitted))
+        }
         _ => None,
     }
+}
+
+/// The total of a window of a [`Fault::ManyDimensions`] answer: 0.01 ECU per key.
+fn many_keys_total() -> Decimal {
+    Decimal::new(1, 2) * Decimal::from(crate::MANY_KEYS)
 }
 
 /// Applies a hostile fault of the body to a charts answer's buckets.

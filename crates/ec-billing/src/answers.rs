@@ -60,6 +60,12 @@ pub(crate) async fn generated_error<T: serde::de::DeserializeOwned>(
         // The generated client refused to send it (a path parameter would change the
         // path): refused before any request.
         E::InvalidRequest(message) => InvalidInput::new(message).into(),
+        // reqwest's error names the request's URL: never printed.
+        E::InvalidUpgrade(err) => transport(
+            request,
+            TransportKind::Other,
+            Some(Box::new(err.without_url())),
+        ),
         other => transport(
             request,
             TransportKind::Other,

@@ -37,8 +37,11 @@ pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// Defaults: base URL [`DEFAULT_BASE_URL`]; a 10 s connect timeout; each attempt must
 /// see its answer start within the 60 s read timeout, and its body never pause longer,
 /// and must end within the 120 s attempt timeout, body included; a JSON answer (read
-/// whole to decode) may be at most 256 MiB, a CSV answer streams at any size; user
-/// agent `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
+/// whole to decode) may be at most 256 MiB, and so may a CSV answer whose lines are
+/// kept ([`ItemsRequest::send`]), while one only totalled
+/// ([`ItemsRequest::totals`]) streams at any size; one CSV record may be at most
+/// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES) (1 MiB); user agent
+/// `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
 /// [`Pacing::Adaptive`]; the [`SystemClock`].
 pub struct ClientBuilder {
     base_url: String,
@@ -58,7 +61,7 @@ pub struct ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &text::redact_url(&self.base_url))
             .field("api_key", &self.api_key)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
@@ -94,7 +97,9 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The API's base URL, including the `/api/v1` prefix (a proxy, the simulator).
+    /// The API's base URL, including the `/api/v1` prefix (a proxy, the simulator),
+    /// without a query or a fragment. It is printed (in errors, logs, `Debug`) only
+    /// without its userinfo, query and fragment ([`redact_url`](crate::redact_url)).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
@@ -127,9 +132,13 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest JSON answer read (it is read whole to be decoded); a larger one
-    /// fails with [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not
-    /// retried. CSV answers stream and are not limited by size.
+    /// The largest JSON answer read (it is read whole to be decoded), and the largest
+    /// CSV answer whose lines are kept ([`ItemsRequest::send`],
+    /// [`ItemsRequest::stream`]); a larger one fails with
+    /// [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not retried. A CSV
+    /// answer only totalled ([`ItemsRequest::totals`]) streams in flat memory and is
+    /// not limited by size; each of its records is, by
+    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES).
     pub fn max_body_bytes(mut self, bytes: u64) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -195,25 +204,34 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] when no API key was given, the base URL is not an
-    /// `http(s)` URL, or the user agent is not a valid header; [`Error::Setup`] when
+    /// `http(s)` URL or has a query or a fragment (named without them, and without its
+    /// userinfo), or the user agent is not a valid header; [`Error::Setup`] when
     /// the HTTP client cannot start (its TLS backend, say).
     pub fn build(self) -> Result<Client, Error> {
         let key = self
             .api_key
             .ok_or_else(|| InvalidInput::new("no API key: set EC_API_KEY or pass one"))?;
         let base_url = self.base_url.trim().trim_end_matches('/').to_string();
+        // Printed only without its userinfo, query and fragment, where secrets travel.
+        let shown = text::redact_url(&base_url);
         let parsed = Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
                 InvalidInput::new(format!(
-                    "invalid base URL \"{}\": expected http(s)://host/api/v1",
-                    text::escape(&self.base_url).truncate(text::QUOTED_CHARS)
+                    "invalid base URL \"{shown}\": expected http(s)://host/api/v1"
                 ))
             })?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(InvalidInput::new(format!(
+                "invalid base URL \"{shown}\": it has a query or a fragment, which would end \
+                 up in the middle of every request's path (expected http(s)://host/api/v1)"
+            ))
+            .into());
+        }
         if !parsed.path().trim_end_matches('/').ends_with("/api/v1") {
             tracing::warn!(
-                path = %text::escape(parsed.path()),
+                base_url = %shown,
                 "the base URL's path does not end with /api/v1: requests go to <path>/billing/costs/..."
             );
         }
@@ -234,7 +252,7 @@ impl ClientBuilder {
                         .connect_timeout(self.connect_timeout)
                         .build()
                         .map_err(|err| SetupError {
-                            source: Box::new(err),
+                            source: Box::new(err.without_url()),
                         })
                 })?,
         };
@@ -311,7 +329,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
         f.debug_struct("Client")
-            .field("base_url", &shared.base_url)
+            .field("base_url", &text::redact_url(&shared.base_url))
             .field("api_key", &"[redacted]")
             .field("read_timeout", &shared.read_timeout)
             .field("attempt_timeout", &shared.attempt_timeout)

@@ -476,7 +476,9 @@ pub enum TransportKind {
     /// The response body could not be read to its end.
     Body,
     /// A successful answer's body was larger than the client buffers
-    /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)).
+    /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)), or
+    /// one record of a CSV answer was longer than
+    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): not retried.
     TooLarge,
     /// A redirect loop, too many redirects, or a redirect the client does not follow
     /// (another scheme): not retried, the same request would meet it again.
@@ -557,10 +559,16 @@ pub enum CsvErrorKind {
     /// The underlying reader failed (a network body that broke off or timed out): the
     /// `std::io::Error` is the [`source`](std::error::Error::source).
     Io,
+    /// A record (the header row included) longer than
+    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): an unclosed quote, a line
+    /// that never ends. It is refused as soon as it outgrows the bound, the rest left
+    /// unread; the same bytes would fail again.
+    TooLarge,
 }
 
 impl CsvError {
-    /// Whether the document is malformed or could not be read.
+    /// Whether the document is malformed, could not be read, or has a record over the
+    /// size bound.
     pub fn kind(&self) -> CsvErrorKind {
         self.kind
     }
@@ -569,7 +577,7 @@ impl CsvError {
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self.kind {
             CsvErrorKind::Io => self.source.as_deref()?.downcast_ref(),
-            CsvErrorKind::Malformed => None,
+            CsvErrorKind::Malformed | CsvErrorKind::TooLarge => None,
         }
     }
 

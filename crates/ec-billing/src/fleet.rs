@@ -2,13 +2,16 @@
 //! and retries shared, each deployment's result or error delivered as it completes, and
 //! one deployment's failure never discarding another's data.
 
-use std::fmt;
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+};
 
 use futures_util::{Stream, StreamExt, stream};
 
 use crate::{
     client::Client,
-    error::Error,
+    error::{Error, OverflowError},
     model::Costs,
     request::{ChartsReport, ItemsReport, ItemsTotals, OnWindow, WindowDone},
     time::{Bucketing, DateRange, Window, WindowSize},
@@ -122,11 +125,13 @@ impl FleetReport<ItemsTotals> {
 
 /// The exact sum of the totals of `costs`.
 fn total_of<'a>(costs: impl Iterator<Item = &'a Costs>) -> Result<rust_decimal::Decimal, Error> {
-    let mut sum = Costs::default();
+    let mut sum = rust_decimal::Decimal::ZERO;
     for costs in costs {
-        sum.add(costs.clone())?;
+        sum = sum
+            .checked_add(costs.total)
+            .ok_or_else(|| OverflowError::new("costs.total"))?;
     }
-    Ok(sum.total)
+    Ok(sum)
 }
 
 /// The deployments a fleet request is for, and what every one of its requests shares.
@@ -146,9 +151,11 @@ impl Fleet {
         organization: String,
         deployments: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
+        let mut seen = HashSet::new();
         let mut unique: Vec<String> = Vec::new();
         for deployment in deployments.into_iter().map(Into::into) {
-            if !unique.contains(&deployment) {
+            if !seen.contains(&deployment) {
+                seen.insert(deployment.clone());
                 unique.push(deployment);
             }
         }
@@ -211,7 +218,12 @@ async fn gather<T>(
     results: impl Stream<Item = DeploymentResult<T>>,
 ) -> FleetReport<T> {
     let mut done: Vec<DeploymentResult<T>> = results.collect().await;
-    done.sort_by_key(|r| order.iter().position(|d| *d == r.deployment));
+    let rank: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(at, deployment)| (deployment.as_str(), at))
+        .collect();
+    done.sort_by_key(|r| rank.get(r.deployment.as_str()).copied());
     let mut fleet = FleetReport {
         reports: Vec::new(),
         failures: Vec::new(),

@@ -22,8 +22,8 @@ use ec_billing_api::parse_decimal;
 use crate::{
     error::{CsvError, CsvErrorKind, Error, OverflowError},
     model::{
-        Costs, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
-        ResourceLine, add_dimension,
+        Costs, CostsSum, Dimension, DtsLine, Extra, Items, Period, Quantity, Rate, ResourceKind,
+        ResourceLine,
     },
     text::quoted,
 };
@@ -265,6 +265,27 @@ fn trim(text: &str) -> &str {
 /// The most bytes read ahead to find how the document's lines end.
 const SNIFF_LIMIT: usize = 64 * 1024;
 
+/// The most bytes one record of an items CSV may take, the header row included: 1 MiB.
+///
+/// A record that outgrows it (an unclosed quote, a line that never ends) fails the
+/// read with [`CsvErrorKind::TooLarge`] as soon as it does, the rest left unread, so
+/// that [`ItemsCsvReader`] never holds more than about this much of one record (the
+/// csv crate's 64 KiB buffer aside). Through the client, such an answer fails with
+/// [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), never retried.
+pub const MAX_CSV_RECORD_BYTES: usize = 1 << 20;
+
+/// The read error of a record over [`MAX_CSV_RECORD_BYTES`], inside an `io::Error`.
+#[derive(Debug)]
+struct RecordTooLarge;
+
+impl fmt::Display for RecordTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a CSV record longer than {MAX_CSV_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for RecordTooLarge {}
+
 /// The header names the CSV reader knows, by field, in rank order (see
 /// [`ItemsCsvReader`]'s layouts): `(field, aliases)`, each alias in
 /// loose form (lowercase, `_` for any run of space, `-`, `_` or `.`).
@@ -307,7 +328,8 @@ impl ItemLine {
 
 /// Reads an items CSV one line at a time, driven by its header row.
 ///
-/// Memory stays flat whatever the document's size: one record is held at a time.
+/// Memory stays flat whatever the document's size: one record is held at a time, and
+/// a record may take at most [`MAX_CSV_RECORD_BYTES`] (1 MiB).
 /// A malformed record is an error naming its record, line and column.
 ///
 /// # Example
@@ -363,7 +385,8 @@ impl<R: Read> ItemsCsvReader<R> {
     /// # Errors
     ///
     /// [`Error::Csv`] when the document is empty or its header row cannot be read, a
-    /// header is not UTF-8, or no column is a cost column (`cost`, `price`, ...).
+    /// header is not UTF-8, no column is a cost column (`cost`, `price`, ...), or the
+    /// header row is longer than [`MAX_CSV_RECORD_BYTES`] ([`CsvErrorKind::TooLarge`]).
     pub fn new(reader: R) -> Result<Self, Error> {
         let source = Source::new(reader);
         let bare_cr = source.bare_cr;
@@ -382,12 +405,16 @@ impl<R: Read> ItemsCsvReader<R> {
         let mut header = csv::ByteRecord::new();
         let mut skipped = 0;
         loop {
-            if !reader.read_byte_record(&mut header).map_err(csv_failure)? {
-                return Err(header_error(
-                    "no header row (the document is empty)".to_string(),
-                    None,
-                    1,
-                ));
+            match reader.read_byte_record(&mut header) {
+                Ok(true) => mark_record_end(&mut reader),
+                Ok(false) => {
+                    return Err(header_error(
+                        "no header row (the document is empty)".to_string(),
+                        None,
+                        1,
+                    ));
+                }
+                Err(err) => return Err(read_failure(&reader, err)),
             }
             if !is_blank(header.iter()) {
                 break;
@@ -466,6 +493,7 @@ impl<R: Read> ItemsCsvReader<R> {
     /// Totals every remaining line, keeping the lines themselves when `keep_lines`.
     pub(crate) fn accumulate(mut self, keep_lines: bool) -> Result<(Items, u64), Error> {
         let mut items = Items::default();
+        let mut costs = CostsSum::default();
         let mut lines = 0;
         while self.read_record()? {
             lines += 1;
@@ -477,7 +505,7 @@ impl<R: Read> ItemsCsvReader<R> {
                     cost, usage_type, ..
                 } => (*cost, Dimension::from(*usage_type)),
             };
-            add_dimension(&mut items.costs.dimensions, dimension, cost)?;
+            costs.add_dimension(dimension, cost)?;
             if keep_lines {
                 match row.line(parsed) {
                     ItemLine::Resource(line) => items.resources.push(line),
@@ -486,12 +514,14 @@ impl<R: Read> ItemsCsvReader<R> {
             }
         }
         // Every line counts toward exactly one dimension.
-        items.costs.total = items
-            .costs
+        let total = costs
+            .costs()
             .dimensions
             .iter()
             .try_fold(Decimal::ZERO, |total, d| total.checked_add(d.cost))
             .ok_or_else(|| OverflowError::new("costs.total"))?;
+        items.costs = costs.into_costs();
+        items.costs.total = total;
         Ok((items, lines))
     }
 
@@ -501,9 +531,9 @@ impl<R: Read> ItemsCsvReader<R> {
         loop {
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => return Ok(false),
-                Ok(true) => {}
+                Ok(true) => mark_record_end(&mut self.reader),
                 Err(err) => {
-                    let mut err = csv_failure(err);
+                    let mut err = read_failure(&self.reader, err);
                     if let Error::Csv(csv) = &mut err {
                         csv.record = csv.record.saturating_sub(self.skipped);
                         if self.bare_cr {
@@ -1137,6 +1167,8 @@ struct Source<R> {
     given: u64,
     last: Option<u8>,
     ended: bool,
+    /// Where the record being read starts: its byte (of those given) and line.
+    record_start: (u64, u64),
 }
 
 impl<R: fmt::Debug> fmt::Debug for Source<R> {
@@ -1200,12 +1232,18 @@ impl<R: Read> Source<R> {
             given: 0,
             last: None,
             ended: false,
+            record_start: (0, 1),
         }
     }
 }
 
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The csv crate asks for more only once it has taken in everything given: all
+        // of it since the record's start is that record's.
+        if self.given.saturating_sub(self.record_start.0) >= MAX_CSV_RECORD_BYTES as u64 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLarge));
+        }
         let read = if self.head_given < self.head.len() {
             let ahead = &self.head[self.head_given..];
             let n = ahead.len().min(buf.len());
@@ -1231,6 +1269,39 @@ impl<R: Read> Read for Source<R> {
         }
         Ok(read)
     }
+}
+
+/// Notes where the next record starts, after one was read: the bound on one record's
+/// size counts from there.
+fn mark_record_end<R: Read>(reader: &mut csv::Reader<Source<R>>) {
+    let position = reader.position();
+    let start = (position.byte(), position.line());
+    reader.get_mut().record_start = start;
+}
+
+/// A failure of the csv crate while reading a record: a record over the size bound is
+/// [`CsvErrorKind::TooLarge`], at the record and line it started on; anything else as
+/// [`csv_failure`] says.
+fn read_failure<R: Read>(reader: &csv::Reader<Source<R>>, err: csv::Error) -> Error {
+    let too_large = matches!(
+        err.kind(),
+        csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<RecordTooLarge>())
+    );
+    if !too_large {
+        return csv_failure(err);
+    }
+    CsvError {
+        kind: CsvErrorKind::TooLarge,
+        problem: format!(
+            "a record longer than {MAX_CSV_RECORD_BYTES} bytes (an unclosed quote, or a line \
+             that never ends)"
+        ),
+        column: None,
+        record: reader.position().record(),
+        line: reader.get_ref().record_start.1,
+        source: Some(Box::new(RecordTooLarge)),
+    }
+    .into()
 }
 
 /// A header in loose form: lowercase, runs of space, `-`, `_` and `.` as one `_`.
@@ -1299,7 +1370,7 @@ fn csv_failure(err: csv::Error) -> Error {
             csv::ErrorKind::Io(io) => Box::new(io),
             other => Box::new(io::Error::other(format!("{other:?}"))),
         },
-        CsvErrorKind::Malformed => Box::new(err),
+        CsvErrorKind::Malformed | CsvErrorKind::TooLarge => Box::new(err),
     };
     CsvError {
         kind,
@@ -1315,6 +1386,90 @@ fn csv_failure(err: csv::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HEADER: &str =
+        "Kind,Name,SKU,Hours,Instance Count,Period Start,Period End,Price Per Hour,Cost,Region\n";
+
+    /// `prefix`, then `filler` for ever, counting the bytes taken.
+    struct Endless {
+        prefix: Vec<u8>,
+        filler: u8,
+        taken: u64,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = if self.prefix.is_empty() {
+                buf.fill(self.filler);
+                buf.len()
+            } else {
+                let n = self.prefix.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.prefix[..n]);
+                self.prefix.drain(..n);
+                n
+            };
+            self.taken += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_record_that_never_ends_is_refused_at_the_bound_and_the_rest_is_not_read() {
+        for (prefix, filler, record, line) in [
+            // An unclosed quote after a good line and a blank one: as for other
+            // failures of the csv crate, a record after blank lines is placed where
+            // the first of them starts.
+            (
+                format!("{HEADER}elasticsearch,ES,es,1,1,2024-01-01,2024-01-02,1,1,r\n\n\"x"),
+                b'x',
+                2,
+                3,
+            ),
+            // A line that never ends.
+            (HEADER.to_string(), b'y', 1, 2),
+            // A header that never ends.
+            (String::new(), b'z', 0, 1),
+        ] {
+            let mut source = Endless {
+                prefix: prefix.into_bytes(),
+                filler,
+                taken: 0,
+            };
+            let outcome = ItemsCsvReader::new(&mut source).and_then(|r| r.read_totals());
+            let Err(Error::Csv(err)) = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert_eq!(err.kind(), CsvErrorKind::TooLarge, "{err}");
+            assert_eq!((err.record(), err.line()), (record, line), "{err}");
+            assert!(
+                err.to_string().contains("longer than 1048576 bytes"),
+                "{err}"
+            );
+            let read_ahead = (SNIFF_LIMIT + 64 * 1024 + 8 * 1024) as u64;
+            assert!(
+                source.taken <= MAX_CSV_RECORD_BYTES as u64 + read_ahead,
+                "{} bytes taken",
+                source.taken
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_just_under_the_bound_is_read() {
+        let region = "r".repeat(MAX_CSV_RECORD_BYTES - 100);
+        let csv = format!(
+            "{HEADER}elasticsearch,ES,es,1,1,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,1,1.5,\"{region}\"\n"
+        );
+        let items = ItemsCsvReader::new(csv.as_bytes())
+            .unwrap()
+            .read_all()
+            .unwrap();
+        assert_eq!(items.costs.total, Decimal::new(15, 1));
+        assert_eq!(
+            items.resources[0].extra.get("Region").map(str::len),
+            Some(region.len())
+        );
+    }
 
     #[test]
     fn a_reader_that_fails_is_an_io_error_and_a_bad_cell_is_malformed() {

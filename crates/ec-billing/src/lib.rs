@@ -13,7 +13,9 @@
 //!   API's rate limit, and the clock they wait on.
 //! - [`Client::items_of`], [`Client::charts_of`]: many deployments through one client,
 //!   every report kept and every failure said ([`FleetReport`]).
-//! - [`escape`]: server text made safe to print on a terminal line.
+//! - [`escape`]: server text made safe to print on a terminal line; [`redact_url`]: a
+//!   URL made safe to print (no userinfo, query or fragment), as every error, log line
+//!   and `Debug` of this crate prints one.
 //!
 //! # Features
 //!
@@ -44,7 +46,7 @@ pub use error::{
     OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
 pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
-pub use items_csv::{ItemLine, ItemsCsvReader, csv_header_aliases};
+pub use items_csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
@@ -57,7 +59,7 @@ pub use request::{
 };
 pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
-pub use text::{Escaped, escape};
+pub use text::{Escaped, RedactedUrl, escape, redact_url};
 pub use time::{
     Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
     parse_instant,

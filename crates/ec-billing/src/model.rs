@@ -1,7 +1,10 @@
 //! The public data: itemized costs and charts with exact decimal money, how they are
 //! converted from the wire, and how per-window results merge into one for a range.
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt,
+};
 
 use ec_billing_api::types as wire;
 pub use ec_billing_api::{Dimension, ResourceKind};
@@ -411,35 +414,78 @@ impl Items {
     /// exact decimal.
     pub fn merge(parts: impl IntoIterator<Item = WindowResult<Items>>) -> Result<Items, Error> {
         let mut merged = Items::default();
+        let mut costs = CostsSum::default();
         for part in parts {
-            merged
-                .add(part.value)
+            costs
+                .add(part.value.costs)
                 .map_err(|overflow| overflow.in_window(part.window))?;
+            merged.resources.extend(part.value.resources);
+            merged
+                .data_transfer_and_storage
+                .extend(part.value.data_transfer_and_storage);
         }
+        merged.costs = costs.into_costs();
         Ok(merged)
-    }
-
-    /// Adds `part` to these items: lines appended, costs summed exactly.
-    pub(crate) fn add(&mut self, part: Items) -> Result<(), OverflowError> {
-        self.costs.add(part.costs)?;
-        self.resources.extend(part.resources);
-        self.data_transfer_and_storage
-            .extend(part.data_transfer_and_storage);
-        Ok(())
     }
 }
 
-impl Costs {
-    /// Adds `other`'s total and dimensions to these, exactly.
+/// Costs summed exactly, dimensions in the order first seen, each found through an
+/// index: adding one is as quick with 10^5 dimensions (their names chosen by the
+/// server) as with six.
+#[derive(Debug, Default)]
+pub(crate) struct CostsSum {
+    costs: Costs,
+    /// Where each dimension is in `costs.dimensions`.
+    index: HashMap<Dimension, usize>,
+}
+
+impl CostsSum {
+    /// Adds `other`'s total and dimensions, exactly.
     pub(crate) fn add(&mut self, other: Costs) -> Result<(), OverflowError> {
-        self.total = self
+        self.costs.total = self
+            .costs
             .total
             .checked_add(other.total)
             .ok_or_else(|| OverflowError::new("costs.total"))?;
         for d in other.dimensions {
-            add_dimension(&mut self.dimensions, d.dimension, d.cost)?;
+            self.add_dimension(d.dimension, d.cost)?;
         }
         Ok(())
+    }
+
+    /// Adds `cost` to `dimension`, appending it when first seen (the total is left as
+    /// it is).
+    pub(crate) fn add_dimension(
+        &mut self,
+        dimension: Dimension,
+        cost: Decimal,
+    ) -> Result<(), OverflowError> {
+        let dimensions = &mut self.costs.dimensions;
+        match self.index.get(&dimension) {
+            Some(&at) => {
+                let existing = &mut dimensions[at];
+                existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
+                    OverflowError::new(format!(
+                        "costs of dimension \"{}\"",
+                        quoted(dimension.as_str())
+                    ))
+                })?;
+            }
+            None => {
+                self.index.insert(dimension.clone(), dimensions.len());
+                dimensions.push(DimensionCost { dimension, cost });
+            }
+        }
+        Ok(())
+    }
+
+    /// The costs summed so far.
+    pub(crate) fn costs(&self) -> &Costs {
+        &self.costs
+    }
+
+    pub(crate) fn into_costs(self) -> Costs {
+        self.costs
     }
 }
 
@@ -501,26 +547,6 @@ pub(crate) fn decode_error(
     .into()
 }
 
-/// Adds `cost` to `dimension` in `dimensions`, appending it when first seen.
-pub(crate) fn add_dimension(
-    dimensions: &mut Vec<DimensionCost>,
-    dimension: Dimension,
-    cost: Decimal,
-) -> Result<(), OverflowError> {
-    match dimensions.iter_mut().find(|d| d.dimension == dimension) {
-        Some(existing) => {
-            existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
-                OverflowError::new(format!(
-                    "costs of dimension \"{}\"",
-                    quoted(dimension.as_str())
-                ))
-            })?;
-        }
-        None => dimensions.push(DimensionCost { dimension, cost }),
-    }
-    Ok(())
-}
-
 /// Why a charts answer cannot be taken as it is.
 #[derive(Debug)]
 pub(crate) struct ChartsProblem(String);
@@ -549,19 +575,21 @@ impl Charts {
                     item.timestamp
                 ))
             })?;
-            let mut values: Vec<ChartValue> = Vec::with_capacity(item.values.len());
-            for v in item.values {
-                if values.iter().any(|seen| seen.id == v.id) {
-                    return Err(ChartsProblem(format!(
-                        "two values of the bucket at {timestamp} have the id \"{}\"",
-                        quoted(&v.id)
-                    )));
-                }
-                values.push(ChartValue {
+            let values: Vec<ChartValue> = item
+                .values
+                .into_iter()
+                .map(|v| ChartValue {
                     id: v.id,
                     name: v.name,
                     value: v.value.into(),
-                });
+                })
+                .collect();
+            let mut seen = HashSet::with_capacity(values.len());
+            if let Some(twice) = values.iter().find(|v| !seen.insert(v.id.as_str())) {
+                return Err(ChartsProblem(format!(
+                    "two values of the bucket at {timestamp} have the id \"{}\"",
+                    quoted(&twice.id)
+                )));
             }
             buckets.push(ChartBucket { timestamp, values });
         }
@@ -624,12 +652,14 @@ impl Charts {
     /// [`Error::Overflow`] naming the window whose value made a sum too large for an
     /// exact decimal.
     pub fn merge(parts: impl IntoIterator<Item = WindowResult<Charts>>) -> Result<Charts, Error> {
-        let mut by_time: BTreeMap<Timestamp, Vec<ChartValue>> = BTreeMap::new();
+        // Each bucket's values in the order first seen, and where each id is among them.
+        type Values = (Vec<ChartValue>, HashMap<String, usize>);
+        let mut by_time: BTreeMap<Timestamp, Values> = BTreeMap::new();
         for part in parts {
             for bucket in part.value.buckets {
-                let values = by_time.entry(bucket.timestamp).or_default();
+                let (values, index) = by_time.entry(bucket.timestamp).or_default();
                 for value in bucket.values {
-                    match values.iter_mut().find(|v| v.id == value.id) {
+                    match index.get(&value.id).map(|&at| &mut values[at]) {
                         Some(existing) => {
                             existing.value =
                                 existing.value.checked_add(value.value).ok_or_else(|| {
@@ -641,7 +671,10 @@ impl Charts {
                                     .in_window(part.window)
                                 })?;
                         }
-                        None => values.push(value),
+                        None => {
+                            index.insert(value.id.clone(), values.len());
+                            values.push(value);
+                        }
                     }
                 }
             }
@@ -649,7 +682,7 @@ impl Charts {
         Ok(Charts {
             buckets: by_time
                 .into_iter()
-                .map(|(timestamp, values)| ChartBucket { timestamp, values })
+                .map(|(timestamp, (values, _))| ChartBucket { timestamp, values })
                 .collect(),
         })
     }

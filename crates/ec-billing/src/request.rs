@@ -9,7 +9,7 @@ use futures_util::{Stream, StreamExt, stream};
 use crate::{
     client::Client,
     error::{Error, InvalidInput, Operation, RequestContext},
-    model::{Charts, Costs, Items, WindowResult},
+    model::{Charts, Costs, CostsSum, Items, WindowResult},
     text,
     time::{Bucketing, DateRange, Window, WindowSize},
     transport::{self, Format},
@@ -325,7 +325,7 @@ impl ItemsRequest {
             self.target.organization.clone(),
             self.target.deployment.clone(),
         );
-        let mut costs = Costs::default();
+        let mut costs = CostsSum::default();
         let mut lines = 0u64;
         let mut parts = std::pin::pin!(self.windows_stream(plan.windows.clone(), false));
         while let Some(part) = parts.next().await {
@@ -343,7 +343,7 @@ impl ItemsRequest {
             deployment,
             range: plan.range,
             windows: plan.windows,
-            costs,
+            costs: costs.into_costs(),
             lines,
         })
     }

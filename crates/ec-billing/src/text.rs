@@ -1,6 +1,7 @@
 //! Text a server controls (error codes and messages, names, SKUs, CSV cells), made safe
-//! to print: control characters escaped, length capped. The client's key is redacted
-//! from such text where errors are built (see `ApiKey::redact`).
+//! to print: control characters escaped, length capped; and URLs made safe to print:
+//! without the userinfo, query and fragment where secrets travel. The client's key is
+//! redacted from server text where errors are built (see `ApiKey::redact`).
 
 use std::fmt;
 
@@ -76,9 +77,107 @@ pub(crate) fn quoted(text: &str) -> String {
     escape(text).truncate(QUOTED_CHARS).to_string()
 }
 
+/// A URL as it may be printed: without its userinfo (`user:password@`), its query
+/// (`?token=...`) and its fragment, where secrets travel; control characters escaped,
+/// at most [`QUOTED_CHARS`] characters. Made by [`redact_url`].
+///
+/// `Debug` prints the same, quoted: a type that holds a URL can show it through this.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RedactedUrl<'a> {
+    url: &'a str,
+}
+
+/// `url` as it may be printed in a log line, an error or a warning: the scheme, host,
+/// port and path, never the userinfo, query or fragment, whether or not it parses as a
+/// URL; see [`RedactedUrl`].
+///
+/// ```
+/// let url = "https://user:hunter2@proxy.example/api/v1?token=s3cret#frag";
+/// assert_eq!(ec_billing::redact_url(url).to_string(), "https://proxy.example/api/v1");
+/// assert_eq!(ec_billing::redact_url("not a url?key=1").to_string(), "not a url");
+/// ```
+pub fn redact_url(url: &str) -> RedactedUrl<'_> {
+    RedactedUrl { url }
+}
+
+impl<'a> RedactedUrl<'a> {
+    /// The text that may be shown, before escaping: the scheme and the slashes after
+    /// it (when there are slashes), then the rest up to the first `?` or `#`, with
+    /// everything up to its last `@` taken out (a password may hold a `/`, so the
+    /// authority's end is not trusted).
+    fn parts(&self) -> (&'a str, &'a str) {
+        let head = self.url.split(['?', '#']).next().unwrap_or_default();
+        let scheme_end = head
+            .find(':')
+            .filter(|&colon| {
+                let scheme = &head[..colon];
+                scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            })
+            .map_or(0, |colon| {
+                let slashes = head[colon + 1..]
+                    .chars()
+                    .take_while(|c| matches!(c, '/' | '\\'))
+                    .count();
+                if slashes == 0 { 0 } else { colon + 1 + slashes }
+            });
+        let (scheme, rest) = head.split_at(scheme_end);
+        let rest = match rest.rfind('@') {
+            Some(at) => &rest[at + 1..],
+            None => rest,
+        };
+        (scheme, rest)
+    }
+}
+
+impl fmt::Display for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (scheme, rest) = self.parts();
+        let budget = QUOTED_CHARS.saturating_sub(scheme.chars().count());
+        write!(f, "{}{}", escape(scheme), escape(rest).truncate(budget))
+    }
+}
+
+impl fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_userinfo_query_or_fragment() {
+        for (raw, shown) in [
+            (
+                "http://u:hunter2@127.0.0.1:1/api/v1?token=x",
+                "http://127.0.0.1:1/api/v1",
+            ),
+            ("https://host/api/v1#frag", "https://host/api/v1"),
+            ("https://a@b@host/p", "https://host/p"),
+            ("http://u:pa/ss@host/api", "http://host/api"),
+            ("http:\\\\u:p@host/x", "http:\\\\host/x"),
+            ("http:u:p@host/x", "host/x"),
+            ("user:pass@host/api/v1", "host/api/v1"),
+            ("http://host?x=1/a@b", "http://host"),
+            ("http://u:p@host", "http://host"),
+            (
+                "https://api.elastic-cloud.com/api/v1",
+                "https://api.elastic-cloud.com/api/v1",
+            ),
+            ("http://h/\u{1b}[2J", r"http://h/\u{1b}[2J"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_url(raw).to_string(), shown, "{raw:?}");
+            assert_eq!(format!("{:?}", redact_url(raw)), format!("\"{shown}\""));
+        }
+        let long = format!("http://host/{}", "p".repeat(10_000));
+        assert!(redact_url(&long).to_string().chars().count() <= QUOTED_CHARS + 1);
+    }
 
     #[test]
     fn terminal_control_sequences_and_line_breaks_are_escaped() {

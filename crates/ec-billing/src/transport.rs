@@ -27,7 +27,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::{
     answers::{self, transport},
     client::{Attempt, Client, MAX_ERROR_BODY_BYTES},
-    error::{Error, RequestContext, TransportKind},
+    error::{CsvErrorKind, Error, RequestContext, TransportKind},
     items_csv::ItemsCsvReader,
     model::{Charts, Items, decode_error},
     time::{Bucketing, Window},
@@ -277,11 +277,18 @@ async fn items_csv(
         );
         return Err(answers::error_answer(client, request, response).await);
     }
+    // Kept lines are held whole, as a JSON answer is: bounded alike. Totals alone
+    // stream in flat memory, at any size.
+    let limit = if keep_lines {
+        BodyLimit::Fail(shared.max_body_bytes)
+    } else {
+        BodyLimit::None
+    };
     let chunks = guarded(
         response.bytes_stream(),
         deadline,
         shared.read_timeout,
-        BodyLimit::None,
+        limit,
     );
     let reader = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
     let parsed = match tokio::task::spawn_blocking(move || {
@@ -316,7 +323,8 @@ fn operation_url(base_url: &str, request: &RequestContext, operation: &str) -> R
 }
 
 /// A failure of the CSV reader: the body broke off or timed out (transport), a bound
-/// was hit, or the document is malformed (decode).
+/// was hit (the body's size or time, or one record's size), or the document is
+/// malformed (decode).
 fn csv_failure(client: &Client, request: &RequestContext, err: Error) -> Error {
     let io = match &err {
         Error::Csv(csv) => csv.io_error(),
@@ -332,6 +340,9 @@ fn csv_failure(client: &Client, request: &RequestContext, err: Error) -> Error {
         return transport(request, kind, Some(Box::new(err)));
     }
     match err {
+        Error::Csv(csv) if csv.kind() == CsvErrorKind::TooLarge => {
+            transport(request, TransportKind::TooLarge, Some(csv))
+        }
         Error::Csv(csv) => answers::decode(client, Some(request), Format::Csv, *csv),
         Error::Overflow(overflow) => overflow.in_request(request.clone()).into(),
         other => other,
