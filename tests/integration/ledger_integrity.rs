@@ -8,7 +8,7 @@
 
 use ec_billing::{Decimal, Format};
 use ec_billing_ledger::{Error, Export, ExportFormat, Ledger, Query, SyncPlan};
-use ec_billing_sim::{Dataset, Faults, Simulator};
+use ec_billing_sim::{Dataset, Fault, Faults, Simulator};
 use jiff::SignedDuration;
 
 use crate::{
@@ -504,4 +504,49 @@ async fn the_journal_ends_a_sync_on_the_syncs_own_clock() {
         .unwrap();
     assert_eq!(started, "2024-03-10T00:00:00Z");
     assert_eq!(finished, "2024-03-10T00:00:00Z");
+}
+
+#[tokio::test]
+async fn a_server_that_shuffles_same_key_lines_on_every_answer_records_no_revision() {
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .now(at("2024-03-10T00:00:00Z"))
+        .faults(Faults {
+            share: 1.0,
+            kinds: vec![Fault::ShuffledLines],
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let dir = TempDir::new("shuffled");
+    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let client = client(&sim);
+    let plan = |format| {
+        SyncPlan::new("acme", ["prod", "staging"])
+            .from(at("2024-02-01T00:00:00Z"))
+            .to(at("2024-03-10T00:00:00Z"))
+            .now(at("2024-03-10T00:00:00Z"))
+            .format(format)
+    };
+    let first = ledger.sync(&client, &plan(Format::Json)).await.unwrap();
+    assert!(first.deployments.iter().all(|d| d.lines_added > 0));
+
+    for format in [Format::Json, Format::Csv, Format::Json, Format::Json] {
+        let again = ledger.sync(&client, &plan(format)).await.unwrap();
+        assert!(again.changed_nothing(), "{format:?}: {again:?}");
+    }
+
+    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    for summary in &first.deployments {
+        let served = sim
+            .items_total(
+                "acme",
+                &summary.deployment,
+                at("2024-02-01T00:00:00Z"),
+                at("2024-03-10T00:00:00Z"),
+            )
+            .unwrap();
+        assert_eq!(summary.total, served);
+    }
 }

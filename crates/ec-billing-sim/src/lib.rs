@@ -189,6 +189,11 @@ pub enum Fault {
     /// Charts with one bucket, at the window's start, of [`MANY_KEYS`] values with
     /// distinct ids, each 0.01 ECU.
     ManyChartSeries,
+    /// Items (JSON or CSV) with the clean answer's costs, each DTS line split in two
+    /// lines of one key (same usage type, SKU and name: a third and two thirds of its
+    /// quantity, their costs adding up to its cost exactly), all in another order on
+    /// every answer: what a ledger must not take for a revision.
+    ShuffledLines,
 }
 
 /// The bytes of the unclosed quoted cell of a [`Fault::EndlessCsvRecord`] answer: 8 MiB,
@@ -203,7 +208,7 @@ impl Fault {
     /// Every hostile kind: what a client must survive without a panic, a hang, a wrong
     /// number or a leak, rather than retry through. Never drawn unless named in
     /// [`Faults::kinds`].
-    pub const HOSTILE: [Fault; 17] = [
+    pub const HOSTILE: [Fault; 18] = [
         Fault::HugeErrorBody,
         Fault::Trickle,
         Fault::EscapesInError,
@@ -221,6 +226,7 @@ impl Fault {
         Fault::EndlessCsvRecord,
         Fault::ManyDimensions,
         Fault::ManyChartSeries,
+        Fault::ShuffledLines,
     ];
 
     /// The kind's name, as `ec-billing-sim --fault` takes it: `rate-limited`,
@@ -254,6 +260,7 @@ impl Fault {
             Fault::EndlessCsvRecord => "endless-csv-record",
             Fault::ManyDimensions => "many-dimensions",
             Fault::ManyChartSeries => "many-chart-series",
+            Fault::ShuffledLines => "shuffled-lines",
         }
     }
 

@@ -244,6 +244,17 @@ async fn items(
     {
         return response;
     }
+    if admitted.fault == Some(Fault::ShuffledLines) {
+        let lines = shuffled_lines(&shared, &organization, &deployment, &admitted);
+        if csv {
+            let layout = shared.csv_layout;
+            let mut out = format!("{}\r\n", layout.header()).into_bytes();
+            layout.write_rows(&lines, &mut out);
+            let body = Box::pin(stream::once(std::future::ready(Bytes::from(out))));
+            return shared.respond("text/csv", body, 1, &admitted);
+        }
+        return shared.respond_with("application/json", json_document(&lines), &admitted);
+    }
     if csv {
         // Generated day by day as it is sent: memory stays flat however large the
         // answer (see `Dataset::with_copies`).
@@ -292,6 +303,78 @@ async fn items(
         lines = lines.into_iter().map(with_escapes).collect();
     }
     shared.respond_with("application/json", json_document(&lines), &admitted)
+}
+
+/// The clean answer's lines with each DTS line split in two of one key (a third and
+/// two thirds of its quantity, each costed exactly at its rate), in an order of their
+/// own for each request (see [`Fault::ShuffledLines`]).
+fn shuffled_lines(
+    shared: &Shared,
+    organization: &str,
+    deployment: &str,
+    admitted: &Admitted,
+) -> Vec<Line> {
+    let mut lines: Vec<Line> = Vec::new();
+    for line in shared
+        .dataset
+        .lines_as_of(
+            organization,
+            deployment,
+            admitted.from,
+            admitted.to,
+            shared.now(),
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+    {
+        match line {
+            Line::Dts {
+                name,
+                sku,
+                usage_type,
+                quantity,
+                quantity_formatted,
+                rate,
+                rate_formatted,
+                cost,
+            } => {
+                let third = quantity / 3;
+                let share = |part: i64| {
+                    if quantity == 0 {
+                        Decimal::ZERO
+                    } else {
+                        cost * Decimal::from(part) / Decimal::from(quantity)
+                    }
+                };
+                let first = share(third);
+                for (part, part_cost) in [(third, first), (quantity - third, cost - first)] {
+                    lines.push(Line::Dts {
+                        name: name.clone(),
+                        sku,
+                        usage_type,
+                        quantity: part,
+                        quantity_formatted: quantity_formatted.clone(),
+                        rate,
+                        rate_formatted: rate_formatted.clone(),
+                        cost: part_cost,
+                    });
+                }
+            }
+            resource => lines.push(resource),
+        }
+    }
+    // Another order on every request: turned by the request's number, reversed on
+    // every other one.
+    let turn = shared.stats.requests.load(Ordering::Relaxed) as usize;
+    if !lines.is_empty() {
+        let len = lines.len();
+        lines.rotate_left(turn % len);
+    }
+    if turn % 2 == 1 {
+        lines.reverse();
+    }
+    lines
 }
 
 async fn charts(
@@ -716,7 +799,8 @@ fn fault_answer(fault: Fault, headers: &HeaderMap, request: &str) -> Option<Resp
         | Fault::HourlyRateLimit
         | Fault::EndlessCsvRecord
         | Fault::ManyDimensions
-        | Fault::ManyChartSeries => return None,
+        | Fault::ManyChartSeries
+        | Fault::ShuffledLines => return None,
     })
 }
 
