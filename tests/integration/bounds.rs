@@ -1,17 +1,18 @@
 //! Everything a client reads or waits for is bounded: error bodies by a small cap,
 //! trickling bodies by the attempt's deadline, pacing waits by the request's deadline,
 //! plans by a cap on windows; and what the same request would meet again (redirect
-//! loops, requests that cannot be built) is not retried.
+//! loops, requests that cannot be built) is not retried. Timeouts run on the client's
+//! clock: a virtual one checks them exactly, never by wall time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ec_billing::{
     DateRange, Error, Format, MAX_ERROR_BODY_BYTES, RetryPolicy, TransportKind, WindowSize,
 };
 
 use crate::support::{
-    Captured, EndlessServer, ScriptedServer, TestClock, http, in_flight, wrapper_builder,
-    wrapper_client,
+    Captured, EndlessServer, ScriptedServer, TestClock, VirtualClock, http, in_flight,
+    wrapper_builder, wrapper_client,
 };
 
 const ITEMS_OK: &str =
@@ -35,11 +36,12 @@ async fn a_huge_error_body_is_read_up_to_the_cap_and_the_rest_is_never_taken() {
                 "HTTP/1.1 {status}\ncontent-type: text/html\ncontent-length: 500000000\n\n"
             );
             let server = EndlessServer::start(&head, &PIECE, Duration::ZERO).await;
-            let client = wrapper_builder(server.base_url(), TestClock::new())
+            // No timer of this clock fires: the cap alone ends the read.
+            let clock = VirtualClock::new();
+            let client = wrapper_builder(server.base_url(), clock.clone())
                 .retry_policy(RetryPolicy::never())
                 .build()
                 .unwrap();
-            let started = Instant::now();
 
             let err = client
                 .items("acme", "prod")
@@ -51,12 +53,10 @@ async fn a_huge_error_body_is_read_up_to_the_cap_and_the_rest_is_never_taken() {
 
             let code = status[..3].parse::<u16>().unwrap();
             assert_eq!(err.status(), Some(code), "{status} {format:?}: {err:?}");
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "{status} {format:?}"
-            );
-            // Whatever the socket buffers took: a few MiB at most, not 500 MB.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(clock.elapsed(), Duration::ZERO, "{status} {format:?}");
+            // Once the client has hung up, whatever the socket buffers took: a few MiB
+            // at most, not 500 MB.
+            server.until_closed(1).await;
             assert!(
                 server.sent() < 16 << 20,
                 "{status} {format:?}: {} bytes sent",
@@ -68,65 +68,91 @@ async fn a_huge_error_body_is_read_up_to_the_cap_and_the_rest_is_never_taken() {
 }
 
 #[tokio::test]
-async fn a_body_that_keeps_trickling_ends_at_the_attempt_timeout_on_both_transports() {
+async fn a_body_that_keeps_trickling_ends_exactly_at_the_attempt_timeout_on_both_transports() {
     let head = "HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 100000000\n\n";
+    let (read_timeout, attempt_timeout) = (Duration::from_secs(5), Duration::from_millis(300));
     for format in [Format::Json, Format::Csv] {
-        let server = EndlessServer::start(head, b"0", Duration::from_millis(10)).await;
-        let client = wrapper_builder(server.base_url(), TestClock::new())
-            .read_timeout(Duration::from_secs(5))
-            .attempt_timeout(Duration::from_millis(300))
+        let server = EndlessServer::start(head, b"0", Duration::from_millis(1)).await;
+        let clock = VirtualClock::new();
+        let client = wrapper_builder(server.base_url(), clock.clone())
+            .read_timeout(read_timeout)
+            .attempt_timeout(attempt_timeout)
             .retry_policy(RetryPolicy::never())
             .build()
             .unwrap();
-        let started = Instant::now();
+        let fetch = tokio::spawn(async move {
+            client
+                .items("acme", "prod")
+                .range(january())
+                .format(format)
+                .send()
+                .await
+        });
 
-        let err = client
-            .items("acme", "prod")
-            .range(january())
-            .format(format)
-            .send()
-            .await
-            .unwrap_err();
+        // The head came (one read timer), and then pieces of the body (one each).
+        clock.until_timers(read_timeout, 4).await;
+        clock.advance(attempt_timeout - Duration::from_millis(1));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!fetch.is_finished(), "{format:?}: not before the deadline");
+        clock.advance(Duration::from_millis(1));
+        let err = fetch.await.unwrap().unwrap_err();
 
-        let elapsed = started.elapsed();
         assert!(
             matches!(&err, Error::Transport(t) if t.kind() == TransportKind::Timeout),
             "{format:?}: {err:?}"
         );
-        assert!(
-            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
-            "{format:?}: {elapsed:?}"
-        );
         assert!(err.is_retryable());
+        assert_eq!(clock.elapsed(), attempt_timeout, "{format:?}");
+        let timers = clock.timers();
+        assert_eq!(timers[0], attempt_timeout, "{format:?}: {timers:?}");
+        assert!(
+            timers[1..].iter().all(|t| *t == read_timeout),
+            "{format:?}: one attempt timer, then read timers: {timers:?}"
+        );
     }
 }
 
 #[tokio::test]
-async fn an_answer_that_never_starts_ends_at_the_read_timeout() {
+async fn an_answer_that_never_starts_ends_exactly_at_the_read_timeout() {
     let script = vec![crate::support::Reply::Stall(
-        Duration::from_secs(30),
+        Duration::from_secs(3600),
         Vec::new(),
     )];
     let server = ScriptedServer::start(script).await;
+    let read_timeout = Duration::from_millis(200);
     for format in [Format::Json, Format::Csv] {
-        let client = wrapper_builder(server.base_url(), TestClock::new())
-            .read_timeout(Duration::from_millis(200))
+        let clock = VirtualClock::new();
+        let client = wrapper_builder(server.base_url(), clock.clone())
+            .read_timeout(read_timeout)
             .retry_policy(RetryPolicy::never())
             .build()
             .unwrap();
-        let started = Instant::now();
-        let err = client
-            .items("acme", "prod")
-            .range(january())
-            .format(format)
-            .send()
-            .await
-            .unwrap_err();
+        let fetch = tokio::spawn(async move {
+            client
+                .items("acme", "prod")
+                .range(january())
+                .format(format)
+                .send()
+                .await
+        });
+
+        clock.until_timers(read_timeout, 1).await;
+        clock.advance(read_timeout);
+        let err = fetch.await.unwrap().unwrap_err();
+
         assert!(
             matches!(&err, Error::Transport(t) if t.kind() == TransportKind::Timeout),
             "{format:?}: {err:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(3));
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("no answer within the read timeout"),
+            "{format:?}"
+        );
+        assert_eq!(clock.elapsed(), read_timeout, "{format:?}");
     }
 }
 

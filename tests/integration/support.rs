@@ -1,5 +1,6 @@
-//! Fixtures read from `tests/fixtures/`, clients pointed at loopback servers, a clock
-//! that does not sleep, and a scripted loopback server for fault sequences.
+//! Fixtures read from `tests/fixtures/`, clients pointed at loopback servers, clocks
+//! that do not sleep (one whose timeouts fire only when a test moves it), and a
+//! scripted loopback server for fault sequences.
 
 use std::{
     io::Write,
@@ -80,16 +81,100 @@ impl Clock for TestClock {
     }
 }
 
+/// A clock on which nothing happens until a test says so: its time moves by the
+/// waits asked of it (as [`TestClock`]'s) and by [`advance`](Self::advance), and its
+/// timers (the client's read and attempt timeouts) fire only when its time passes
+/// their end. A test of a bound then checks what the clock saw, exactly, not a window
+/// of wall time.
+#[derive(Debug)]
+pub(crate) struct VirtualClock {
+    state: tokio::sync::watch::Sender<VirtualTime>,
+}
+
+/// What a [`VirtualClock`] has seen.
+#[derive(Clone, Debug)]
+struct VirtualTime {
+    now: jiff::Timestamp,
+    /// Every timer asked for, in order.
+    timers: Vec<Duration>,
+}
+
+impl VirtualClock {
+    /// A clock at `2024-06-01T00:00:00Z`.
+    pub(crate) fn new() -> Arc<Self> {
+        let (state, _) = tokio::sync::watch::channel(VirtualTime {
+            now: ts("2024-06-01T00:00:00Z"),
+            timers: Vec::new(),
+        });
+        Arc::new(Self { state })
+    }
+
+    /// Moves its time forward by `by`, firing the timers that end by then.
+    pub(crate) fn advance(&self, by: Duration) {
+        self.state.send_modify(|time| {
+            time.now = time.now.checked_add(by).expect("test time stays in range");
+        });
+    }
+
+    /// How far its time has moved since it was made.
+    pub(crate) fn elapsed(&self) -> Duration {
+        let now = self.state.borrow().now;
+        Duration::try_from(now.duration_since(ts("2024-06-01T00:00:00Z"))).expect("forward")
+    }
+
+    /// Every timer asked for, in order.
+    pub(crate) fn timers(&self) -> Vec<Duration> {
+        self.state.borrow().timers.clone()
+    }
+
+    /// Waits until `count` timers of `duration` have been asked for.
+    pub(crate) async fn until_timers(&self, duration: Duration, count: usize) {
+        let mut seen = self.state.subscribe();
+        seen.wait_for(|time| time.timers.iter().filter(|t| **t == duration).count() >= count)
+            .await
+            .expect("the clock lives");
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.state.borrow().now
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.advance(duration);
+        Box::pin(async {})
+    }
+
+    fn timer(&self, duration: Duration) -> Sleep {
+        let mut end = None;
+        self.state.send_modify(|time| {
+            time.timers.push(duration);
+            end = time.now.checked_add(duration).ok();
+        });
+        let mut seen = self.state.subscribe();
+        Box::pin(async move {
+            match end {
+                Some(end) => {
+                    let _ = seen.wait_for(|time| time.now >= end).await;
+                }
+                // Past the end of the time scale: never.
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
 /// A wrapper client for `base_url` with [`CANARY_KEY`], the given clock, and retries
 /// without jitter so that waits are exact.
-pub(crate) fn wrapper_client(base_url: &str, clock: Arc<TestClock>) -> ec_billing::Client {
+pub(crate) fn wrapper_client(base_url: &str, clock: Arc<impl Clock>) -> ec_billing::Client {
     wrapper_builder(base_url, clock)
         .build()
         .expect("a valid configuration")
 }
 
 /// As [`wrapper_client`], for tests that configure more.
-pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<TestClock>) -> ec_billing::ClientBuilder {
+pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<impl Clock>) -> ec_billing::ClientBuilder {
     ec_billing::Client::builder()
         .base_url(base_url)
         .api_key(CANARY_KEY.parse().expect("a valid key"))
@@ -305,6 +390,8 @@ impl Write for Captured {
 pub(crate) struct EndlessServer {
     base_url: String,
     sent: Arc<std::sync::atomic::AtomicU64>,
+    /// How many connections have ended (the client closed them).
+    closed: tokio::sync::watch::Sender<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -320,13 +407,23 @@ impl EndlessServer {
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let head = head.replace('\n', "\r\n").into_bytes();
         let counter = sent.clone();
+        let (closed, _) = tokio::sync::watch::channel(0);
+        let ended = closed.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut socket, _)) = listener.accept().await else {
                     return;
                 };
-                let (head, counter) = (head.clone(), counter.clone());
+                let (head, counter, ended) = (head.clone(), counter.clone(), ended.clone());
                 tokio::spawn(async move {
+                    // Counted when this task ends, however it does.
+                    struct Ended(tokio::sync::watch::Sender<usize>);
+                    impl Drop for Ended {
+                        fn drop(&mut self) {
+                            self.0.send_modify(|closed| *closed += 1);
+                        }
+                    }
+                    let _ended = Ended(ended);
                     let mut buf = [0u8; 4096];
                     let mut request = Vec::new();
                     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -350,6 +447,7 @@ impl EndlessServer {
         Self {
             base_url,
             sent,
+            closed,
             task,
         }
     }
@@ -361,6 +459,16 @@ impl EndlessServer {
     /// Body bytes written so far.
     pub(crate) fn sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until `count` connections have ended: then [`sent`](Self::sent) is final
+    /// for them.
+    pub(crate) async fn until_closed(&self, count: usize) {
+        let mut closed = self.closed.subscribe();
+        closed
+            .wait_for(|closed| *closed >= count)
+            .await
+            .expect("the server lives");
     }
 }
 

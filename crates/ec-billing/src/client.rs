@@ -5,7 +5,7 @@ use std::{
     fmt,
     num::NonZeroUsize,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use reqwest::{
@@ -469,8 +469,13 @@ impl Client {
             window = %request.window.map(|w| w.to_string()).unwrap_or_default(),
         );
         let deadline = shared.retry.deadline_duration();
-        let request_started = Instant::now();
-        let took = move || u64::try_from(request_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Durations in logs are by the client's clock, as every wait and bound is.
+        let since = move |from: jiff::Timestamp| {
+            let spent =
+                Duration::try_from(shared.clock.now().duration_since(from)).unwrap_or_default();
+            u64::try_from(spent.as_millis()).unwrap_or(u64::MAX)
+        };
+        let took = move || since(started);
         async move {
             let mut attempts = 0;
             let mut after_throttle = false;
@@ -479,7 +484,7 @@ impl Client {
                 let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
                     .unwrap_or_default();
                 let budget = deadline.map(|d| d.saturating_sub(elapsed));
-                let begun = Instant::now();
+                let begun = shared.clock.now();
                 let outcome = {
                     // The limiter is never closed, so a permit always comes.
                     let _permit = shared.limiter.acquire().await.ok();
@@ -506,7 +511,7 @@ impl Client {
                     })
                     .await
                 };
-                let duration_ms = u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let duration_ms = since(begun);
                 let mut err = match outcome {
                     Ok(value) => {
                         tracing::debug!(attempt = attempts, status = 200, duration_ms, "attempt succeeded");

@@ -1299,7 +1299,8 @@ fn read_failure<R: Read>(reader: &csv::Reader<Source<R>>, err: csv::Error) -> Er
         column: None,
         record: reader.position().record(),
         line: reader.get_ref().record_start.1,
-        source: Some(Box::new(RecordTooLarge)),
+        // The problem says it all: no cause to repeat it.
+        source: None,
     }
     .into()
 }

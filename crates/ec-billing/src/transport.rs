@@ -3,7 +3,8 @@
 //! bound what they read: the answer must start within the read timeout, its body
 //! never pause longer and end within the attempt's limit; an error answer's body is
 //! read up to [`MAX_ERROR_BODY_BYTES`], a JSON body up to the client's
-//! `max_body_bytes`.
+//! `max_body_bytes`. Every one of these bounds runs on the client's [`Clock`]
+//! ([`Clock::timer`]), as retries and pacing do.
 
 use std::{
     fmt, io,
@@ -16,12 +17,11 @@ use std::{
 
 use bytes::Bytes;
 use ec_billing_api::{CallHooks, ResponseValue, types::BasicFailedReply};
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{FutureExt, Stream, StreamExt, future::Shared, stream};
 use reqwest::{
     Url,
     header::{ACCEPT, HeaderName},
 };
-use tokio::time::Instant;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::{
@@ -30,6 +30,7 @@ use crate::{
     error::{CsvErrorKind, Error, RequestContext, TransportKind},
     items_csv::ItemsCsvReader,
     model::{Charts, Items, decode_error},
+    retry::{Clock, Sleep},
     time::{Bucketing, Window},
 };
 
@@ -131,17 +132,18 @@ pub(crate) async fn charts(
 struct GeneratedCall {
     hooks: CallHooks,
     head_seen: Arc<AtomicBool>,
-    deadline: Instant,
+    deadline: Deadline,
     read_timeout: Duration,
 }
 
 impl GeneratedCall {
     fn new(client: &Client, attempt: Attempt) -> Self {
         let shared = &client.shared;
-        let deadline = after(attempt.limit);
+        let deadline = deadline(&*shared.clock, attempt.limit);
         let head_seen = Arc::new(AtomicBool::new(false));
         let filter = {
             let (client, head_seen) = (client.clone(), head_seen.clone());
+            let deadline = deadline.clone();
             let read_timeout = shared.read_timeout;
             move |response: reqwest::Response| {
                 head_seen.store(true, Ordering::Relaxed);
@@ -151,7 +153,8 @@ impl GeneratedCall {
                 } else {
                     BodyLimit::Truncate(MAX_ERROR_BODY_BYTES as u64)
                 };
-                bounded(response, deadline, read_timeout, limit)
+                let clock = client.shared.clock.clone();
+                bounded(response, deadline.clone(), clock, read_timeout, limit)
             }
         };
         let hooks = shared
@@ -187,32 +190,39 @@ impl GeneratedCall {
         request: &RequestContext,
         call: impl Future<Output = Result<ResponseValue<T>, ec_billing_api::Error<BasicFailedReply>>>,
     ) -> Result<T, Error> {
-        let head_seen = &self.head_seen;
-        let bounded = async {
-            let mut call = std::pin::pin!(call);
-            tokio::select! {
-                outcome = &mut call => return Some(outcome),
-                () = tokio::time::sleep(self.read_timeout) => {}
+        let clock = &*client.shared.clock;
+        let mut deadline = self.deadline.clone();
+        let mut call = std::pin::pin!(call);
+        // The answer first, then the read timeout (which only ends an answer whose head
+        // has not come), then the attempt's deadline.
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut call => Some(outcome),
+            () = clock.timer(self.read_timeout) => {
+                if self.head_seen.load(Ordering::Relaxed) {
+                    tokio::select! {
+                        biased;
+                        outcome = &mut call => Some(outcome),
+                        () = &mut deadline => None,
+                    }
+                } else {
+                    return Err(transport(
+                        request,
+                        TransportKind::Timeout,
+                        Some("no answer within the read timeout".into()),
+                    ));
+                }
             }
-            if head_seen.load(Ordering::Relaxed) {
-                Some(call.await)
-            } else {
-                None
-            }
+            () = &mut deadline => None,
         };
-        match tokio::time::timeout_at(self.deadline, bounded).await {
-            Err(_) => Err(transport(
+        match outcome {
+            None => Err(transport(
                 request,
                 TransportKind::Timeout,
                 Some("the attempt timeout passed".into()),
             )),
-            Ok(None) => Err(transport(
-                request,
-                TransportKind::Timeout,
-                Some("no answer within the read timeout".into()),
-            )),
-            Ok(Some(Ok(reply))) => Ok(reply.into_inner()),
-            Ok(Some(Err(err))) => {
+            Some(Ok(reply)) => Ok(reply.into_inner()),
+            Some(Err(err)) => {
                 Err(answers::generated_error::<T>(client, request, err, &self.hooks).await)
             }
         }
@@ -241,7 +251,7 @@ async fn items_csv(
     attempt: Attempt,
 ) -> Result<(Items, u64), Error> {
     let shared = &client.shared;
-    let deadline = after(attempt.limit);
+    let deadline = deadline(&*shared.clock, attempt.limit);
     let url = operation_url(&shared.base_url, request, "items")?;
     let send = shared
         .http
@@ -254,17 +264,26 @@ async fn items_csv(
         .header(ACCEPT, "text/csv")
         .header(HeaderName::from_static("api-version"), "1")
         .send();
-    let head_by = deadline.min(after(shared.read_timeout));
-    let response = match tokio::time::timeout_at(head_by, send).await {
-        Err(_) => {
+    let response = tokio::select! {
+        biased;
+        sent = send => match sent {
+            Err(err) => return Err(answers::from_reqwest(request, err)),
+            Ok(response) => response,
+        },
+        () = shared.clock.timer(shared.read_timeout) => {
             return Err(transport(
                 request,
                 TransportKind::Timeout,
                 Some("no answer within the read timeout".into()),
             ));
         }
-        Ok(Err(err)) => return Err(answers::from_reqwest(request, err)),
-        Ok(Ok(response)) => response,
+        () = deadline.clone() => {
+            return Err(transport(
+                request,
+                TransportKind::Timeout,
+                Some("the attempt timeout passed".into()),
+            ));
+        }
     };
     observe(client, &response, attempt);
     let status = response.status();
@@ -272,6 +291,7 @@ async fn items_csv(
         let response = bounded(
             response,
             deadline,
+            shared.clock.clone(),
             shared.read_timeout,
             BodyLimit::Truncate(MAX_ERROR_BODY_BYTES as u64),
         );
@@ -287,6 +307,7 @@ async fn items_csv(
     let chunks = guarded(
         response.bytes_stream(),
         deadline,
+        shared.clock.clone(),
         shared.read_timeout,
         limit,
     );
@@ -386,7 +407,8 @@ impl std::error::Error for BodyBound {}
 /// `response` with its body guarded: see [`guarded`].
 fn bounded(
     response: reqwest::Response,
-    deadline: Instant,
+    deadline: Deadline,
+    clock: Arc<dyn Clock>,
     read_timeout: Duration,
     limit: BodyLimit,
 ) -> reqwest::Response {
@@ -398,6 +420,7 @@ fn bounded(
     let body = reqwest::Body::wrap_stream(guarded(
         response.bytes_stream(),
         deadline,
+        clock,
         read_timeout,
         limit,
     ));
@@ -413,12 +436,15 @@ fn bounded(
 /// [`BodyLimit::Truncate`], just ends there).
 fn guarded(
     body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
-    deadline: Instant,
+    deadline: Deadline,
+    clock: Arc<dyn Clock>,
     read_timeout: Duration,
     limit: BodyLimit,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     struct Guard<S> {
         body: std::pin::Pin<Box<S>>,
+        deadline: Deadline,
+        clock: Arc<dyn Clock>,
         read: u64,
         done: bool,
     }
@@ -431,6 +457,8 @@ fn guarded(
     };
     let start = Guard {
         body: Box::pin(body),
+        deadline,
+        clock,
         read: 0,
         done: false,
     };
@@ -438,21 +466,26 @@ fn guarded(
         if guard.done {
             return None;
         }
-        let idle_by = after(read_timeout);
-        let next = tokio::time::timeout_at(idle_by.min(deadline), guard.body.next()).await;
+        // The next piece first; then the attempt's deadline, which wins a tie with the
+        // read timeout.
+        let next = tokio::select! {
+            biased;
+            next = guard.body.next() => Ok(next),
+            () = &mut guard.deadline => Err(BoundHit::Deadline),
+            () = guard.clock.timer(read_timeout) => Err(BoundHit::Idle),
+        };
         let item = match next {
-            Err(_) => {
+            Err(hit) => {
                 guard.done = true;
-                Err(if Instant::now() >= deadline {
-                    failure(
-                        BoundHit::Deadline,
+                Err(match hit {
+                    BoundHit::Deadline => failure(
+                        hit,
                         "the attempt timeout passed while reading the body".into(),
-                    )
-                } else {
-                    failure(
-                        BoundHit::Idle,
+                    ),
+                    _ => failure(
+                        hit,
                         format!("no body data for {} ms", read_timeout.as_millis()),
-                    )
+                    ),
                 })
             }
             Ok(None) => return None,
@@ -486,10 +519,15 @@ fn guarded(
     })
 }
 
-/// Now plus `wait`; for a wait too long to add (a caller's `Duration::MAX`, meaning
-/// "no limit"), a point about 30 years away, which no attempt lives to see.
-fn after(wait: Duration) -> Instant {
+/// The end of an attempt, on the client's clock: one timer that every wait of the
+/// attempt (for the answer's head, for each piece of its body) races against; each
+/// clone completes when it does.
+type Deadline = Shared<Sleep>;
+
+/// The deadline `wait` from now, by `clock`; for a wait too long to mean anything (a
+/// caller's `Duration::MAX`, meaning "no limit"), about 30 years, which no attempt
+/// lives to see.
+fn deadline(clock: &dyn Clock, wait: Duration) -> Deadline {
     const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-    let now = Instant::now();
-    now.checked_add(wait.min(FAR)).unwrap_or(now)
+    clock.timer(wait.min(FAR)).shared()
 }
