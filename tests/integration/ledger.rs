@@ -47,7 +47,7 @@ fn plan(now: &str) -> SyncPlan {
 async fn a_first_sync_stores_every_line_with_the_simulators_exact_totals() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("first-sync");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
 
     let report = ledger
         .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
@@ -69,7 +69,7 @@ async fn a_first_sync_stores_every_line_with_the_simulators_exact_totals() {
         assert_eq!(summary.windows_new, 2);
         assert_eq!(summary.revisions, 0, "a first fetch is no revision");
         let query = Query::all().deployments([deployment]);
-        assert_eq!(ledger.total(&query).unwrap(), expected);
+        assert_eq!(ledger.total(&query).await.unwrap(), expected);
         // Every line of the answers, none twice.
         let january = sim.items_total(
             "acme",
@@ -80,9 +80,9 @@ async fn a_first_sync_stores_every_line_with_the_simulators_exact_totals() {
         let query = query
             .from(at("2024-01-01T00:00:00Z"))
             .to(at("2024-02-01T00:00:00Z"));
-        assert_eq!(Some(ledger.total(&query).unwrap()), january);
+        assert_eq!(Some(ledger.total(&query).await.unwrap()), january);
     }
-    let windows = ledger.windows(&Query::all()).unwrap();
+    let windows = ledger.windows(&Query::all()).await.unwrap();
     assert_eq!(windows.len(), 4);
     // January settled long before March 10; February did not (it ended 9 days before).
     let settled: Vec<bool> = windows.iter().map(|w| w.is_final).collect();
@@ -93,13 +93,13 @@ async fn a_first_sync_stores_every_line_with_the_simulators_exact_totals() {
 async fn a_second_sync_with_nothing_new_asks_only_for_provisional_windows_and_changes_nothing() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("resync");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     ledger
         .sync(&client, &plan("2024-03-10T00:00:00Z"))
         .await
         .unwrap();
-    let before = ledger.lines(&Query::all()).unwrap();
+    let before = ledger.lines(&Query::all()).await.unwrap();
     let requests = sim.stats().requests;
 
     let report = ledger
@@ -124,21 +124,24 @@ async fn a_second_sync_with_nothing_new_asks_only_for_provisional_windows_and_ch
             "February's lines, as they were"
         );
     }
-    assert_eq!(ledger.lines(&Query::all()).unwrap(), before);
-    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    assert_eq!(ledger.lines(&Query::all()).await.unwrap(), before);
+    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_revision_upstream_is_recorded_as_facts_and_corrects_the_total() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("revision");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     ledger
         .sync(&client, &plan("2024-03-10T00:00:00Z"))
         .await
         .unwrap();
-    let first = ledger.total(&Query::all().deployments(["prod"])).unwrap();
+    let first = ledger
+        .total(&Query::all().deployments(["prod"]))
+        .await
+        .unwrap();
 
     // Ten days later, the last days of February have been revised upstream.
     sim.set_now(at("2024-03-20T00:00:00Z"));
@@ -165,6 +168,7 @@ async fn a_revision_upstream_is_recorded_as_facts_and_corrects_the_total() {
     assert_eq!((prod.lines_changed, prod.lines_added), (3, 3));
     let revisions = ledger
         .revisions(&Query::all().deployments(["prod"]))
+        .await
         .unwrap();
     assert_eq!(revisions.len(), 6);
     assert!(
@@ -201,7 +205,7 @@ async fn a_revision_upstream_is_recorded_as_facts_and_corrects_the_total() {
 async fn without_a_start_a_sync_carries_on_from_where_the_ledger_stands() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("resume");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     let err = ledger
         .sync(
@@ -237,25 +241,30 @@ async fn without_a_start_a_sync_carries_on_from_where_the_ledger_stands() {
 async fn a_ledger_keeps_the_window_size_it_was_created_with() {
     let dir = TempDir::new("window-size");
     let path = dir.join("costs.db");
-    drop(Ledger::open_with(&path, WindowSize::Day).unwrap());
-    let err = Ledger::open_with(&path, WindowSize::Month).unwrap_err();
+    drop(Ledger::open_with(&path, WindowSize::Day).await.unwrap());
+    let err = Ledger::open_with(&path, WindowSize::Month)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::WindowSize { .. }), "{err}");
     assert!(err.to_string().contains("daily"), "{err}");
-    assert_eq!(Ledger::open(&path).unwrap().window_size(), WindowSize::Day);
+    assert_eq!(
+        Ledger::open(&path).await.unwrap().window_size(),
+        WindowSize::Day
+    );
     let days = WindowSize::days(7).unwrap();
     assert!(matches!(
-        Ledger::open_with(dir.join("weekly.db"), days),
+        Ledger::open_with(dir.join("weekly.db"), days).await,
         Err(Error::InvalidInput(_))
     ));
 }
 
-#[test]
-fn a_file_that_is_not_a_ledger_is_refused_and_left_as_it_was() {
+#[tokio::test]
+async fn a_file_that_is_not_a_ledger_is_refused_and_left_as_it_was() {
     let dir = TempDir::new("not-a-ledger");
     let text = dir.join("notes.txt");
     let content = "not a database, just text long enough to be read as a header".repeat(4);
     std::fs::write(&text, &content).unwrap();
-    let err = Ledger::open(&text).unwrap_err();
+    let err = Ledger::open(&text).await.unwrap_err();
     assert!(matches!(err, Error::NotALedger(_)), "{err}");
     assert!(err.to_string().contains("is not a ledger"), "{err}");
     assert_eq!(std::fs::read_to_string(&text).unwrap(), content);
@@ -267,26 +276,28 @@ fn a_file_that_is_not_a_ledger_is_refused_and_left_as_it_was() {
         .unwrap();
     drop(conn);
     let before = std::fs::read(&foreign).unwrap();
-    let err = Ledger::open(&foreign).unwrap_err();
+    let err = Ledger::open(&foreign).await.unwrap_err();
     assert!(matches!(err, Error::NotALedger(_)), "{err}");
     assert_eq!(std::fs::read(&foreign).unwrap(), before, "not written to");
 
     // An export never creates a file.
-    let missing = Ledger::open_existing(dir.join("missing.db")).unwrap_err();
+    let missing = Ledger::open_existing(dir.join("missing.db"))
+        .await
+        .unwrap_err();
     assert!(matches!(missing, Error::Storage(_)), "{missing}");
     assert!(!dir.join("missing.db").exists());
 }
 
-#[test]
-fn a_newer_ledger_is_refused_and_an_older_one_migrated() {
+#[tokio::test]
+async fn a_newer_ledger_is_refused_and_an_older_one_migrated() {
     let dir = TempDir::new("schema");
     let path = dir.join("costs.db");
-    drop(Ledger::open(&path).unwrap());
+    drop(Ledger::open(&path).await.unwrap());
 
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = Ledger::open(&path).unwrap_err();
+    let err = Ledger::open(&path).await.unwrap_err();
     assert!(
         matches!(err, Error::NewerSchema { version: 99, .. }),
         "{err}"
@@ -300,7 +311,7 @@ fn a_newer_ledger_is_refused_and_an_older_one_migrated() {
     conn.execute("INSERT INTO meta (key, value) VALUES ('note', 'kept')", [])
         .unwrap();
     drop(conn);
-    drop(Ledger::open(&path).unwrap());
+    drop(Ledger::open(&path).await.unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -329,8 +340,8 @@ async fn a_second_sync_of_one_file_waits_a_bounded_time_then_fails_clearly() {
         .unwrap();
     let dir = TempDir::new("busy");
     let path = dir.join("costs.db");
-    let first = Ledger::open(&path).unwrap();
-    let second = Ledger::open(&path).unwrap();
+    let first = Ledger::open(&path).await.unwrap();
+    let second = Ledger::open(&path).await.unwrap();
     let client = client(&sim);
     let slow = SyncPlan::new("acme", ["prod"])
         .from(at("2024-01-01T00:00:00Z"))
@@ -355,14 +366,14 @@ async fn a_second_sync_of_one_file_waits_a_bounded_time_then_fails_clearly() {
         at("2024-01-01T00:00:00Z"),
         at("2024-03-01T00:00:00Z"),
     );
-    assert_eq!(Some(second.total(&Query::all()).unwrap()), expected);
+    assert_eq!(Some(second.total(&Query::all()).await.unwrap()), expected);
 }
 
 #[tokio::test]
 async fn the_focus_export_has_every_column_parses_back_and_list_cost_is_exact() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("focus");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     ledger
         .sync(
             &client(&sim),
@@ -375,7 +386,10 @@ async fn the_focus_export_has_every_column_parses_back_and_list_cost_is_exact() 
     let export = Export::new(ExportFormat::Focus)
         .billing_currency("EUR", "0.92".parse().unwrap())
         .unwrap();
-    let summary = ledger.export(&Query::all(), &export, &mut out).unwrap();
+    let summary = ledger
+        .export(&Query::all(), &export, &mut out)
+        .await
+        .unwrap();
 
     let mut reader = csv::Reader::from_reader(&out[..]);
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
@@ -451,7 +465,7 @@ async fn the_focus_export_has_every_column_parses_back_and_list_cost_is_exact() 
     }
     assert_eq!(rows, summary.lines);
     assert_eq!(ecu, summary.total);
-    assert_eq!(ecu, ledger.total(&Query::all()).unwrap());
+    assert_eq!(ecu, ledger.total(&Query::all()).await.unwrap());
     for (deployment, total) in by_deployment {
         let expected = sim.items_total(
             "acme",
@@ -467,7 +481,7 @@ async fn the_focus_export_has_every_column_parses_back_and_list_cost_is_exact() 
 async fn csv_and_json_exports_hold_the_same_lines() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("exports");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     ledger
         .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
         .await
@@ -477,10 +491,12 @@ async fn csv_and_json_exports_hold_the_same_lines() {
     let mut csv_out = Vec::new();
     let csv_summary = ledger
         .export(&query, &Export::new(ExportFormat::Csv), &mut csv_out)
+        .await
         .unwrap();
     let mut json_out = Vec::new();
     let json_summary = ledger
         .export(&query, &Export::new(ExportFormat::Json), &mut json_out)
+        .await
         .unwrap();
 
     assert_eq!(csv_summary, json_summary);
@@ -543,13 +559,13 @@ pub(crate) fn client_of_nothing() -> ec_billing::Client {
 async fn a_range_that_ends_early_never_shrinks_a_window_the_ledger_holds_whole() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("shrink");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     ledger
         .sync(&client, &plan("2024-06-01T00:00:00Z"))
         .await
         .unwrap();
-    let whole = ledger.total(&Query::all()).unwrap();
+    let whole = ledger.total(&Query::all()).await.unwrap();
 
     let short = SyncPlan::new("acme", ["prod", "staging"])
         .from(at("2024-01-01T00:00:00Z"))
@@ -564,18 +580,20 @@ async fn a_range_that_ends_early_never_shrinks_a_window_the_ledger_holds_whole()
         "January fetched again, over what the ledger holds of it"
     );
     assert_eq!(
-        ledger.total(&Query::all()).unwrap(),
+        ledger.total(&Query::all()).await.unwrap(),
         whole,
         "January kept whole"
     );
-    let shorter = ledger.record(
-        "acme",
-        "prod",
-        month("2024-01-01", "2024-01-15"),
-        &answer(&[("data_out", "1")]),
-        at("2024-06-01T00:00:00Z"),
-        SignedDuration::ZERO,
-    );
+    let shorter = ledger
+        .record(
+            "acme",
+            "prod",
+            month("2024-01-01", "2024-01-15"),
+            &answer(&[("data_out", "1")]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .await;
     assert!(
         matches!(shorter, Err(Error::InvalidInput(_))),
         "{shorter:?}"
@@ -585,7 +603,7 @@ async fn a_range_that_ends_early_never_shrinks_a_window_the_ledger_holds_whole()
 #[tokio::test]
 async fn a_deployments_total_that_fits_is_given_whatever_the_order_of_its_lines() {
     let dir = TempDir::new("order");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let max = "79228162514264337593543950335";
     let min = "-79228162514264337593543950335";
     for (from, to) in [("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01")] {
@@ -598,6 +616,7 @@ async fn a_deployments_total_that_fits_is_given_whatever_the_order_of_its_lines(
                 at("2024-06-01T00:00:00Z"),
                 SignedDuration::ZERO,
             )
+            .await
             .unwrap();
     }
     let plan = SyncPlan::new("acme", ["prod"])
@@ -611,10 +630,10 @@ async fn a_deployments_total_that_fits_is_given_whatever_the_order_of_its_lines(
     assert_eq!(report.deployments[0].total, Decimal::TWO);
 }
 
-#[test]
-fn answers_that_differ_never_pass_for_the_same() {
+#[tokio::test]
+async fn answers_that_differ_never_pass_for_the_same() {
     let dir = TempDir::new("digest");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let window = month("2024-01-01", "2024-02-01");
     let fetched = at("2024-06-01T00:00:00Z");
     // One line whose usage type holds what would be a second line's fields, then two
@@ -623,9 +642,11 @@ fn answers_that_differ_never_pass_for_the_same() {
     let two = answer(&[("data_out", "1"), ("data_in", "1")]);
     ledger
         .record("o", "d", window, &one, fetched, SignedDuration::ZERO)
+        .await
         .unwrap();
     let change = ledger
         .record("o", "d", window, &two, fetched, SignedDuration::ZERO)
+        .await
         .unwrap();
     assert!(change.revised, "{change:?}");
     assert_eq!((change.added, change.removed), (2, 1));
@@ -636,9 +657,19 @@ fn opening_one_new_file_from_several_threads_at_once_makes_one_ledger() {
     for round in 0..5 {
         let dir = TempDir::new(&format!("race-{round}"));
         let path = dir.join("costs.db");
+        // Four processes would each have a runtime of their own: so do these threads.
         let opened: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| Ledger::open(&path).map(|l| l.window_size())))
+                .map(|_| {
+                    scope.spawn(|| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap()
+                            .block_on(Ledger::open(&path))
+                            .map(|l| l.window_size())
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -652,7 +683,7 @@ fn opening_one_new_file_from_several_threads_at_once_makes_one_ledger() {
 async fn a_focus_amount_that_cannot_be_exact_at_the_rate_asked_is_refused_not_rounded() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("focus-rate");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     ledger
         .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
         .await
@@ -663,17 +694,18 @@ async fn a_focus_amount_that_cannot_be_exact_at_the_rate_asked_is_refused_not_ro
 
     let err = ledger
         .export(&Query::all(), &export, std::io::sink())
+        .await
         .unwrap_err();
 
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert!(err.to_string().contains("more digits"), "{err}");
 }
 
-#[test]
-fn a_tampered_amount_or_a_negative_version_is_refused() {
+#[tokio::test]
+async fn a_tampered_amount_or_a_negative_version_is_refused() {
     let dir = TempDir::new("tampered");
     let path = dir.join("costs.db");
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(&path).await.unwrap();
     ledger
         .record(
             "o",
@@ -683,14 +715,17 @@ fn a_tampered_amount_or_a_negative_version_is_refused() {
             at("2024-06-01T00:00:00Z"),
             SignedDuration::ZERO,
         )
+        .await
         .unwrap();
     drop(ledger);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE lines SET cost = '1e5'", []).unwrap();
     drop(conn);
     let err = Ledger::open(&path)
+        .await
         .unwrap()
         .lines(&Query::all())
+        .await
         .unwrap_err();
     assert!(matches!(err, Error::Storage(_)), "{err}");
 
@@ -700,6 +735,9 @@ fn a_tampered_amount_or_a_negative_version_is_refused() {
         .unwrap();
     drop(conn);
     let before = std::fs::read(&other).unwrap();
-    assert!(matches!(Ledger::open(&other), Err(Error::NotALedger(_))));
+    assert!(matches!(
+        Ledger::open(&other).await,
+        Err(Error::NotALedger(_))
+    ));
     assert_eq!(std::fs::read(&other).unwrap(), before);
 }

@@ -17,9 +17,9 @@ use crate::{
 };
 
 /// A ledger holding January 2024 of `o`/`d` (three DTS lines), final.
-fn january(dir: &TempDir) -> (std::path::PathBuf, Ledger) {
+async fn january(dir: &TempDir) -> (std::path::PathBuf, Ledger) {
     let path = dir.join("costs.db");
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(&path).await.unwrap();
     ledger
         .record(
             "o",
@@ -33,6 +33,7 @@ fn january(dir: &TempDir) -> (std::path::PathBuf, Ledger) {
             at("2024-06-01T00:00:00Z"),
             SignedDuration::ZERO,
         )
+        .await
         .unwrap();
     (path, ledger)
 }
@@ -43,15 +44,15 @@ fn tamper(path: &std::path::Path, sql: &str) {
     conn.execute_batch(sql).unwrap();
 }
 
-#[test]
-fn memory_and_empty_paths_are_refused_and_a_uri_is_a_file_name() {
+#[tokio::test]
+async fn memory_and_empty_paths_are_refused_and_a_uri_is_a_file_name() {
     for path in [":memory:", ""] {
-        let err = Ledger::open(path).unwrap_err();
+        let err = Ledger::open(path).await.unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{path:?}: {err}");
     }
     let dir = TempDir::new("uri");
     let literal = dir.join("file:alias.db?mode=memory");
-    let ledger = Ledger::open(&literal).unwrap();
+    let ledger = Ledger::open(&literal).await.unwrap();
     ledger
         .record(
             "o",
@@ -61,20 +62,21 @@ fn memory_and_empty_paths_are_refused_and_a_uri_is_a_file_name() {
             at("2024-06-01T00:00:00Z"),
             SignedDuration::ZERO,
         )
+        .await
         .unwrap();
     drop(ledger);
     assert!(literal.is_file(), "the file is named as given");
-    let again = Ledger::open_read_only(&literal).unwrap();
-    assert_eq!(again.total(&Query::all()).unwrap(), Decimal::ONE);
+    let again = Ledger::open_read_only(&literal).await.unwrap();
+    assert_eq!(again.total(&Query::all()).await.unwrap(), Decimal::ONE);
 }
 
 #[tokio::test]
 async fn one_file_reached_through_a_link_is_locked_as_one() {
     let dir = TempDir::new("link");
-    let (path, ledger) = january(&dir);
+    let (path, ledger) = january(&dir).await;
     let link = dir.join("link.db");
     std::os::unix::fs::symlink(&path, &link).unwrap();
-    let through_link = Ledger::open(&link).unwrap();
+    let through_link = Ledger::open(&link).await.unwrap();
     let plan = SyncPlan::new("o", ["d"])
         .from(at("2024-01-01T00:00:00Z"))
         .to(at("2024-02-01T00:00:00Z"))
@@ -101,26 +103,29 @@ async fn one_file_reached_through_a_link_is_locked_as_one() {
     );
 }
 
-#[test]
-fn a_device_or_a_folder_is_not_a_ledger_and_nothing_is_created_beside_it() {
-    let err = Ledger::open("/dev/null").unwrap_err();
+#[tokio::test]
+async fn a_device_or_a_folder_is_not_a_ledger_and_nothing_is_created_beside_it() {
+    let err = Ledger::open("/dev/null").await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert!(err.to_string().contains("not a file"), "{err}");
     assert!(!std::path::Path::new("/dev/null-journal").exists());
     assert!(!std::path::Path::new("/dev/null-wal").exists());
     let dir = TempDir::new("folder");
-    let err = Ledger::open(dir.join("")).unwrap_err();
+    let err = Ledger::open(dir.join("")).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
 
-#[test]
-fn an_edited_window_size_is_refused_not_read_as_months() {
+#[tokio::test]
+async fn an_edited_window_size_is_refused_not_read_as_months() {
     let dir = TempDir::new("window-size");
-    let (path, ledger) = january(&dir);
+    let (path, ledger) = january(&dir).await;
     drop(ledger);
     tamper(&path, "UPDATE meta SET value = '7d' WHERE key = 'window'");
 
-    for opened in [Ledger::open(&path), Ledger::open_read_only(&path)] {
+    for opened in [
+        Ledger::open(&path).await,
+        Ledger::open_read_only(&path).await,
+    ] {
         let err = opened.unwrap_err();
         assert!(matches!(err, Error::NotALedger(_)), "{err}");
         assert!(err.to_string().contains("\"7d\""), "{err}");
@@ -130,8 +135,9 @@ fn an_edited_window_size_is_refused_not_read_as_months() {
 #[tokio::test]
 async fn a_pipe_in_place_of_the_lock_file_is_refused_at_once() {
     let dir = TempDir::new("fifo");
-    let (path, ledger) = january(&dir);
+    let (path, ledger) = january(&dir).await;
     let lock = format!("{}.lock", path.display());
+    let _ = std::fs::remove_file(&lock);
     let made = std::process::Command::new("mkfifo")
         .arg(&lock)
         .status()
@@ -148,10 +154,10 @@ async fn a_pipe_in_place_of_the_lock_file_is_refused_at_once() {
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
 
-#[test]
-fn a_read_only_export_leaves_nothing_beside_the_file() {
+#[tokio::test]
+async fn a_read_only_export_leaves_nothing_beside_the_file() {
     let dir = TempDir::new("read-only");
-    let (path, ledger) = january(&dir);
+    let (path, ledger) = january(&dir).await;
     drop(ledger);
     let listing = || {
         let mut names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
@@ -164,19 +170,22 @@ fn a_read_only_export_leaves_nothing_beside_the_file() {
     let before = listing();
     let bytes = std::fs::read(&path).unwrap();
 
-    let ledger = Ledger::open_read_only(&path).unwrap();
+    let ledger = Ledger::open_read_only(&path).await.unwrap();
     let mut out = Vec::new();
     ledger
         .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+        .await
         .unwrap();
-    let refused = ledger.record(
-        "o",
-        "d",
-        month("2024-02-01", "2024-03-01"),
-        &answer(&[("data_out", "1")]),
-        at("2024-06-01T00:00:00Z"),
-        SignedDuration::ZERO,
-    );
+    let refused = ledger
+        .record(
+            "o",
+            "d",
+            month("2024-02-01", "2024-03-01"),
+            &answer(&[("data_out", "1")]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .await;
     drop(ledger);
 
     assert!(
@@ -206,7 +215,7 @@ async fn a_refused_sync_creates_no_file() {
     assert!(!path.exists());
 
     let bad_id = SyncPlan::new("o", [".."]).from(at("2024-01-01T00:00:00Z"));
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(&path).await.unwrap();
     let err = ledger
         .sync(&client_of_nothing(), &bad_id)
         .await
@@ -228,14 +237,14 @@ async fn a_window_fetched_before_its_end_is_fetched_again_by_a_later_shorter_syn
         .await
         .unwrap();
     let dir = TempDir::new("early");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     let ahead = SyncPlan::new("acme", ["prod"])
         .from(at("2024-03-01T00:00:00Z"))
         .to(at("2024-04-01T00:00:00Z"))
         .now(at("2024-03-10T00:00:00Z"));
     ledger.sync(&client, &ahead).await.unwrap();
-    assert!(!ledger.windows(&Query::all()).unwrap()[0].is_final);
+    assert!(!ledger.windows(&Query::all()).await.unwrap()[0].is_final);
 
     sim.set_now(at("2024-03-20T00:00:00Z"));
     let later = SyncPlan::new("acme", ["prod"]).now(at("2024-03-20T00:00:00Z"));
@@ -265,10 +274,12 @@ async fn a_window_fetched_before_its_end_is_fetched_again_by_a_later_shorter_syn
             at("2024-03-20T00:00:00Z"),
             SignedDuration::from_hours(-24 * 60),
         )
+        .await
         .unwrap();
     assert!(change.new);
     let other = ledger
         .windows(&Query::all().deployments(["other"]))
+        .await
         .unwrap();
     assert!(!other[0].is_final);
 }
@@ -298,16 +309,18 @@ async fn lines_deleted_duplicated_or_edited_are_an_error_naming_the_window_and_a
         ("the window's record deleted", "DELETE FROM windows"),
     ] {
         let dir = TempDir::new("tampered-lines");
-        let (path, ledger) = january(&dir);
+        let (path, ledger) = january(&dir).await;
         drop(ledger);
         tamper(&path, sql);
-        let ledger = Ledger::open(&path).unwrap();
+        let ledger = Ledger::open(&path).await.unwrap();
 
-        let err = ledger.total(&Query::all()).unwrap_err();
+        let err = ledger.total(&Query::all()).await.unwrap_err();
         assert!(matches!(err, Error::Inconsistent(_)), "{what}: {err}");
         assert!(err.to_string().contains("2024-01-01"), "{what}: {err}");
         let mut out = Vec::new();
-        let export = ledger.export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out);
+        let export = ledger
+            .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+            .await;
         assert!(export.is_err(), "{what}");
         assert!(out.is_empty(), "{what}: a failed export writes nothing");
         if what == "the window's record deleted" {
@@ -342,14 +355,14 @@ async fn lines_deleted_duplicated_or_edited_are_an_error_naming_the_window_and_a
             .unwrap(),
             "{what}"
         );
-        assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
     }
 }
 
-#[test]
-fn the_same_lines_in_another_order_record_no_revision() {
+#[tokio::test]
+async fn the_same_lines_in_another_order_record_no_revision() {
     let dir = TempDir::new("order");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let window = month("2024-01-01", "2024-02-01");
     let fetched = at("2024-01-20T00:00:00Z");
     // Two lines of one key (same usage type, SKU and name), in both orders.
@@ -358,18 +371,19 @@ fn the_same_lines_in_another_order_record_no_revision() {
     for items in [&one, &other, &one] {
         let change = ledger
             .record("o", "d", window, items, fetched, SignedDuration::ZERO)
+            .await
             .unwrap();
         assert!(!change.revised, "{change:?}");
         assert_eq!(change.changed, 0);
     }
-    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn csv_and_json_syncs_of_unchanged_data_record_no_revision_and_keep_the_units() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("transports");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     let plan = |format| {
         SyncPlan::new("acme", ["prod"])
@@ -379,14 +393,15 @@ async fn csv_and_json_syncs_of_unchanged_data_record_no_revision_and_keep_the_un
             .format(format)
     };
     ledger.sync(&client, &plan(Format::Json)).await.unwrap();
-    let focus = || {
+    let focus = async || {
         let mut out = Vec::new();
         ledger
             .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+            .await
             .unwrap();
         out
     };
-    let first = focus();
+    let first = focus().await;
 
     for format in [Format::Csv, Format::Json, Format::Csv] {
         let report = ledger.sync(&client, &plan(format)).await.unwrap();
@@ -394,8 +409,8 @@ async fn csv_and_json_syncs_of_unchanged_data_record_no_revision_and_keep_the_un
         assert_eq!(report.deployments[0].revisions, 0, "{format:?}");
     }
 
-    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
-    assert_eq!(focus(), first, "the same export, units and all");
+    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
+    assert_eq!(focus().await, first, "the same export, units and all");
 }
 
 /// An answer of one resource line, as JSON.
@@ -413,10 +428,10 @@ fn resource(
     ec_billing::Items::from_json(json.as_bytes()).unwrap()
 }
 
-#[test]
-fn a_line_that_cannot_be_exported_exactly_is_refused_when_fetched_naming_it() {
+#[tokio::test]
+async fn a_line_that_cannot_be_exported_exactly_is_refused_when_fetched_naming_it() {
     let dir = TempDir::new("unexportable");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let fetched = at("2024-06-01T00:00:00Z");
     let cases = [
         (
@@ -456,25 +471,29 @@ fn a_line_that_cannot_be_exported_exactly_is_refused_when_fetched_naming_it() {
     for (what, items, window, says) in cases {
         let err = ledger
             .record("o", "d", window, &items, fetched, SignedDuration::ZERO)
+            .await
             .unwrap_err();
         assert!(matches!(err, Error::Answer(_)), "{what}: {err}");
         let text = err.to_string();
         assert!(text.contains("line \"n\""), "{what}: {text}");
         assert!(text.contains(says), "{what}: {text}");
     }
-    assert!(ledger.lines(&Query::all()).unwrap().is_empty());
+    assert!(ledger.lines(&Query::all()).await.unwrap().is_empty());
 }
 
-#[test]
-fn a_focus_export_that_fails_at_a_rate_writes_nothing_and_names_the_line() {
+#[tokio::test]
+async fn a_focus_export_that_fails_at_a_rate_writes_nothing_and_names_the_line() {
     let dir = TempDir::new("focus-fails");
-    let (_path, ledger) = january(&dir);
+    let (_path, ledger) = january(&dir).await;
     let export = Export::new(ExportFormat::Focus)
         .billing_currency("EUR", "0.1234567890123456789012345678".parse().unwrap())
         .unwrap();
     let mut out = Vec::new();
 
-    let err = ledger.export(&Query::all(), &export, &mut out).unwrap_err();
+    let err = ledger
+        .export(&Query::all(), &export, &mut out)
+        .await
+        .unwrap_err();
 
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
@@ -488,7 +507,7 @@ async fn the_journal_ends_a_sync_on_the_syncs_own_clock() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("journal");
     let path = dir.join("costs.db");
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = Ledger::open(&path).await.unwrap();
     let plan = SyncPlan::new("acme", ["prod"])
         .from(at("2024-01-01T00:00:00Z"))
         .to(at("2024-02-01T00:00:00Z"))
@@ -520,7 +539,7 @@ async fn a_server_that_shuffles_same_key_lines_on_every_answer_records_no_revisi
         .await
         .unwrap();
     let dir = TempDir::new("shuffled");
-    let ledger = Ledger::open(dir.join("costs.db")).unwrap();
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
     let client = client(&sim);
     let plan = |format| {
         SyncPlan::new("acme", ["prod", "staging"])
@@ -537,7 +556,7 @@ async fn a_server_that_shuffles_same_key_lines_on_every_answer_records_no_revisi
         assert!(again.changed_nothing(), "{format:?}: {again:?}");
     }
 
-    assert!(ledger.revisions(&Query::all()).unwrap().is_empty());
+    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
     for summary in &first.deployments {
         let served = sim
             .items_total(

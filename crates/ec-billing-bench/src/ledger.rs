@@ -65,7 +65,7 @@ async fn figures(size: Size, dir: &std::path::Path) -> Result<Vec<Figure>> {
     // 5th, so that December (ended four days before) is provisional.
     let sim = start(Dataset::standard().with_fleet(fleet.len())).await?;
     let client = pacing_matrix::client(&sim, 4, Pacing::Adaptive)?;
-    let ledger = Ledger::open(dir.join("sync.db"))?;
+    let ledger = Ledger::open(dir.join("sync.db")).await?;
     let plan = SyncPlan::new("fleet", &fleet)
         .from(year.from())
         .to(year.to())
@@ -74,7 +74,7 @@ async fn figures(size: Size, dir: &std::path::Path) -> Result<Vec<Figure>> {
     let report = ledger.sync(&client, &plan).await?;
     let synced = started.elapsed().as_secs_f64();
     ensure!(report.failures.is_empty() && report.windows_fetched() == requests as u64);
-    let stored = ledger.total(&Query::all())?;
+    let stored = ledger.total(&Query::all()).await?;
     ensure!(stored == expected, "ledger total {stored} != {expected}");
 
     // Again, a minute later: only December of each deployment is provisional.
@@ -89,7 +89,7 @@ async fn figures(size: Size, dir: &std::path::Path) -> Result<Vec<Figure>> {
     );
     let provisional = fleet.len() as u64;
 
-    let write = write_rate(dir)?;
+    let write = write_rate(dir).await?;
     Ok(vec![
         Figure {
             name: "ledger_sync".into(),
@@ -116,18 +116,19 @@ async fn figures(size: Size, dir: &std::path::Path) -> Result<Vec<Figure>> {
     ])
 }
 
-/// `ledger_write`: an answer of many lines recorded into a new window.
-fn write_rate(dir: &std::path::Path) -> Result<Figure> {
+/// `ledger_write`: an answer of many lines (a quarter's, of 500 copies of a
+/// deployment) recorded into a new window.
+async fn write_rate(dir: &std::path::Path) -> Result<Figure> {
     let copies = 500;
     let lines = quarter(&Dataset::standard().with_copies(copies))?;
     let count = lines.len();
     let items = Items::from_json(&ec_billing_sim::json_document(&lines))?;
     drop(lines);
-    let window = DateRange::parse("2024-01-01", "2024-04-01")?
-        .windows(WindowSize::days(91)?)
+    let window = DateRange::parse("2024-01-01", "2024-02-01")?
+        .windows(WindowSize::Month)
         .next()
         .context("a window")?;
-    let ledger = Ledger::open(dir.join("write.db"))?;
+    let ledger = Ledger::open(dir.join("write.db")).await?;
     let fetched_at: Timestamp = "2024-06-01T00:00:00Z".parse()?;
     let started = Instant::now();
     let change = ledger.record(
@@ -137,10 +138,11 @@ fn write_rate(dir: &std::path::Path) -> Result<Figure> {
         &items,
         fetched_at,
         SignedDuration::ZERO,
-    )?;
+    )
+    .await?;
     let seconds = started.elapsed().as_secs_f64();
     ensure!(change.new && change.added == count as u64);
-    let total = ledger.total(&Query::all())?;
+    let total = ledger.total(&Query::all()).await?;
     ensure!(
         total == items.costs.total,
         "stored {total} != {}",

@@ -17,23 +17,25 @@ use crate::{
 /// failure is one line on stderr and the run is `Partial`.
 pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     // What the sync would refuse is refused before a new ledger's file is created.
-    if !task.db.exists() {
-        let now = task.client.simulate_at.unwrap_or_else(jiff::Timestamp::now);
-        task.plan
-            .check(task.window.unwrap_or(WindowSize::Month), now)?;
-        if task.plan.start().is_none() {
-            return Err(ec_billing_ledger::Error::InvalidInput(format!(
-                "there is no ledger at {} yet: give --from for its first sync",
-                escape(&task.db.display().to_string()).truncate(200)
-            ))
-            .into());
-        }
+    let now = task.client.simulate_at.unwrap_or_else(jiff::Timestamp::now);
+    task.plan
+        .check(task.window.unwrap_or(WindowSize::Month), now)?;
+    if !ec_billing_ledger::is_database_url(task.db.as_os_str())
+        && !task.db.exists()
+        && task.plan.start().is_none()
+    {
+        return Err(ec_billing_ledger::Error::InvalidInput(format!(
+            "there is no ledger at {} yet: give --from for its first sync",
+            escape(&task.db.display().to_string()).truncate(200)
+        ))
+        .into());
     }
-    let ledger = match task.window {
-        Some(window) => Ledger::open_with(&task.db, window)?,
-        None => Ledger::open(&task.db)?,
-    };
+    // The client first: a refused setting (a bad base URL) leaves no file behind.
     let (client, _simulator) = connect(&task.client).await?;
+    let ledger = match task.window {
+        Some(window) => Ledger::open_with(&task.db, window).await?,
+        None => Ledger::open(&task.db).await?,
+    };
     let bar = progress.clone();
     let plan = task.plan.on_progress(move |p| {
         bar.set_length(p.planned);
@@ -171,9 +173,9 @@ fn signed(amount: ec_billing::Decimal) -> String {
 }
 
 /// Writes the ledger's lines to stdout.
-pub(crate) fn export(task: ExportTask) -> anyhow::Result<Outcome> {
-    let ledger = Ledger::open_read_only(&task.db)?;
+pub(crate) async fn export(task: ExportTask) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open_read_only(&task.db).await?;
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    ledger.export(&task.query, &task.export, stdout)?;
+    ledger.export(&task.query, &task.export, stdout).await?;
     Ok(Outcome::Complete)
 }

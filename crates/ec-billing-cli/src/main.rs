@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let outcome = match task {
         Task::Fetch(plan) => runtime.block_on(run(plan, &progress)),
         Task::Sync(sync) => runtime.block_on(ledger::sync(sync, &progress)),
-        Task::Export(export) => ledger::export(export),
+        Task::Export(export) => runtime.block_on(ledger::export(export)),
     };
     progress.finish_and_clear();
     match outcome {

@@ -57,6 +57,15 @@ impl Sim {
     }
 }
 
+/// Runs `future` to its end on a runtime of its own.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
 fn ec_billing() -> assert_cmd::Command {
     let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ec-billing"));
     command
@@ -1269,10 +1278,13 @@ fn sync_keep_going_stores_what_answered_and_names_what_did_not() {
         "one line per window of ghost: {stderr}"
     );
     assert!(stderr.lines().all(|l| l.contains("\"ghost\"")), "{stderr}");
-    let ledger = ec_billing_ledger::Ledger::open_existing(&db).unwrap();
-    let total = ledger
-        .total(&ec_billing_ledger::Query::all().deployments(["prod"]))
-        .unwrap();
+    let total = block_on(async {
+        let ledger = ec_billing_ledger::Ledger::open_read_only(&db).await?;
+        ledger
+            .total(&ec_billing_ledger::Query::all().deployments(["prod"]))
+            .await
+    })
+    .unwrap();
     assert_eq!(total, sim.total("prod", "2024-01-01", "2024-04-01"));
 }
 
@@ -1298,10 +1310,12 @@ fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
     // Kill it (SIGKILL: no clean-up of any kind) once some days are stored.
     let started = std::time::Instant::now();
     let stored = loop {
-        let windows = ec_billing_ledger::Ledger::open_existing(&killed)
-            .and_then(|l| l.windows(&ec_billing_ledger::Query::all()))
-            .map(|w| w.len())
-            .unwrap_or(0);
+        let windows = block_on(async {
+            let ledger = ec_billing_ledger::Ledger::open_read_only(&killed).await?;
+            ledger.windows(&ec_billing_ledger::Query::all()).await
+        })
+        .map(|w| w.len())
+        .unwrap_or(0);
         if windows >= 20 || started.elapsed() > Duration::from_secs(60) {
             break windows;
         }

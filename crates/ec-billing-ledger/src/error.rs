@@ -276,15 +276,6 @@ impl fmt::Display for Inconsistency {
 
 impl std::error::Error for Inconsistency {}
 
-/// A storage error from SQLite, for `path`.
-pub(crate) fn storage(path: &std::path::Path, error: rusqlite::Error) -> Error {
-    Error::Storage(FileError::new(
-        path,
-        "the database failed",
-        Some(Box::new(error)),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,82 +236,161 @@ impl Ledger {
     /// exact decimal; [`Error::InvalidInput`] when a FOCUS amount in the billing
     /// currency would have more digits than an exact decimal holds at the rate asked
     /// (it is never rounded). Each names the line.
-    pub fn export(&self, query: &Query, export: &Export, out: impl Write) -> Result<ExportSummary> {
-        let conn = self.connection();
-        // One snapshot for both passes: a sync writing meanwhile changes neither.
-        let _snapshot = conn
-            .unchecked_transaction()
-            .map_err(|e| crate::error::storage(&self.path, e))?;
-        // First every line is read, checked against its window's record and, for
-        // FOCUS, priced: an export that fails writes nothing.
-        self.each_line(&conn, query, |line| {
-            if export.format == ExportFormat::Focus {
-                focus_record(&line, export)?;
-            }
-            Ok(())
-        })?;
+    pub async fn export(
+        &self,
+        query: &Query,
+        export: &Export,
+        out: impl Write,
+    ) -> Result<ExportSummary> {
         let mut summary = ExportSummary::default();
-        let mut count = |line: &LedgerLine| -> Result<()> {
+        let mut writer = Writer::new(export.format, out);
+        // Two passes over one snapshot: first every line is read, checked against its
+        // window's record and, for FOCUS, priced; then written. An export that fails
+        // writes nothing.
+        self.each_line(query, 2, |pass, line| {
+            if pass == 0 {
+                if export.format == ExportFormat::Focus {
+                    focus_record(&line, export)?;
+                }
+                return Ok(());
+            }
             summary.lines += 1;
             summary.total = summary
                 .total
                 .checked_add(line.cost)
                 .ok_or_else(|| overflow("the total"))?;
-            Ok(())
-        };
-        match export.format {
-            ExportFormat::Focus | ExportFormat::Csv => {
-                let mut writer = csv::Writer::from_writer(out);
-                let header: &[&str] = if export.format == ExportFormat::Focus {
-                    &FOCUS_COLUMNS
-                } else {
-                    &CSV_COLUMNS
-                };
-                writer.write_record(header).map_err(|e| self.written(e))?;
-                self.each_line(&conn, query, |line| {
-                    count(&line)?;
-                    let record = if export.format == ExportFormat::Focus {
-                        focus_record(&line, export)?
-                    } else {
-                        csv_record(&line)
-                    };
-                    writer.write_record(&record).map_err(|e| self.written(e))
-                })?;
-                writer.flush().map_err(|e| self.written(e))?;
+            match export.format {
+                ExportFormat::Focus => writer.record(&focus_record(&line, export)?),
+                ExportFormat::Csv => writer.record(&csv_record(&line)),
+                ExportFormat::Json => writer.json(&JsonLine::from(&line)),
             }
-            ExportFormat::Json => {
-                let mut out = std::io::BufWriter::new(out);
-                out.write_all(b"{\"lines\":[")
-                    .map_err(|e| self.written(e))?;
-                let mut first = true;
-                self.each_line(&conn, query, |line| {
-                    if !first {
-                        out.write_all(b",").map_err(|e| self.written(e))?;
-                    }
-                    first = false;
-                    count(&line)?;
-                    serde_json::to_writer(&mut out, &JsonLine::from(&line))
-                        .map_err(|e| self.written(e))
-                })?;
-                write!(
-                    out,
-                    "],\"count\":{},\"total\":\"{}\"}}",
-                    summary.lines, summary.total
-                )
-                .map_err(|e| self.written(e))?;
-                out.write_all(b"\n").map_err(|e| self.written(e))?;
-                out.flush().map_err(|e| self.written(e))?;
-            }
-        }
+            .map_err(|e| self.written(e))
+        })
+        .await?;
+        writer.finish(&summary).map_err(|e| self.written(e))?;
         Ok(summary)
     }
 
     fn written(&self, error: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::Storage(FileError::new(
-            &self.path,
+            self.path(),
             "the export could not be written",
             Some(Box::new(error)),
         ))
+    }
+}
+
+/// An export's output: its header (or the JSON document's start) written with the
+/// first line, or at the end when there is none.
+enum Writer<W: Write> {
+    Csv {
+        writer: Box<csv::Writer<W>>,
+        header: &'static [&'static str],
+        started: bool,
+    },
+    Json {
+        out: std::io::BufWriter<W>,
+        lines: u64,
+    },
+}
+
+/// Why an export's output could not be written.
+#[derive(Debug)]
+enum WriteError {
+    Csv(csv::Error),
+    Io(std::io::Error),
+    Json(serde_json::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Csv(e) => e.fmt(f),
+            Self::Io(e) => e.fmt(f),
+            Self::Json(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Csv(e) => Some(e),
+            Self::Io(e) => Some(e),
+            Self::Json(e) => Some(e),
+        }
+    }
+}
+
+impl<W: Write> Writer<W> {
+    fn new(format: ExportFormat, out: W) -> Self {
+        match format {
+            ExportFormat::Focus => Self::Csv {
+                writer: Box::new(csv::Writer::from_writer(out)),
+                header: &FOCUS_COLUMNS,
+                started: false,
+            },
+            ExportFormat::Csv => Self::Csv {
+                writer: Box::new(csv::Writer::from_writer(out)),
+                header: &CSV_COLUMNS,
+                started: false,
+            },
+            ExportFormat::Json => Self::Json {
+                out: std::io::BufWriter::new(out),
+                lines: 0,
+            },
+        }
+    }
+
+    fn start(&mut self) -> std::result::Result<(), WriteError> {
+        if let Self::Csv {
+            writer,
+            header,
+            started,
+        } = self
+            && !*started
+        {
+            writer.write_record(*header).map_err(WriteError::Csv)?;
+            *started = true;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, record: &[String]) -> std::result::Result<(), WriteError> {
+        self.start()?;
+        if let Self::Csv { writer, .. } = self {
+            writer.write_record(record).map_err(WriteError::Csv)?;
+        }
+        Ok(())
+    }
+
+    fn json(&mut self, line: &JsonLine<'_>) -> std::result::Result<(), WriteError> {
+        if let Self::Json { out, lines } = self {
+            out.write_all(if *lines == 0 { b"{\"lines\":[" } else { b"," })
+                .map_err(WriteError::Io)?;
+            *lines += 1;
+            serde_json::to_writer(&mut *out, line).map_err(WriteError::Json)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, summary: &ExportSummary) -> std::result::Result<(), WriteError> {
+        self.start()?;
+        match self {
+            Self::Csv { mut writer, .. } => writer.flush().map_err(WriteError::Io),
+            Self::Json { mut out, lines } => {
+                if lines == 0 {
+                    out.write_all(b"{\"lines\":[").map_err(WriteError::Io)?;
+                }
+                writeln!(
+                    out,
+                    "],\"count\":{},\"total\":\"{}\"}}",
+                    summary.lines, summary.total
+                )
+                .map_err(WriteError::Io)?;
+                out.flush().map_err(WriteError::Io)
+            }
+        }
     }
 }
 

@@ -98,19 +98,19 @@
 mod diff;
 mod error;
 mod export;
+mod plan;
 mod query;
 mod record;
-mod schema;
+mod store;
 mod sync;
 
 use std::{
+    ffi::OsStr,
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use ec_billing::WindowSize;
-use rusqlite::Connection;
-use schema::Access;
+use store::{Access, Store};
 
 pub use error::{AnswerError, Error, FileError, Inconsistency, Result};
 pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS};
@@ -121,37 +121,49 @@ pub use sync::{
     SyncReport, WindowChange,
 };
 
-/// A ledger in one SQLite file. See the [crate docs](crate).
+/// Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL)
+/// rather than a SQLite file.
+///
+/// ```
+/// use std::ffi::OsStr;
+///
+/// assert!(ec_billing_ledger::is_database_url(OsStr::new("postgres://db.internal/costs")));
+/// assert!(!ec_billing_ledger::is_database_url(OsStr::new("costs.db")));
+/// ```
+pub fn is_database_url(db: &OsStr) -> bool {
+    db.to_str().is_some_and(store::postgres::is_url)
+}
+
+/// A ledger, in one SQLite file or in a PostgreSQL database. See the
+/// [crate docs](crate).
 #[derive(Debug)]
 pub struct Ledger {
-    /// The path as given (what messages name).
-    path: PathBuf,
-    /// The file opened: absolute, links resolved.
-    file: PathBuf,
-    window: WindowSize,
-    read_only: bool,
-    conn: Mutex<Connection>,
-    /// A read-only ledger's shared hold on the sync lock.
-    _read_lock: Option<std::fs::File>,
+    /// The file as given, or the database's URL without its password: what messages
+    /// name.
+    shown: PathBuf,
+    store: Store,
 }
 
 impl Ledger {
-    /// Opens the ledger at `path`, or creates one there with monthly windows.
+    /// Opens the ledger at `db`, or creates one there with monthly windows. `db` is a
+    /// SQLite file path, or a `postgres://` / `postgresql://` URL.
     ///
-    /// `path` is a file path, taken literally: never an SQLite URI (`file:x.db` is a
-    /// file of that name), and never SQLite's `:memory:`, which would keep nothing.
+    /// A path is taken literally: never an SQLite URI (`file:x.db` is a file of that
+    /// name), and never SQLite's `:memory:`, which would keep nothing. On PostgreSQL
+    /// the ledger lives in the schema `ec_billing`, created on first use.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`], before anything is created, for an empty path,
-    /// `:memory:`, or a path that is not a regular file (a device, a pipe, a folder);
-    /// [`Error::NotALedger`] for a file that is not one, [`Error::NewerSchema`] for one
-    /// of a newer version, [`Error::Storage`] when it cannot be opened or created.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_inner(path.as_ref(), Access::Create(None))
+    /// `:memory:`, a path that is not a regular file (a device, a pipe, a folder), or a
+    /// URL that cannot be read; [`Error::NotALedger`] for a file or a schema that is not
+    /// one, [`Error::NewerSchema`] for one of a newer version, [`Error::Storage`] when
+    /// it cannot be opened or created.
+    pub async fn open(db: impl AsRef<OsStr>) -> Result<Self> {
+        Self::open_inner(db.as_ref(), Access::Create(None)).await
     }
 
-    /// Opens the ledger at `path`, which must keep windows of `window`, or creates one
+    /// Opens the ledger at `db`, which must keep windows of `window`, or creates one
     /// there that does.
     ///
     /// # Errors
@@ -160,7 +172,7 @@ impl Ledger {
     /// of another size; [`Error::InvalidInput`] for a window size a ledger cannot keep
     /// (only months and days: windows must start on the same boundaries however the
     /// range is drawn).
-    pub fn open_with(path: impl AsRef<Path>, window: WindowSize) -> Result<Self> {
+    pub async fn open_with(db: impl AsRef<OsStr>, window: WindowSize) -> Result<Self> {
         let window = match window {
             WindowSize::Month | WindowSize::Day => window,
             WindowSize::Days(days) if days.get() == 1 => WindowSize::Day,
@@ -171,68 +183,72 @@ impl Ledger {
                 )));
             }
         };
-        Self::open_inner(path.as_ref(), Access::Create(Some(window)))
+        Self::open_inner(db.as_ref(), Access::Create(Some(window))).await
     }
 
-    /// Opens the ledger at `path`, which must exist, to read and write it (a sync that
-    /// must not create a file by mistake).
+    /// Opens the ledger at `db`, which must exist, to read and write it (a sync that
+    /// must not create a ledger by mistake).
     ///
     /// # Errors
     ///
-    /// As [`open`](Self::open), and [`Error::Storage`] when there is no file.
-    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_inner(path.as_ref(), Access::Existing)
+    /// As [`open`](Self::open), and [`Error::Storage`] when there is none.
+    pub async fn open_existing(db: impl AsRef<OsStr>) -> Result<Self> {
+        Self::open_inner(db.as_ref(), Access::Existing).await
     }
 
-    /// Opens the ledger at `path`, which must exist, to read it only (an export, a
-    /// report): nothing is written in the file or beside it, so a ledger in a
-    /// read-only folder, or another user's, can be read without locking its owner out.
-    /// While it is open, a sync of the same file waits for it (a bounded time). A
-    /// [`sync`](Self::sync) or [`record`](Self::record) through it is refused.
+    /// Opens the ledger at `db`, which must exist, to read it only (an export, a
+    /// report): nothing is written. A SQLite file is read without writing anything in
+    /// its folder, so a ledger in a read-only folder, or another user's, can be read
+    /// without locking its owner out; while it is open, a sync of the same file waits
+    /// for it (a bounded time). A [`sync`](Self::sync) or [`record`](Self::record)
+    /// through it is refused.
     ///
     /// # Errors
     ///
     /// As [`open_existing`](Self::open_existing); a ledger of an older schema than this
     /// crate writes is read as it is.
-    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_inner(path.as_ref(), Access::ReadOnly)
+    pub async fn open_read_only(db: impl AsRef<OsStr>) -> Result<Self> {
+        Self::open_inner(db.as_ref(), Access::ReadOnly).await
     }
 
-    fn open_inner(path: &Path, access: Access) -> Result<Self> {
-        let opened = schema::open(path, access)?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            file: opened.file,
-            window: opened.window,
-            read_only: access == Access::ReadOnly,
-            conn: Mutex::new(opened.conn),
-            _read_lock: opened.read_lock,
-        })
+    async fn open_inner(db: &OsStr, access: Access) -> Result<Self> {
+        match db.to_str().filter(|text| store::postgres::is_url(text)) {
+            Some(url) => {
+                let store = store::postgres::PostgresStore::open(url, access).await?;
+                Ok(Self {
+                    shown: PathBuf::from(store.shown()),
+                    store: Store::Postgres(store),
+                })
+            }
+            None => {
+                let path = Path::new(db);
+                let store = store::sqlite::SqliteStore::open(path, access).await?;
+                Ok(Self {
+                    shown: path.to_path_buf(),
+                    store: Store::Sqlite(store),
+                })
+            }
+        }
     }
 
     /// Refuses a write through a ledger opened read-only.
     fn writable(&self) -> Result<()> {
-        if self.read_only {
+        if self.store.read_only() {
             return Err(Error::InvalidInput(format!(
                 "the ledger {} was opened read-only",
-                ec_billing::escape(&self.path.display().to_string()).truncate(200)
+                ec_billing::escape(&self.shown.display().to_string()).truncate(200)
             )));
         }
         Ok(())
     }
 
-    /// The file.
+    /// The ledger's file as given, or its database's URL without its password.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shown
     }
 
     /// The window size, fixed when the ledger was created.
     pub fn window_size(&self) -> WindowSize {
-        self.window
-    }
-
-    /// The connection, for one short piece of work (never held across an `await`).
-    fn connection(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.store.window_size()
     }
 }

@@ -171,6 +171,24 @@ impl AnswerLine {
             )
     }
 
+    /// Writes a zero amount as `0`, never `-0`: a database's exact numbers have no
+    /// negative zero, and a line must read back as it was written.
+    fn positive_zeros(&mut self) {
+        for amount in [
+            Some(&mut self.cost),
+            self.price_per_hour.as_mut(),
+            self.quantity.as_mut(),
+            self.rate.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if amount.is_zero() {
+                amount.set_sign_positive(true);
+            }
+        }
+    }
+
     /// Takes from `earlier` (the same line, fetched before) the formatted texts this
     /// fetch lacks: kept, not invented.
     pub(crate) fn keep_texts_of(&mut self, earlier: &AnswerLine) {
@@ -245,6 +263,9 @@ pub(crate) fn answer_lines(items: &Items, window: Window) -> Vec<AnswerLine> {
             cost: d.cost,
         });
     }
+    for line in &mut lines {
+        line.positive_zeros();
+    }
     number(&mut lines);
     lines
 }
@@ -255,6 +276,31 @@ pub(crate) fn answer_lines(items: &Items, window: Window) -> Vec<AnswerLine> {
 pub(crate) fn number(lines: &mut [AnswerLine]) {
     lines.sort_by(canonical);
     renumber(lines, |line| line);
+}
+
+/// The order an export gives a window's lines in (and both stores read them in):
+/// line type, period, kind, SKU, name, ordinal, compared as bytes and instants (never
+/// by a database's collation).
+pub(crate) fn export_order(a: &AnswerLine, b: &AnswerLine) -> std::cmp::Ordering {
+    let (a, b) = (&a.key, &b.key);
+    (
+        a.line_type,
+        a.period_start,
+        a.kind.as_bytes(),
+        a.sku.as_bytes(),
+        a.name.as_bytes(),
+        a.period_end,
+        a.ordinal,
+    )
+        .cmp(&(
+            b.line_type,
+            b.period_start,
+            b.kind.as_bytes(),
+            b.sku.as_bytes(),
+            b.name.as_bytes(),
+            b.period_end,
+            b.ordinal,
+        ))
 }
 
 /// The order [`number`] puts lines in.

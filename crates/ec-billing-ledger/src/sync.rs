@@ -5,17 +5,20 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use ec_billing::{Client, DateRange, Decimal, Format, Items, StreamExt, Window, WindowSize};
 use futures_util::stream;
-use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use rusqlite::{OptionalExtension, Transaction, params};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::{
     Ledger,
     diff::diff,
-    error::{AnswerError, Error, Result, storage},
+    error::{AnswerError, Error, Result},
     export::check_line,
-    query::{Query, StoredWindow},
+    plan::{
+        Held, Planned, is_final, is_window, plan_window, resume_point, whole_seconds, window_of,
+        window_start,
+    },
+    query::Query,
     record::{AnswerLine, LineType, Tally, answer_lines, digest, number},
-    schema::SyncLock,
+    store::{JournalEnd, StoredLines, WindowUpdate, WindowWrite},
 };
 
 /// The settle period by default: 14 days. Elastic revises costs after first publishing
@@ -330,15 +333,6 @@ pub struct DeploymentSync {
     pub total: Decimal,
 }
 
-/// A window the ledger has.
-#[derive(Clone, Copy, Debug)]
-struct Stored {
-    end: Timestamp,
-    final_: bool,
-    /// Its lines match its record, and its bounds are a window's.
-    consistent: bool,
-}
-
 /// What recording one answer changed in the ledger.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -372,13 +366,14 @@ impl Ledger {
     /// it brings. Run twice with nothing changed upstream, the second sync fetches only
     /// provisional windows and changes nothing. Killed at any moment, it leaves every
     /// window it finished stored and the rest as they were: the next sync carries on.
+    /// While one window is written, the others' fetches go on.
     ///
     /// A window whose lines no longer match its record (edited outside the ledger) is
     /// fetched again and its lines replaced: a repair, counted as such, not revisions.
     ///
     /// ```no_run
     /// # async fn run(client: ec_billing::Client) -> Result<(), ec_billing_ledger::Error> {
-    /// let ledger = ec_billing_ledger::Ledger::open("costs.db")?;
+    /// let ledger = ec_billing_ledger::Ledger::open("costs.db").await?;
     /// let plan = ec_billing_ledger::SyncPlan::new("my-org", ["prod", "staging"])
     ///     .from("2024-01-01T00:00:00Z".parse().expect("a timestamp"));
     /// let report = ledger.sync(&client, &plan).await?;
@@ -394,16 +389,20 @@ impl Ledger {
     ///
     /// [`Error::InvalidInput`] before any request (what [`SyncPlan::check`] refuses, no
     /// start for a deployment the ledger has nothing of, a ledger opened read-only);
-    /// [`Error::Busy`] when another sync holds the file past [`SyncPlan::lock_wait`];
-    /// without [`SyncPlan::keep_going`], the first window's [`Error::Api`] or
-    /// [`Error::Answer`]; [`Error::Inconsistent`] when a window outside the range does
-    /// not match its record; [`Error::Storage`].
+    /// [`Error::Busy`] when another sync holds the ledger (or, on PostgreSQL, one of the
+    /// deployments) past [`SyncPlan::lock_wait`]; without [`SyncPlan::keep_going`], the
+    /// first window's [`Error::Api`] or [`Error::Answer`]; [`Error::Inconsistent`] when
+    /// a window outside the range does not match its record; [`Error::Storage`].
     pub async fn sync(&self, client: &Client, plan: &SyncPlan) -> Result<SyncReport> {
         self.writable()?;
         let organization = plan.organization.as_str();
         let now = whole_seconds(plan.now.unwrap_or_else(|| client.now()));
         plan.check_input(now)?;
-        let _lock = SyncLock::take(&self.file, &self.path, plan.lock_wait).await?;
+        let _lock = self
+            .store
+            .lock(organization, &plan.deployments, plan.lock_wait)
+            .await?;
+        let size = self.window_size();
         let to = whole_seconds(plan.to.unwrap_or(now));
         let mut report = SyncReport::default();
         let mut tasks: Vec<(usize, Window)> = Vec::new();
@@ -413,8 +412,13 @@ impl Ledger {
                 ..DeploymentSync::default()
             };
             let from = match plan.from {
-                Some(from) => Some(self.window_start(from)?),
-                None => self.resume_point(organization, deployment)?,
+                Some(from) => Some(window_start(from, size)?),
+                None => {
+                    let scope = Query::all()
+                        .organization(organization)
+                        .deployments([deployment.as_str()]);
+                    resume_point(&self.store.windows(&scope).await?, size)?
+                }
             };
             let Some(from) = from else {
                 return Err(Error::InvalidInput(format!(
@@ -425,19 +429,24 @@ impl Ledger {
             if from < to {
                 let range = DateRange::new(from, to)?;
                 summary.range = Some((from, to));
-                let stored = self.stored_windows(organization, deployment, from, to)?;
-                for window in range.windows(self.window) {
+                let held = self
+                    .held_windows(organization, deployment, from, to)
+                    .await?;
+                for window in range.windows(size) {
                     if tasks.len() >= ec_billing::MAX_WINDOWS {
                         return Err(Error::InvalidInput(format!(
                             "the range {range} makes more than {} requests: sync a shorter one",
                             ec_billing::MAX_WINDOWS
                         )));
                     }
-                    match plan_window(window, stored.get(&window.from()), plan.refetch_final) {
+                    match plan_window(
+                        window,
+                        held.get(&window.from()).copied(),
+                        plan.refetch_final,
+                    ) {
                         Planned::Skip => summary.windows_skipped += 1,
-                        Planned::Fetch(span) => {
-                            let fetch = self.window_of(window.from(), span)?;
-                            tasks.push((index, fetch));
+                        Planned::Fetch(end) => {
+                            tasks.push((index, window_of(window.from(), end, size)?));
                         }
                     }
                 }
@@ -445,7 +454,7 @@ impl Ledger {
             report.deployments.push(summary);
         }
 
-        let journal = self.journal_start(organization, now)?;
+        let journal = self.store.journal_start(organization, now).await?;
         let planned = tasks.len() as u64;
         let mut done = 0u64;
         let progress = |done| {
@@ -455,26 +464,41 @@ impl Ledger {
         };
         progress(done);
         let limit = client.concurrency().get().saturating_mul(2);
-        let window_size = self.window;
-        let mut answers = stream::iter(tasks)
+        // Each window is fetched and then written by one future; while one is written,
+        // the others' fetches are polled on.
+        let mut windows = stream::iter(tasks)
             .map(|(index, window)| {
+                let deployment = plan.deployments[index].as_str();
                 let request = client
-                    .items(organization, plan.deployments[index].as_str())
+                    .items(organization, deployment)
                     .range(window.range())
-                    .window(window_size)
+                    .window(size)
                     .format(plan.format);
-                async move { (index, window, request.send().await) }
+                async move {
+                    let stored = match request.send().await {
+                        Ok(answer) => {
+                            let final_ = is_final(window, now, plan.settle);
+                            self.store_answer(
+                                organization,
+                                deployment,
+                                window,
+                                &answer.items,
+                                now,
+                                final_,
+                            )
+                            .await
+                        }
+                        Err(error) => Err(Error::from(error)),
+                    };
+                    (index, window, stored)
+                }
             })
             .buffer_unordered(limit.max(1));
         let mut failed = 0u64;
-        while let Some((index, window, answer)) = answers.next().await {
+        while let Some((index, window, stored)) = windows.next().await {
             done += 1;
             progress(done);
             let deployment = plan.deployments[index].as_str();
-            let stored = answer.map_err(Error::from).and_then(|report| {
-                let final_ = is_final(window, now, plan.settle);
-                self.store_window(organization, deployment, window, &report.items, now, final_)
-            });
             match stored {
                 Ok(outcome) => {
                     let summary = &mut report.deployments[index];
@@ -508,134 +532,82 @@ impl Ledger {
                 Err(error) => return Err(error),
             }
         }
+        drop(windows);
         for summary in &mut report.deployments {
-            summary.total = self.deployment_total(organization, &summary.deployment)?;
+            summary.total = self
+                .deployment_total(organization, &summary.deployment)
+                .await?;
         }
-        self.journal_end(journal, &report, failed, now)?;
-        Ok(report)
-    }
-
-    /// Where a sync without a start begins for `deployment`: its first provisional
-    /// window, or the start of the window after its last final one; `None` when the
-    /// ledger has none of its windows.
-    fn resume_point(&self, organization: &str, deployment: &str) -> Result<Option<Timestamp>> {
-        let conn = self.connection();
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT window_start, window_end, final FROM windows
-                 WHERE organization = ?1 AND deployment = ?2 ORDER BY window_start",
-            )
-            .map_err(|e| storage(&self.path, e))?;
-        let rows = statement
-            .query_map(params![organization, deployment], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, bool>(2)?,
-                ))
+        let revised: u64 = report.deployments.iter().map(|d| d.windows_revised).sum();
+        self.store
+            .journal_end(JournalEnd {
+                id: journal,
+                fetched: report.windows_fetched(),
+                revised,
+                failed,
+                now,
             })
-            .map_err(|e| storage(&self.path, e))?;
-        let mut resume = None;
-        for row in rows {
-            let (start, end, final_) = row.map_err(|e| storage(&self.path, e))?;
-            if !final_ {
-                return Ok(Some(self.stored_instant(start)?));
-            }
-            resume = Some(end);
-        }
-        drop(statement);
-        drop(conn);
-        // The end of the last final window, taken back to a window's start: a window
-        // cut short is fetched whole.
-        match resume {
-            Some(end) => self.window_start(self.stored_instant(end)?).map(Some),
-            None => Ok(None),
-        }
+            .await?;
+        Ok(report)
     }
 
     /// The windows of `deployment` starting in `[from, to)`, by start, each checked
     /// against its lines: a window whose lines do not match its record (or whose
     /// bounds are not a window's) is marked for repair.
-    fn stored_windows(
+    async fn held_windows(
         &self,
         organization: &str,
         deployment: &str,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<HashMap<Timestamp, Stored>> {
-        let conn = self.connection();
-        let mut stored = HashMap::new();
-        let query = Query::all()
+    ) -> Result<HashMap<Timestamp, Held>> {
+        let size = self.window_size();
+        let scope = Query::all()
             .organization(organization)
             .deployments([deployment])
             .from(from)
             .to(to);
-        self.each_window(&conn, &query, |window, consistent| {
-            let start = self.stored_instant(window.start)?;
-            let end = self.stored_instant(window.end)?;
-            let whole = self.window_of(start, end).is_ok_and(|w| w.to() == end);
-            stored.insert(
-                start,
-                Stored {
-                    end,
-                    final_: window.final_,
-                    consistent: consistent && whole,
-                },
-            );
-            Ok(())
-        })?;
-        Ok(stored)
-    }
-
-    /// The start of the window `at` falls in: its month's or its day's, UTC.
-    fn window_start(&self, at: Timestamp) -> Result<Timestamp> {
-        let date = at.to_zoned_datetime(TimeZone::UTC).date();
-        let date = match self.window {
-            WindowSize::Month => date.first_of_month(),
-            _ => date,
-        };
-        date.to_zoned_datetime(TimeZone::UTC)
-            .map(|zoned| zoned.timestamp())
-            .map_err(|_| {
-                Error::InvalidInput(format!(
-                    "{at} is too near the end of the time scale for a ledger window"
-                ))
+        let mut held = HashMap::new();
+        self.store
+            .scan(&scope, 1, |_, window, lines| {
+                if !scope.holds(window.start) {
+                    return Ok(());
+                }
+                let mut tally = Tally::new();
+                for line in &lines {
+                    tally.add(line);
+                }
+                let consistent = self.verify(&window, &tally).is_ok()
+                    && is_window(window.start, window.end, size);
+                held.insert(
+                    window.start,
+                    Held {
+                        end: window.end,
+                        final_: window.final_,
+                        consistent,
+                    },
+                );
+                Ok(())
             })
-    }
-
-    /// The window of this ledger's size that starts at `start` and ends at `end` (or
-    /// where such a window ends, if sooner).
-    fn window_of(&self, start: Timestamp, end: Timestamp) -> Result<Window> {
-        let window = DateRange::new(start, end)?
-            .windows(self.window)
-            .next()
-            .ok_or_else(|| Error::InvalidInput(format!("no window in {start}..{end}")))?;
-        if window.from() != start {
-            return Err(Error::InvalidInput(format!(
-                "{start} is not the start of a window"
-            )));
-        }
-        Ok(window)
-    }
-
-    /// An epoch second from the file, as an instant; refused when out of range.
-    fn stored_instant(&self, second: i64) -> Result<Timestamp> {
-        Timestamp::from_second(second).map_err(|e| self.corrupt(e))
+            .await?;
+        Ok(held)
     }
 
     /// Records an answer fetched by other means (a service's own client, a file of
     /// answers): as [`sync`](Self::sync) stores each window, in one transaction with its
     /// fetch record and, when the same window was stored before, a revision for each
-    /// change. The window is final when `fetched_at` is at least `settle` after its end.
+    /// change. The window is final when `fetched_at` is at least `settle` after its end
+    /// (and after its end at all). It waits for a sync of the same ledger (or, on
+    /// PostgreSQL, deployment) to finish, at most [`DEFAULT_LOCK_WAIT`].
     ///
     /// # Errors
     ///
     /// [`Error::Answer`] when the answer cannot be stored as it is (its lines do not
     /// add up to its total, a line's period runs backwards or past the time scale, a
     /// line cannot be priced exactly); nothing is written. [`Error::InvalidInput`] for
-    /// a ledger opened read-only or a window that holds less than the ledger has;
-    /// [`Error::Storage`].
-    pub fn record(
+    /// a bad id, a ledger opened read-only or a window that holds less than the ledger
+    /// has; [`Error::Busy`]; [`Error::Storage`].
+    pub async fn record(
         &self,
         organization: &str,
         deployment: &str,
@@ -646,8 +618,12 @@ impl Ledger {
     ) -> Result<WindowChange> {
         self.writable()?;
         ec_billing::check_ids(organization, deployment)?;
+        let _lock = self
+            .store
+            .lock(organization, &[deployment.to_string()], DEFAULT_LOCK_WAIT)
+            .await?;
         let now = whole_seconds(fetched_at);
-        self.store_window(
+        self.store_answer(
             organization,
             deployment,
             window,
@@ -655,11 +631,13 @@ impl Ledger {
             now,
             is_final(window, now, settle),
         )
+        .await
     }
 
-    /// Stores one answer for `window` in one transaction: its lines, its fetch record,
-    /// and, when the same window was stored before, a revision for each change.
-    fn store_window(
+    /// Stores one answer for `window`: its lines checked, matched against what the
+    /// ledger holds of the window, and written in one transaction with its record and
+    /// the revisions it brings.
+    async fn store_answer(
         &self,
         organization: &str,
         deployment: &str,
@@ -685,94 +663,33 @@ impl Ledger {
                 items.costs.total
             )));
         }
-        let mut conn = self.connection();
-        let tx = conn.transaction().map_err(|e| storage(&self.path, e))?;
-        let outcome = self
-            .store(
-                &tx,
-                Answer {
-                    organization,
-                    deployment,
-                    window,
-                    lines,
-                    total: items.costs.total,
-                    now,
-                    final_,
-                },
-            )
-            .map_err(|e| match e {
-                StoreError::Sql(e) => storage(&self.path, e),
-                StoreError::Ledger(e) => e,
-                StoreError::Overflow => overflow(deployment, window),
-                StoreError::Shorter => Error::InvalidInput(format!(
-                    "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
-                     a shorter answer would drop lines",
-                    ec_billing::escape(deployment),
-                    window.from()
-                )),
-            })?;
-        tx.commit().map_err(|e| storage(&self.path, e))?;
+        let previous = self
+            .store
+            .window(organization, deployment, window.from())
+            .await?;
+        let (outcome, update) = self.change(
+            Answer {
+                organization,
+                deployment,
+                window,
+                lines,
+                total: lines_total,
+                now,
+                final_,
+            },
+            previous,
+        )?;
+        self.store.write(update).await?;
         Ok(outcome)
     }
 
-    /// The ledger's exact total for `deployment`, over every window it holds, each
-    /// window's lines checked against its record.
-    fn deployment_total(&self, organization: &str, deployment: &str) -> Result<Decimal> {
-        let query = Query::all()
-            .organization(organization)
-            .deployments([deployment]);
-        let conn = self.connection();
-        let mut total = Decimal::ZERO;
-        self.each_line(&conn, &query, |line| {
-            total = total.checked_add(line.cost).ok_or_else(|| {
-                Error::Overflow(format!(
-                    "the total of deployment \"{}\"",
-                    ec_billing::escape(deployment)
-                ))
-            })?;
-            Ok(())
-        })?;
-        Ok(total)
-    }
-
-    /// Records the start of a sync in the journal; returns its id.
-    fn journal_start(&self, organization: &str, now: Timestamp) -> Result<i64> {
-        let conn = self.connection();
-        conn.execute(
-            "INSERT INTO syncs (organization, started_at) VALUES (?1, ?2)",
-            params![organization, now.to_string()],
-        )
-        .map_err(|e| storage(&self.path, e))?;
-        Ok(conn.last_insert_rowid())
-    }
-
-    /// Records the end of a sync, on the sync's own clock (a replay's end is never
-    /// before its start).
-    fn journal_end(&self, id: i64, report: &SyncReport, failed: u64, now: Timestamp) -> Result<()> {
-        let fetched: u64 = report.windows_fetched();
-        let revised: u64 = report.deployments.iter().map(|d| d.windows_revised).sum();
-        let conn = self.connection();
-        conn.execute(
-            "UPDATE syncs SET finished_at = ?2, fetched = ?3, revised = ?4, failed = ?5
-             WHERE id = ?1",
-            params![
-                id,
-                now.to_string(),
-                fetched as i64,
-                revised as i64,
-                failed as i64
-            ],
-        )
-        .map_err(|e| storage(&self.path, e))?;
-        Ok(())
-    }
-
-    /// Stores `answer` in `tx` (see [`Ledger::store_window`]).
-    fn store(
+    /// What storing `answer` over what the ledger holds of its window (`previous`)
+    /// changes, and the update that writes it.
+    fn change(
         &self,
-        tx: &Transaction<'_>,
         answer: Answer<'_>,
-    ) -> std::result::Result<WindowChange, StoreError> {
+        previous: Option<StoredLines>,
+    ) -> Result<(WindowChange, WindowUpdate)> {
         let Answer {
             organization,
             deployment,
@@ -782,232 +699,136 @@ impl Ledger {
             now,
             final_,
         } = answer;
-        let start = window.from().as_second();
-        let end = window.to().as_second();
-        let previous: Option<(StoredWindow, String)> = tx
-            .prepare_cached(
-                "SELECT organization, deployment, window_start, window_end, final, lines,
-                        total, digest, first_fetched_at
-                 FROM windows
-                 WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-            )?
-            .query_row(params![organization, deployment, start], |row| {
-                Ok((StoredWindow::read(row)?, row.get(8)?))
-            })
-            .optional()?;
-        let (previous, first_fetched) = match previous {
-            Some((previous, first)) => (Some(previous), Some(first)),
-            None => (None, None),
-        };
-        if previous.as_ref().is_some_and(|p| p.end > end) {
-            return Err(StoreError::Shorter);
-        }
-        // The lines stored before, checked against their record: lines edited outside
-        // the ledger are replaced (a repair), never taken as what was fetched before.
-        let mut old: Vec<AnswerLine> = Vec::new();
-        let mut consistent = true;
-        if let Some(previous) = &previous {
-            let mut statement = tx.prepare_cached(
-                "SELECT line_type, kind, sku, name, period_start, period_end, ordinal, hours,
-                        instance_count, price_per_hour, quantity, quantity_formatted, rate,
-                        rate_formatted, cost
-                 FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-            )?;
-            let mut rows = statement.query(params![organization, deployment, start])?;
-            let mut tally = Tally::new();
-            while let Some(row) = rows.next()? {
-                match crate::query::answer_line(row, 0) {
-                    Ok(line) => {
-                        tally.add(&line);
-                        old.push(line);
-                    }
-                    Err(_) => consistent = false,
-                }
-            }
-            consistent = consistent && self.verify(previous, &tally).is_ok();
-        }
-        let same_window = previous.as_ref().is_some_and(|p| p.end == end);
         let mut outcome = WindowChange {
             new: previous.is_none(),
             ..WindowChange::default()
         };
-        let now_text = now.to_string();
-        let (lines, changes) = match &previous {
-            Some(_) if consistent => {
-                // A window that grew (the month to date) is matched across the growth:
-                // its DTS lines are keyed by the window, so by the window's start.
-                if !same_window {
-                    for line in &mut old {
-                        if line.key.line_type == LineType::Dts {
-                            line.key.period_end = window.to();
-                        }
+        let Some(StoredLines {
+            window: record,
+            lines: mut old,
+            unreadable,
+        }) = previous
+        else {
+            outcome.added = lines.len() as u64;
+            let update = WindowUpdate::Write(WindowWrite {
+                organization: organization.to_string(),
+                deployment: deployment.to_string(),
+                start: window.from(),
+                end: window.to(),
+                digest: digest(&lines),
+                lines,
+                total,
+                first_fetched_at: now,
+                now,
+                final_,
+                revisions: Vec::new(),
+                repaired: false,
+            });
+            return Ok((outcome, update));
+        };
+        if record.end > window.to() {
+            return Err(Error::InvalidInput(format!(
+                "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
+                 a shorter answer would drop lines",
+                ec_billing::escape(deployment),
+                window.from()
+            )));
+        }
+        // The lines stored before, checked against their record: lines edited outside
+        // the ledger are replaced (a repair), never taken as what was fetched before.
+        let mut tally = Tally::new();
+        for line in &old {
+            tally.add(line);
+        }
+        let consistent = !unreadable && self.verify(&record, &tally).is_ok();
+        let same_window = record.end == window.to();
+        let (lines, changes) = if consistent {
+            // A window that grew (the month to date) is matched across the growth: its
+            // DTS lines are keyed by the window, so by the window's start.
+            if !same_window {
+                for line in &mut old {
+                    if line.key.line_type == LineType::Dts {
+                        line.key.period_end = window.to();
                     }
-                    number(&mut old);
                 }
-                let diff = diff(&old, lines);
-                outcome.added = diff.added;
-                outcome.changed = diff.changed;
-                outcome.removed = diff.removed;
-                outcome.unchanged = diff.unchanged;
-                (diff.lines, diff.changes)
+                number(&mut old);
             }
-            Some(_) => {
-                outcome.repaired = true;
-                outcome.added = lines.len() as u64;
-                (lines, Vec::new())
-            }
-            None => {
-                outcome.added = lines.len() as u64;
-                (lines, Vec::new())
-            }
+            let diff = diff(&old, lines);
+            outcome.added = diff.added;
+            outcome.changed = diff.changed;
+            outcome.removed = diff.removed;
+            outcome.unchanged = diff.unchanged;
+            (diff.lines, diff.changes)
+        } else {
+            outcome.repaired = true;
+            outcome.added = lines.len() as u64;
+            (lines, Vec::new())
         };
         let digest = digest(&lines);
-        if let Some(previous) = &previous
-            && consistent
-            && same_window
-            && changes.is_empty()
-            && previous.digest == digest
-        {
+        if consistent && same_window && changes.is_empty() && record.digest == digest {
             // Nothing changed upstream: the lines stay; the window may have settled.
-            if previous.final_ != final_ {
-                tx.prepare_cached(
-                    "UPDATE windows SET final = ?4, fetched_at = ?5
-                     WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-                )?
-                .execute(params![
-                    organization,
-                    deployment,
-                    start,
+            let update = if record.final_ == final_ {
+                WindowUpdate::Nothing
+            } else {
+                WindowUpdate::Settle {
+                    organization: organization.to_string(),
+                    deployment: deployment.to_string(),
+                    start: window.from(),
                     final_,
-                    now_text
-                ])?;
-            }
-            return Ok(outcome);
-        }
-        if previous.is_some() {
-            tx.prepare_cached(
-                "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
-            )?
-            .execute(params![organization, deployment, start])?;
-        }
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO lines (organization, deployment, window_start, line_type, kind, sku,
-                     name, period_start, period_end, ordinal, hours, instance_count,
-                     price_per_hour, quantity, quantity_formatted, rate, rate_formatted, cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18)",
-            )?;
-            for line in &lines {
-                let key = &line.key;
-                insert.execute(params![
-                    organization,
-                    deployment,
-                    start,
-                    key.line_type.as_str(),
-                    key.kind,
-                    key.sku,
-                    key.name,
-                    key.period_start.to_string(),
-                    key.period_end.to_string(),
-                    key.ordinal,
-                    line.hours,
-                    line.instance_count,
-                    line.price_per_hour.map(|d| d.to_string()),
-                    line.quantity.map(|d| d.to_string()),
-                    line.quantity_formatted,
-                    line.rate.map(|d| d.to_string()),
-                    line.rate_formatted,
-                    line.cost.to_string(),
-                ])?;
-            }
+                    now,
+                }
+            };
+            return Ok((outcome, update));
         }
         // A revision is a change between two fetches of the same window; a window that
         // grew is replaced, its changes counted but not as revisions.
-        if same_window && !changes.is_empty() {
+        let revisions = if same_window { changes } else { Vec::new() };
+        if !revisions.is_empty() {
             outcome.revised = true;
-            outcome.revisions = changes.len() as u64;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO revisions (organization, deployment, window_start, window_end,
-                     seen_at, change, line_type, kind, sku, name, period_start, period_end,
-                     ordinal, old_cost, new_cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            for change in &changes {
-                let key = &change.key;
-                insert.execute(params![
-                    organization,
-                    deployment,
-                    start,
-                    end,
-                    now_text,
-                    change.change.as_str(),
-                    key.line_type.as_str(),
-                    key.kind,
-                    key.sku,
-                    key.name,
-                    key.period_start.to_string(),
-                    key.period_end.to_string(),
-                    key.ordinal,
-                    change.old_cost.map(|d| d.to_string()),
-                    change.new_cost.map(|d| d.to_string()),
-                ])?;
-                let delta = change.delta().ok_or(StoreError::Overflow)?;
+            outcome.revisions = revisions.len() as u64;
+            for change in &revisions {
+                let delta = change.delta().ok_or_else(|| overflow(deployment, window))?;
                 outcome.revised_by = outcome
                     .revised_by
                     .checked_add(delta)
-                    .ok_or(StoreError::Overflow)?;
+                    .ok_or_else(|| overflow(deployment, window))?;
             }
         }
-        if outcome.repaired {
-            tx.prepare_cached(
-                "INSERT INTO repairs (organization, deployment, window_start, window_end, seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![organization, deployment, start, end, now_text])?;
-        }
-        let first_fetched = first_fetched.unwrap_or_else(|| now_text.clone());
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO windows (organization, deployment, window_start, window_end,
-                 first_fetched_at, fetched_at, final, digest, lines, total)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            organization,
-            deployment,
-            start,
-            end,
-            first_fetched,
-            now_text,
-            final_,
+        let update = WindowUpdate::Write(WindowWrite {
+            organization: organization.to_string(),
+            deployment: deployment.to_string(),
+            start: window.from(),
+            end: window.to(),
+            lines,
             digest,
-            lines.len() as i64,
-            total.to_string(),
-        ])?;
-        Ok(outcome)
+            total,
+            first_fetched_at: record.first_fetched_at,
+            now,
+            final_,
+            revisions,
+            repaired: outcome.repaired,
+        });
+        Ok((outcome, update))
     }
-}
 
-/// What a sync does with one window of its range.
-#[derive(Debug, PartialEq, Eq)]
-enum Planned {
-    /// Nothing: the ledger has it whole, final, and as its record says.
-    Skip,
-    /// Fetches the window from its start to this end: the range's, or the ledger's
-    /// when it holds more (a window is never shrunk).
-    Fetch(Timestamp),
-}
-
-/// What to do with `window` of the range, given what the ledger holds of it. A window
-/// is skipped only when the ledger holds it final and consistent; one the ledger holds
-/// more of than the range asks for (fetched before its end, with a range that reached
-/// further) is fetched again over what the ledger holds.
-fn plan_window(window: Window, stored: Option<&Stored>, refetch_final: bool) -> Planned {
-    match stored {
-        None => Planned::Fetch(window.to()),
-        Some(s) if !s.consistent => Planned::Fetch(s.end.max(window.to())),
-        Some(s) if s.end >= window.to() && s.final_ && !refetch_final => Planned::Skip,
-        Some(s) => Planned::Fetch(s.end.max(window.to())),
+    /// The ledger's exact total for `deployment`, over every window it holds, each
+    /// window's lines checked against its record.
+    async fn deployment_total(&self, organization: &str, deployment: &str) -> Result<Decimal> {
+        let query = Query::all()
+            .organization(organization)
+            .deployments([deployment]);
+        let mut total = Decimal::ZERO;
+        self.each_line(&query, 1, |_, line| {
+            total = total.checked_add(line.cost).ok_or_else(|| {
+                Error::Overflow(format!(
+                    "the total of deployment \"{}\"",
+                    ec_billing::escape(deployment)
+                ))
+            })?;
+            Ok(())
+        })
+        .await?;
+        Ok(total)
     }
 }
 
@@ -1022,77 +843,10 @@ struct Answer<'a> {
     final_: bool,
 }
 
-enum StoreError {
-    Sql(rusqlite::Error),
-    Ledger(Error),
-    Overflow,
-    /// The ledger holds more of the window than the answer covers.
-    Shorter,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Sql(error)
-    }
-}
-
-impl From<Error> for StoreError {
-    fn from(error: Error) -> Self {
-        Self::Ledger(error)
-    }
-}
-
-/// Whether `window`, fetched `now`, is final: the fetch covered all of it (it came
-/// after the window's end), and at least `settle` after that end.
-fn is_final(window: Window, now: Timestamp, settle: SignedDuration) -> bool {
-    now >= window.to()
-        && window
-            .to()
-            .checked_add(settle)
-            .is_ok_and(|settled| settled <= now)
-}
-
-/// `at` without its fraction of a second.
-fn whole_seconds(at: Timestamp) -> Timestamp {
-    Timestamp::from_second(at.as_second()).unwrap_or(at)
-}
-
-/// The instant of a stored epoch second (one out of range, only a tampered file has,
-/// reads as the epoch; the window's check against its lines then fails).
-pub(crate) fn instant(second: i64) -> Timestamp {
-    Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
 fn overflow(deployment: &str, window: Window) -> Error {
     Error::Answer(AnswerError::new(
         deployment,
         window,
         "a sum overflows an exact decimal",
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_window_is_final_once_the_settle_period_has_passed_since_its_end() {
-        let window = DateRange::parse("2024-01-01", "2024-02-01")
-            .unwrap()
-            .windows(WindowSize::Month)
-            .next()
-            .unwrap();
-        let at = |t: &str| t.parse::<Timestamp>().unwrap();
-        assert!(!is_final(
-            window,
-            at("2024-02-14T23:59:59Z"),
-            DEFAULT_SETTLE
-        ));
-        assert!(is_final(window, at("2024-02-15T00:00:00Z"), DEFAULT_SETTLE));
-        assert!(!is_final(
-            window,
-            at("2024-01-20T00:00:00Z"),
-            SignedDuration::MAX
-        ));
-    }
 }

@@ -1,0 +1,189 @@
+//! Which windows a sync fetches, from what the ledger holds and the range asked for:
+//! pure functions over values.
+
+use ec_billing::{DateRange, Window, WindowSize};
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+
+use crate::{
+    error::{Error, Result},
+    store::StoredWindow,
+};
+
+/// What the ledger holds of a window of the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) end: Timestamp,
+    pub(crate) final_: bool,
+    /// Its lines match its record, and its bounds are a window's.
+    pub(crate) consistent: bool,
+}
+
+/// What a sync does with one window of its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Planned {
+    /// Nothing: the ledger has it whole, final, and as its record says.
+    Skip,
+    /// Fetches the window from its start to this end: the range's, or the ledger's
+    /// when it holds more (a window is never shrunk).
+    Fetch(Timestamp),
+}
+
+/// What to do with `window` of the range, given what the ledger holds of it. A window
+/// is skipped only when the ledger holds it final and consistent; one the ledger holds
+/// more of than the range asks for (fetched before its end, with a range that reached
+/// further) is fetched again over what the ledger holds.
+pub(crate) fn plan_window(window: Window, held: Option<Held>, refetch_final: bool) -> Planned {
+    match held {
+        None => Planned::Fetch(window.to()),
+        Some(h) if !h.consistent => Planned::Fetch(h.end.max(window.to())),
+        Some(h) if h.end >= window.to() && h.final_ && !refetch_final => Planned::Skip,
+        Some(h) => Planned::Fetch(h.end.max(window.to())),
+    }
+}
+
+/// Where a sync without a start begins for a deployment whose windows (by start) are
+/// `windows`: its first provisional window, or the start of the window after its last
+/// final one (a window cut short is fetched whole); `None` when there are none.
+pub(crate) fn resume_point(
+    windows: &[StoredWindow],
+    size: WindowSize,
+) -> Result<Option<Timestamp>> {
+    let mut resume = None;
+    for window in windows {
+        if !window.final_ {
+            return Ok(Some(window.start));
+        }
+        resume = Some(window.end);
+    }
+    resume.map(|end| window_start(end, size)).transpose()
+}
+
+/// The start of the window `at` falls in: its month's or its day's, UTC.
+pub(crate) fn window_start(at: Timestamp, size: WindowSize) -> Result<Timestamp> {
+    let date = at.to_zoned_datetime(TimeZone::UTC).date();
+    let date = match size {
+        WindowSize::Month => date.first_of_month(),
+        _ => date,
+    };
+    date.to_zoned_datetime(TimeZone::UTC)
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| {
+            Error::InvalidInput(format!(
+                "{at} is too near the end of the time scale for a ledger window"
+            ))
+        })
+}
+
+/// The window of `size` that starts at `start` and ends at `end` (or where such a
+/// window ends, if sooner).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] when `start` is not before `end`, or is not where a window
+/// of `size` starts.
+pub(crate) fn window_of(start: Timestamp, end: Timestamp, size: WindowSize) -> Result<Window> {
+    let window = DateRange::new(start, end)?
+        .windows(size)
+        .next()
+        .ok_or_else(|| Error::InvalidInput(format!("no window in {start}..{end}")))?;
+    if window.from() != start {
+        return Err(Error::InvalidInput(format!(
+            "{start} is not the start of a window"
+        )));
+    }
+    Ok(window)
+}
+
+/// Whether a window's stored bounds are a window's: it starts where one starts and
+/// ends no later than that one does.
+pub(crate) fn is_window(start: Timestamp, end: Timestamp, size: WindowSize) -> bool {
+    window_of(start, end, size).is_ok_and(|w| w.to() == end)
+}
+
+/// Whether `window`, fetched `now`, is final: the fetch covered all of it (it came
+/// after the window's end), and at least `settle` after that end.
+pub(crate) fn is_final(window: Window, now: Timestamp, settle: SignedDuration) -> bool {
+    now >= window.to()
+        && window
+            .to()
+            .checked_add(settle)
+            .is_ok_and(|settled| settled <= now)
+}
+
+/// `at` without its fraction of a second.
+pub(crate) fn whole_seconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn january() -> Window {
+        DateRange::parse("2024-01-01", "2024-02-01")
+            .unwrap()
+            .windows(WindowSize::Month)
+            .next()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_window_is_final_once_the_settle_period_has_passed_since_its_end() {
+        let settle = SignedDuration::from_hours(14 * 24);
+        assert!(!is_final(january(), at("2024-02-14T23:59:59Z"), settle));
+        assert!(is_final(january(), at("2024-02-15T00:00:00Z"), settle));
+        assert!(!is_final(
+            january(),
+            at("2024-01-20T00:00:00Z"),
+            SignedDuration::MAX
+        ));
+        assert!(
+            !is_final(january(), at("2024-01-20T00:00:00Z"), -settle),
+            "a fetch before the end is provisional whatever the settle period"
+        );
+    }
+
+    #[test]
+    fn only_a_final_consistent_window_held_whole_is_skipped() {
+        let held = |end: &str, final_, consistent| {
+            Some(Held {
+                end: at(end),
+                final_,
+                consistent,
+            })
+        };
+        let end = "2024-02-01T00:00:00Z";
+        assert_eq!(plan_window(january(), None, false), Planned::Fetch(at(end)));
+        assert_eq!(
+            plan_window(january(), held(end, true, true), false),
+            Planned::Skip
+        );
+        assert_eq!(
+            plan_window(january(), held(end, true, true), true),
+            Planned::Fetch(at(end))
+        );
+        assert_eq!(
+            plan_window(january(), held(end, true, false), false),
+            Planned::Fetch(at(end)),
+            "a window that does not match its record is repaired"
+        );
+        let short = DateRange::parse("2024-01-01", "2024-01-10")
+            .unwrap()
+            .windows(WindowSize::Month)
+            .next()
+            .unwrap();
+        assert_eq!(
+            plan_window(short, held(end, false, true), false),
+            Planned::Fetch(at(end)),
+            "a provisional window held longer is fetched again over what is held"
+        );
+        assert_eq!(
+            plan_window(short, held(end, true, true), false),
+            Planned::Skip
+        );
+    }
+}

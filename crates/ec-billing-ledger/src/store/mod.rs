@@ -1,0 +1,269 @@
+//! Where a ledger keeps its data: one seam, two engines. [`Store`] is the few
+//! operations the ledger needs (read a window's lines, write a window in one
+//! transaction, scan windows with their lines, the journal, locks); `sqlite` and
+//! `postgres` are the only modules that name their drivers.
+//!
+//! Everything above this seam is engine-free: planning and diffing are pure functions
+//! over values, and both engines are handed the same values and give back the same
+//! values, so that every export is the same bytes from either.
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::time::Duration;
+
+use ec_billing::{Decimal, WindowSize};
+use jiff::Timestamp;
+
+use crate::{
+    diff::LineChange,
+    error::Result,
+    query::{Query, Revision},
+    record::AnswerLine,
+};
+
+/// How a ledger is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// To read and write; a new ledger, with windows of this size (or months), when
+    /// there is none.
+    Create(Option<WindowSize>),
+    /// To read and write a ledger that must exist.
+    Existing,
+    /// To read only: nothing is written.
+    ReadOnly,
+}
+
+impl Access {
+    pub(crate) fn creates(self) -> bool {
+        matches!(self, Self::Create(_))
+    }
+
+    pub(crate) fn window(self) -> Option<WindowSize> {
+        match self {
+            Self::Create(window) => window,
+            Self::Existing | Self::ReadOnly => None,
+        }
+    }
+}
+
+/// The window sizes a ledger keeps, as its store writes them: `month` or `day`.
+pub(crate) fn window_text(size: WindowSize) -> &'static str {
+    match size {
+        WindowSize::Day => "day",
+        _ => "month",
+    }
+}
+
+/// A window size as a store reads it back: `month` or `day`, nothing else (an edited
+/// `7d` would make windows overlap).
+pub(crate) fn parse_window(text: &str) -> Option<WindowSize> {
+    match text {
+        "month" => Some(WindowSize::Month),
+        "day" => Some(WindowSize::Day),
+        _ => None,
+    }
+}
+
+/// A window's record, as stored (its total and digest as text, as they were written:
+/// a window's lines are checked against them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredWindow {
+    pub(crate) organization: String,
+    pub(crate) deployment: String,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) first_fetched_at: Timestamp,
+    pub(crate) fetched_at: Timestamp,
+    pub(crate) final_: bool,
+    pub(crate) lines: i64,
+    pub(crate) total: String,
+    pub(crate) digest: String,
+}
+
+/// A window's lines as a store reads them for a sync: those it could read, and whether
+/// any row could not be read as the ledger writes it (then the window is repaired).
+#[derive(Debug)]
+pub(crate) struct StoredLines {
+    pub(crate) window: StoredWindow,
+    pub(crate) lines: Vec<AnswerLine>,
+    pub(crate) unreadable: bool,
+}
+
+/// What a sync writes for one window, in one transaction.
+#[derive(Debug)]
+pub(crate) enum WindowUpdate {
+    /// The window's lines, replacing any it had, with its record, the revisions the
+    /// change brings, and whether it is a repair.
+    Write(WindowWrite),
+    /// Nothing changed upstream; the window may have settled.
+    Settle {
+        organization: String,
+        deployment: String,
+        start: Timestamp,
+        final_: bool,
+        now: Timestamp,
+    },
+    /// Nothing to write at all.
+    Nothing,
+}
+
+/// A window written whole (see [`WindowUpdate::Write`]).
+#[derive(Debug)]
+pub(crate) struct WindowWrite {
+    pub(crate) organization: String,
+    pub(crate) deployment: String,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) lines: Vec<AnswerLine>,
+    pub(crate) digest: String,
+    pub(crate) total: Decimal,
+    pub(crate) first_fetched_at: Timestamp,
+    pub(crate) now: Timestamp,
+    pub(crate) final_: bool,
+    /// Recorded as revisions (empty unless the same window was fetched again).
+    pub(crate) revisions: Vec<LineChange>,
+    pub(crate) repaired: bool,
+}
+
+/// The counts a sync's journal ends with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JournalEnd {
+    pub(crate) id: i64,
+    pub(crate) fetched: u64,
+    pub(crate) revised: u64,
+    pub(crate) failed: u64,
+    pub(crate) now: Timestamp,
+}
+
+/// Held while a sync or a record writes: for SQLite the whole file, for PostgreSQL
+/// each deployment it writes. Let go when dropped.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum StoreLock {
+    Sqlite(#[allow(dead_code, reason = "held for its drop")] sqlite::FileLock),
+    Postgres(#[allow(dead_code, reason = "held for its drop")] postgres::DeploymentLocks),
+}
+
+/// A ledger's store.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
+}
+
+impl Store {
+    /// The window size, fixed when the ledger was created.
+    pub(crate) fn window_size(&self) -> WindowSize {
+        match self {
+            Self::Sqlite(s) => s.window_size(),
+            Self::Postgres(s) => s.window_size(),
+        }
+    }
+
+    /// Whether it was opened read-only.
+    pub(crate) fn read_only(&self) -> bool {
+        match self {
+            Self::Sqlite(s) => s.read_only(),
+            Self::Postgres(s) => s.read_only(),
+        }
+    }
+
+    /// Takes the lock a sync of `deployments` of `organization` writes under, waiting
+    /// at most `wait`.
+    pub(crate) async fn lock(
+        &self,
+        organization: &str,
+        deployments: &[String],
+        wait: Duration,
+    ) -> Result<StoreLock> {
+        Ok(match self {
+            Self::Sqlite(s) => StoreLock::Sqlite(s.lock(wait).await?),
+            Self::Postgres(s) => {
+                StoreLock::Postgres(s.lock(organization, deployments, wait).await?)
+            }
+        })
+    }
+
+    /// The records of the windows in `scope` (its organization, deployments, and the
+    /// range their starts are in), by organization, deployment and start.
+    pub(crate) async fn windows(&self, scope: &Query) -> Result<Vec<StoredWindow>> {
+        match self {
+            Self::Sqlite(s) => s.windows(scope).await,
+            Self::Postgres(s) => s.windows(scope).await,
+        }
+    }
+
+    /// The window of `deployment` that starts at `start`, with its lines.
+    pub(crate) async fn window(
+        &self,
+        organization: &str,
+        deployment: &str,
+        start: Timestamp,
+    ) -> Result<Option<StoredLines>> {
+        match self {
+            Self::Sqlite(s) => s.window(organization, deployment, start).await,
+            Self::Postgres(s) => s.window(organization, deployment, start).await,
+        }
+    }
+
+    /// Calls `each` with every window of `scope`'s organization and deployments (the
+    /// range is the caller's to apply) and its lines, a window at a time, `passes`
+    /// times over one snapshot. Lines come in the export's order (see
+    /// [`crate::record::export_order`]).
+    pub(crate) async fn scan(
+        &self,
+        scope: &Query,
+        passes: u8,
+        each: impl FnMut(u8, StoredWindow, Vec<AnswerLine>) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Self::Sqlite(s) => s.scan(scope, passes, each).await,
+            Self::Postgres(s) => s.scan(scope, passes, each).await,
+        }
+    }
+
+    /// Writes `update` in one transaction.
+    pub(crate) async fn write(&self, update: WindowUpdate) -> Result<()> {
+        match self {
+            Self::Sqlite(s) => s.write(update).await,
+            Self::Postgres(s) => s.write(update).await,
+        }
+    }
+
+    /// Records the start of a sync; returns its id.
+    pub(crate) async fn journal_start(&self, organization: &str, now: Timestamp) -> Result<i64> {
+        match self {
+            Self::Sqlite(s) => s.journal_start(organization, now).await,
+            Self::Postgres(s) => s.journal_start(organization, now).await,
+        }
+    }
+
+    /// Records the end of a sync.
+    pub(crate) async fn journal_end(&self, end: JournalEnd) -> Result<()> {
+        match self {
+            Self::Sqlite(s) => s.journal_end(end).await,
+            Self::Postgres(s) => s.journal_end(end).await,
+        }
+    }
+
+    /// Every revision in `scope`, in the order they were seen.
+    pub(crate) async fn revisions(&self, scope: &Query) -> Result<Vec<Revision>> {
+        match self {
+            Self::Sqlite(s) => s.revisions(scope).await,
+            Self::Postgres(s) => s.revisions(scope).await,
+        }
+    }
+
+    /// A line in `scope` (organization and deployments) whose window has no record, if
+    /// there is one: its organization, deployment and window start.
+    pub(crate) async fn orphan(
+        &self,
+        scope: &Query,
+    ) -> Result<Option<(String, String, Timestamp)>> {
+        match self {
+            Self::Sqlite(s) => s.orphan(scope).await,
+            Self::Postgres(s) => s.orphan(scope).await,
+        }
+    }
+}
