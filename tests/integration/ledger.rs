@@ -727,7 +727,8 @@ async fn a_tampered_amount_or_a_negative_version_is_refused() {
         .lines(&Query::all())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Storage(_)), "{err}");
+    assert!(matches!(err, Error::Inconsistent(_)), "{err}");
+    assert!(err.to_string().contains("2024-01-01T00:00:00Z"), "{err}");
 
     let other = dir.join("other.db");
     let conn = rusqlite::Connection::open(&other).unwrap();

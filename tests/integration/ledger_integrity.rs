@@ -464,7 +464,7 @@ async fn a_line_that_cannot_be_exported_exactly_is_refused_when_fetched_naming_i
                 1,
                 ("9999-12-02T00:00:00Z", "9999-12-03T00:00:00Z"),
             ),
-            month("9999-12-01", "9999-12-30"),
+            month("9999-11-01", "9999-12-01"),
             "time scale",
         ),
     ];
@@ -568,4 +568,270 @@ async fn a_server_that_shuffles_same_key_lines_on_every_answer_records_no_revisi
             .unwrap();
         assert_eq!(summary.total, served);
     }
+}
+
+/// A simulator serving `o`/`d`, its clock at 2024-06-01.
+async fn serving_o_d() -> ec_billing_sim::RunningSimulator {
+    Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(Dataset::empty().deployment("o", "d", 7))
+        .now(at("2024-06-01T00:00:00Z"))
+        .start()
+        .await
+        .unwrap()
+}
+
+/// January and February 2024 of `o`/`d` from `sim`, into a new ledger in `dir`.
+async fn synced(
+    dir: &TempDir,
+    sim: &ec_billing_sim::RunningSimulator,
+) -> (std::path::PathBuf, Ledger) {
+    let path = dir.join("costs.db");
+    let ledger = Ledger::open(&path).await.unwrap();
+    ledger.sync(&client(sim), &two_months()).await.unwrap();
+    (path, ledger)
+}
+
+fn two_months() -> SyncPlan {
+    SyncPlan::new("o", ["d"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-03-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"))
+}
+
+#[tokio::test]
+async fn a_window_edited_by_hand_in_its_bounds_digest_or_values_is_named_then_repaired_without_revisions()
+ {
+    let sim = serving_o_d().await;
+    let served = sim
+        .items_total(
+            "o",
+            "d",
+            at("2024-01-01T00:00:00Z"),
+            at("2024-03-01T00:00:00Z"),
+        )
+        .unwrap();
+    let january = at("2024-01-01T00:00:00Z").as_second();
+    for (what, sql) in [
+        (
+            "its start moved",
+            format!(
+                "UPDATE windows SET window_start = window_start + 1 WHERE window_start = {january};
+                 UPDATE lines SET window_start = window_start + 1 WHERE window_start = {january};"
+            ),
+        ),
+        (
+            "its end moved",
+            format!(
+                "UPDATE windows SET window_end = window_end + 86400 WHERE window_start = {january}"
+            ),
+        ),
+        (
+            "its end out of range",
+            format!(
+                "UPDATE windows SET window_end = 9223372036854775807 WHERE window_start = {january}"
+            ),
+        ),
+        (
+            "its digest replaced, two costs moved",
+            format!(
+                "UPDATE windows SET digest = 'legacy' WHERE window_start = {january};
+                 UPDATE lines SET cost = '1000' WHERE window_start = {january} AND rowid IN
+                     (SELECT rowid FROM lines WHERE window_start = {january} LIMIT 1);"
+            ),
+        ),
+        (
+            "a cost no decimal",
+            format!("UPDATE lines SET cost = '1e5' WHERE window_start = {january}"),
+        ),
+        (
+            "its final flag not a boolean",
+            format!("UPDATE windows SET final = 'yes' WHERE window_start = {january}"),
+        ),
+        (
+            "its record deleted",
+            format!("DELETE FROM windows WHERE window_start = {january}"),
+        ),
+    ] {
+        let dir = TempDir::new("edited-window");
+        let (path, ledger) = synced(&dir, &sim).await;
+        drop(ledger);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        // `lines` has no rowid: the digest case moves the first line's cost instead.
+        let sql = sql.replace(
+            &format!(
+                " AND rowid IN\n                     (SELECT rowid FROM lines WHERE window_start = {january} LIMIT 1)"
+            ),
+            " AND ordinal = 0 AND line_type = 'resource'",
+        );
+        conn.execute_batch(&sql).unwrap();
+        drop(conn);
+        let ledger = Ledger::open(&path).await.unwrap();
+
+        let mut out = Vec::new();
+        let exported = ledger
+            .export(&Query::all(), &Export::new(ExportFormat::Csv), &mut out)
+            .await;
+        let Err(err) = exported else {
+            panic!("{what}: exported {exported:?}");
+        };
+        assert!(matches!(err, Error::Inconsistent(_)), "{what}: {err}");
+        assert!(
+            err.to_string().contains("2024-01-01T00:00:0"),
+            "{what}: {err}"
+        );
+        assert!(out.is_empty(), "{what}");
+
+        let report = ledger.sync(&client(&sim), &two_months()).await.unwrap();
+        let summary = &report.deployments[0];
+        assert_eq!(summary.revisions, 0, "{what}: {summary:?}");
+        assert_eq!(summary.total, served, "{what}: {summary:?}");
+        assert_eq!(ledger.total(&Query::all()).await.unwrap(), served, "{what}");
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_whose_window_size_was_deleted_is_refused_not_taken_for_months() {
+    let sim = serving_o_d().await;
+    let dir = TempDir::new("no-size");
+    let (path, ledger) = synced(&dir, &sim).await;
+    drop(ledger);
+    tamper(&path, "DELETE FROM meta WHERE key = 'window'");
+
+    let err = Ledger::open(&path).await.unwrap_err();
+
+    assert!(matches!(err, Error::NotALedger(_)), "{err}");
+    assert!(err.to_string().contains("no window size"), "{err}");
+}
+
+#[tokio::test]
+async fn a_window_cut_short_by_the_range_is_never_final_and_month_to_date_growth_is_no_revision() {
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
+        .now(at("2024-06-20T00:00:00Z"))
+        .start()
+        .await
+        .unwrap();
+    let dir = TempDir::new("cut-short");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    let client = client(&sim);
+    // With no settle period at all, June to date is still provisional.
+    let plan = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-05-01T00:00:00Z"))
+        .now(at("2024-06-20T00:00:00Z"))
+        .settle(SignedDuration::ZERO);
+    ledger.sync(&client, &plan).await.unwrap();
+    let windows = ledger.windows(&Query::all()).await.unwrap();
+    assert!(windows[0].is_final, "May ended before the fetch");
+    assert!(!windows[1].is_final, "June was cut short at the 20th");
+
+    // A range reaching into the future: June fetched whole before its end.
+    let ahead = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-06-01T00:00:00Z"))
+        .to(at("2024-07-01T00:00:00Z"))
+        .now(at("2024-06-20T00:00:00Z"));
+    ledger.sync(&client, &ahead).await.unwrap();
+    sim.set_now(at("2024-07-20T00:00:00Z"));
+    let after = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-06-01T00:00:00Z"))
+        .to(at("2024-07-01T00:00:00Z"))
+        .now(at("2024-07-20T00:00:00Z"));
+    let report = ledger.sync(&client, &after).await.unwrap();
+
+    assert_eq!(
+        report.deployments[0].revisions, 0,
+        "the month grew: no revision"
+    );
+    assert!(report.deployments[0].lines_added > 0);
+}
+
+#[tokio::test]
+async fn an_export_whose_total_would_overflow_writes_nothing() {
+    let dir = TempDir::new("export-overflow");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    let max = "79228162514264337593543950335";
+    for (from, to) in [("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01")] {
+        ledger
+            .record(
+                "o",
+                "d",
+                month(from, to),
+                &answer(&[("data_out", max)]),
+                at("2024-06-01T00:00:00Z"),
+                SignedDuration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    for format in [ExportFormat::Json, ExportFormat::Csv, ExportFormat::Focus] {
+        let mut out = Vec::new();
+        let err = ledger
+            .export(&Query::all(), &Export::new(format), &mut out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Overflow(_)), "{format:?}: {err}");
+        assert!(out.is_empty(), "{format:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dangling_link_or_a_path_ending_in_a_slash_is_refused() {
+    let dir = TempDir::new("odd-paths");
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(dir.join("nowhere.db"), &link).unwrap();
+    let err = Ledger::open(&link).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(!dir.join("nowhere.db").exists(), "nothing created");
+
+    let slash = format!("{}/", dir.join("fresh.db").display());
+    let err = Ledger::open(&slash).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(!dir.join("fresh.db").exists(), "nothing created");
+}
+
+#[tokio::test]
+async fn a_write_ahead_log_without_its_index_is_refused_by_a_reader_not_given_one() {
+    let dir = TempDir::new("wal-no-shm");
+    let (path, ledger) = january(&dir).await;
+    drop(ledger);
+    // A writer that has not folded its log in (as a killed sync leaves it)...
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; INSERT INTO meta (key, value) VALUES ('note', 'x');",
+        )
+        .unwrap();
+    // ...copied without its index.
+    let copy = TempDir::new("wal-no-shm-copy");
+    std::fs::copy(&path, copy.join("costs.db")).unwrap();
+    std::fs::copy(format!("{}-wal", path.display()), copy.join("costs.db-wal")).unwrap();
+    drop(writer);
+    assert!(
+        std::fs::metadata(copy.join("costs.db-wal")).unwrap().len() > 0,
+        "the copy has a log"
+    );
+
+    let err = Ledger::open_read_only(copy.join("costs.db"))
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("-shm"), "{err}");
+    assert!(!copy.join("costs.db-shm").exists());
+}
+
+#[tokio::test]
+async fn a_schema_version_set_back_by_hand_migrates_again_without_failing() {
+    let dir = TempDir::new("version-back");
+    let (path, ledger) = january(&dir).await;
+    drop(ledger);
+    tamper(&path, "PRAGMA user_version = 2");
+
+    let ledger = Ledger::open(&path).await.unwrap();
+
+    assert_eq!(
+        ledger.total(&Query::all()).await.unwrap(),
+        "7.75".parse::<Decimal>().unwrap()
+    );
 }

@@ -131,15 +131,16 @@ async fn write_rate(dir: &std::path::Path) -> Result<Figure> {
     let ledger = Ledger::open(dir.join("write.db")).await?;
     let fetched_at: Timestamp = "2024-06-01T00:00:00Z".parse()?;
     let started = Instant::now();
-    let change = ledger.record(
-        "acme",
-        "prod",
-        window,
-        &items,
-        fetched_at,
-        SignedDuration::ZERO,
-    )
-    .await?;
+    let change = ledger
+        .record(
+            "acme",
+            "prod",
+            window,
+            &items,
+            fetched_at,
+            SignedDuration::ZERO,
+        )
+        .await?;
     let seconds = started.elapsed().as_secs_f64();
     ensure!(change.new && change.added == count as u64);
     let total = ledger.total(&Query::all()).await?;

@@ -56,7 +56,7 @@ pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Resu
         _ => {}
     }
     for failure in &report.failures {
-        eprintln!("error: {}", escape(&failure.message).truncate(1000));
+        say!("error: {}", escape(&failure.message).truncate(1000));
     }
     Ok(if report.failures.is_empty() {
         Outcome::Complete

@@ -5,6 +5,15 @@
 //! other failure, with one line on stderr naming the error code, the deployment and
 //! the window.
 
+/// `eprintln!` that does not panic when stderr is closed: a line that cannot be told is
+/// dropped, and the exit status still says what happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 mod json;
 mod ledger;
@@ -33,7 +42,7 @@ fn main() -> ExitCode {
     let task = match cli.task(jiff::Timestamp::now()) {
         Ok(task) => task,
         Err(message) => {
-            eprintln!("error: {}", one_line(&message, None));
+            say!("error: {}", one_line(&message, None));
             return ExitCode::from(2);
         }
     };
@@ -52,7 +61,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            say!("error: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -67,7 +76,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::FAILURE,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", one_line(&describe(&err), key.as_ref()));
+            say!("error: {}", one_line(&describe(&err), key.as_ref()));
             // Bad input is refused before any request, wherever it is found.
             let invalid = matches!(
                 err.downcast_ref::<ec_billing::Error>(),
@@ -310,7 +319,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     };
     for failure in failures {
         let error = anyhow::Error::new(failure.error).context(Deployment(failure.deployment));
-        eprintln!("error: {}", one_line(&describe(&error), key));
+        say!("error: {}", one_line(&describe(&error), key));
     }
     Ok(outcome)
 }
@@ -381,7 +390,7 @@ async fn connect(
             if let Some(url) = base_url
                 && !url.trim().trim_end_matches('/').ends_with("/api/v1")
             {
-                eprintln!(
+                say!(
                     "warning: the base URL {} does not end with /api/v1: requests go to \
                      <it>/billing/costs/...",
                     one_line(&ec_billing::redact_url(url).to_string(), Some(key))

@@ -1609,3 +1609,38 @@ fn an_export_writes_nothing_beside_the_ledger_and_a_tampered_window_is_named_the
         sim.total("prod", "2024-01-01", "2024-02-01")
     );
 }
+
+#[test]
+fn a_sync_refused_for_its_base_url_leaves_no_file_behind() {
+    let scratch = Scratch::new("bad-base-url");
+    let db = scratch.file("costs.db");
+    let output = ec_billing()
+        .args(["--base-url", "ftp://x/api/v1", "--api-key", "k"])
+        .args(["sync", "--db", &db, "--org", "o", "--deployment", "d"])
+        .args(["--from", "2024-01-01", "--to", "2024-02-01"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(listing(&scratch.0).is_empty(), "{:?}", listing(&scratch.0));
+}
+
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    let scratch = Scratch::new("closed-stderr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ec-billing"))
+        .args([
+            "export",
+            "--db",
+            &scratch.file("missing.db"),
+            "--format",
+            "csv",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its reader gone before it says anything: writing the error fails.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}

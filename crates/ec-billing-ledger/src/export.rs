@@ -217,9 +217,11 @@ impl Ledger {
     /// ```no_run
     /// use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
     ///
-    /// # fn run() -> Result<(), ec_billing_ledger::Error> {
-    /// let ledger = Ledger::open_existing("costs.db")?;
-    /// let summary = ledger.export(&Query::all(), &Export::new(ExportFormat::Focus), std::io::stdout().lock())?;
+    /// # async fn run() -> Result<(), ec_billing_ledger::Error> {
+    /// let ledger = Ledger::open_read_only("costs.db").await?;
+    /// let summary = ledger
+    ///     .export(&Query::all(), &Export::new(ExportFormat::Focus), std::io::stdout().lock())
+    ///     .await?;
     /// eprintln!("{} lines, {} ECU", summary.lines, summary.total);
     /// # Ok(())
     /// # }
@@ -243,12 +245,16 @@ impl Ledger {
         out: impl Write,
     ) -> Result<ExportSummary> {
         let mut summary = ExportSummary::default();
+        let mut checked = Decimal::ZERO;
         let mut writer = Writer::new(export.format, out);
         // Two passes over one snapshot: first every line is read, checked against its
-        // window's record and, for FOCUS, priced; then written. An export that fails
-        // writes nothing.
+        // window's record, summed and, for FOCUS, priced; then written. An export that
+        // fails writes nothing.
         self.each_line(query, 2, |pass, line| {
             if pass == 0 {
+                checked = checked
+                    .checked_add(line.cost)
+                    .ok_or_else(|| overflow("the total of the lines asked for"))?;
                 if export.format == ExportFormat::Focus {
                     focus_record(&line, export)?;
                 }
@@ -592,6 +598,12 @@ pub(crate) fn check_line(line: &AnswerLine) -> std::result::Result<(), String> {
     let key = &line.key;
     if key.period_end < key.period_start {
         return Err("its period ends before it starts".to_string());
+    }
+    if [key.period_start, key.period_end]
+        .iter()
+        .any(|at| at.subsec_nanosecond() % 1000 != 0)
+    {
+        return Err("its period is finer than a microsecond".to_string());
     }
     if billing_period(key.period_start).is_none() {
         return Err("its billing month ends past the end of the time scale".to_string());

@@ -13,12 +13,13 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = ec_billing::Client::from_env()?;
-//! let ledger = Ledger::open("costs.db")?;
+//! // A SQLite file; or a PostgreSQL URL, such as "postgres://ledger@db.internal/costs".
+//! let ledger = Ledger::open("costs.db").await?;
 //! let plan = SyncPlan::new("my-org", ["prod", "staging"]).from("2024-01-01T00:00:00Z".parse()?);
 //! let report = ledger.sync(&client, &plan).await?;
 //! println!("{} windows fetched", report.windows_fetched());
 //! let export = Export::new(ExportFormat::Focus);
-//! ledger.export(&Query::all().organization("my-org"), &export, std::io::stdout().lock())?;
+//! ledger.export(&Query::all().organization("my-org"), &export, std::io::stdout().lock()).await?;
 //! # Ok(())
 //! # }
 //! ```

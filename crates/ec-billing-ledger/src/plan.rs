@@ -97,13 +97,38 @@ pub(crate) fn window_of(start: Timestamp, end: Timestamp, size: WindowSize) -> R
 /// Whether a window's stored bounds are a window's: it starts where one starts and
 /// ends no later than that one does.
 pub(crate) fn is_window(start: Timestamp, end: Timestamp, size: WindowSize) -> bool {
-    window_of(start, end, size).is_ok_and(|w| w.to() == end)
+    start < end
+        && window_start(start, size).is_ok_and(|aligned| aligned == start)
+        && natural_end(start, size).is_some_and(|whole| end <= whole)
 }
 
-/// Whether `window`, fetched `now`, is final: the fetch covered all of it (it came
-/// after the window's end), and at least `settle` after that end.
-pub(crate) fn is_final(window: Window, now: Timestamp, settle: SignedDuration) -> bool {
-    now >= window.to()
+/// Where the window of `size` that starts at `start` ends when it is whole (the end of
+/// its month or day); `None` past the time scale.
+pub(crate) fn natural_end(start: Timestamp, size: WindowSize) -> Option<Timestamp> {
+    let date = start.to_zoned_datetime(TimeZone::UTC).date();
+    let next = match size {
+        WindowSize::Month => date
+            .first_of_month()
+            .checked_add(jiff::Span::new().months(1)),
+        _ => date.tomorrow(),
+    }
+    .ok()?;
+    next.to_zoned_datetime(TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp())
+}
+
+/// Whether `window` of a ledger of `size`, fetched `now`, is final: it is whole (not
+/// cut short by a range's end), the fetch covered all of it (it came after its end),
+/// and at least `settle` after that end.
+pub(crate) fn is_final(
+    window: Window,
+    size: WindowSize,
+    now: Timestamp,
+    settle: SignedDuration,
+) -> bool {
+    natural_end(window.from(), size) == Some(window.to())
+        && now >= window.to()
         && window
             .to()
             .checked_add(settle)
@@ -134,17 +159,43 @@ mod tests {
     #[test]
     fn a_window_is_final_once_the_settle_period_has_passed_since_its_end() {
         let settle = SignedDuration::from_hours(14 * 24);
-        assert!(!is_final(january(), at("2024-02-14T23:59:59Z"), settle));
-        assert!(is_final(january(), at("2024-02-15T00:00:00Z"), settle));
+        let month = WindowSize::Month;
         assert!(!is_final(
             january(),
+            month,
+            at("2024-02-14T23:59:59Z"),
+            settle
+        ));
+        assert!(is_final(
+            january(),
+            month,
+            at("2024-02-15T00:00:00Z"),
+            settle
+        ));
+        assert!(!is_final(
+            january(),
+            month,
             at("2024-01-20T00:00:00Z"),
             SignedDuration::MAX
         ));
         assert!(
-            !is_final(january(), at("2024-01-20T00:00:00Z"), -settle),
+            !is_final(january(), month, at("2024-01-20T00:00:00Z"), -settle),
             "a fetch before the end is provisional whatever the settle period"
         );
+        let cut = DateRange::parse("2024-01-01", "2024-01-20")
+            .unwrap()
+            .windows(month)
+            .next()
+            .unwrap();
+        assert!(
+            !is_final(cut, month, at("2024-06-01T00:00:00Z"), SignedDuration::ZERO),
+            "a window cut short by its range is never final"
+        );
+        assert_eq!(
+            natural_end(at("2024-12-01T00:00:00Z"), month),
+            Some(at("2025-01-01T00:00:00Z"))
+        );
+        assert_eq!(natural_end(at("9999-12-01T00:00:00Z"), month), None);
     }
 
     #[test]

@@ -179,7 +179,9 @@ impl Ledger {
         passes: u8,
         mut each: impl FnMut(u8, LedgerLine) -> Result<()>,
     ) -> Result<()> {
-        if let Some((organization, deployment, start)) = self.store.orphan(query).await? {
+        if let Some((organization, deployment, start)) =
+            self.store.orphans(query).await?.into_iter().next()
+        {
             return Err(Error::Inconsistent(Inconsistency::new(
                 self.path(),
                 &organization,
@@ -207,7 +209,17 @@ impl Ledger {
 
     /// Checks the lines read of `window` (their `tally`) against its record.
     pub(crate) fn verify(&self, window: &StoredWindow, tally: &Tally) -> Result<()> {
-        match tally.mismatch(window.lines, &window.total, &window.digest) {
+        let mismatch = if window.unreadable {
+            Some("a value in its record or its lines is not what the ledger writes".to_string())
+        } else if !crate::plan::is_window(window.start, window.end, self.window_size()) {
+            Some(format!(
+                "its bounds are not those of a {} window",
+                crate::store::window_text(self.window_size())
+            ))
+        } else {
+            tally.mismatch(window.lines, &window.total, &window.digest)
+        };
+        match mismatch {
             None => Ok(()),
             Some(what) => Err(Error::Inconsistent(Inconsistency::new(
                 self.path(),

@@ -353,14 +353,19 @@ impl Tally {
         self.digest = self.digest.wrapping_add(line_hash(line));
     }
 
+    /// Whether the count and the sum agree with a record's (not the digest).
+    pub(crate) fn lines_and_total_match(&self, lines: i64, total: &str) -> bool {
+        i64::try_from(self.lines).ok() == Some(lines)
+            && matches!((&self.sum, crate::query::decimal(total)), (Some(sum), Some(total)) if *sum == total)
+    }
+
     /// The digest as the record stores it.
     pub(crate) fn digest(&self) -> String {
         format!("{DIGEST_PREFIX}{:032x}", self.digest)
     }
 
     /// What differs between these lines and a window's record of `lines`, `total` and
-    /// `digest`; `None` when they agree. A digest of the first schema's kind (over the
-    /// answer's order, which the file does not keep) is not compared.
+    /// `digest`; `None` when they agree.
     pub(crate) fn mismatch(&self, lines: i64, total: &str, digest: &str) -> Option<String> {
         if i64::try_from(self.lines).ok() != Some(lines) {
             return Some(format!(
@@ -380,7 +385,7 @@ impl Tally {
                 ec_billing::escape(total).truncate(48)
             ));
         }
-        if digest.starts_with(DIGEST_PREFIX) && digest != self.digest() {
+        if digest != self.digest() {
             return Some("its lines are not those its record was written with".to_string());
         }
         None

@@ -477,7 +477,7 @@ impl Ledger {
                 async move {
                     let stored = match request.send().await {
                         Ok(answer) => {
-                            let final_ = is_final(window, now, plan.settle);
+                            let final_ = is_final(window, size, now, plan.settle);
                             self.store_answer(
                                 organization,
                                 deployment,
@@ -567,7 +567,23 @@ impl Ledger {
             .deployments([deployment])
             .from(from)
             .to(to);
-        let mut held = HashMap::new();
+        let mut held: HashMap<Timestamp, Held> = HashMap::new();
+        // A window that does not match its record, or whose bounds are not a window's,
+        // is repaired: fetched again over the window its start falls in.
+        let repair = |held: &mut HashMap<Timestamp, Held>, start: Timestamp, end: Timestamp| {
+            let aligned = window_start(start, size)?;
+            let entry = held.entry(aligned).or_insert(Held {
+                end: aligned,
+                final_: false,
+                consistent: false,
+            });
+            entry.consistent = false;
+            if start == aligned {
+                entry.end = entry.end.max(end);
+            }
+            Ok::<(), Error>(())
+        };
+        let mut broken: Vec<(Timestamp, Timestamp)> = Vec::new();
         self.store
             .scan(&scope, 1, |_, window, lines| {
                 if !scope.holds(window.start) {
@@ -577,19 +593,29 @@ impl Ledger {
                 for line in &lines {
                     tally.add(line);
                 }
-                let consistent = self.verify(&window, &tally).is_ok()
-                    && is_window(window.start, window.end, size);
-                held.insert(
-                    window.start,
-                    Held {
-                        end: window.end,
-                        final_: window.final_,
-                        consistent,
-                    },
-                );
+                if self.verify(&window, &tally).is_ok() {
+                    held.insert(
+                        window.start,
+                        Held {
+                            end: window.end,
+                            final_: window.final_,
+                            consistent: true,
+                        },
+                    );
+                } else {
+                    broken.push((window.start, window.end));
+                }
                 Ok(())
             })
             .await?;
+        for (start, end) in broken {
+            repair(&mut held, start, end)?;
+        }
+        for (_, _, start) in self.store.orphans(&scope).await? {
+            if scope.holds(start) {
+                repair(&mut held, start, start)?;
+            }
+        }
         Ok(held)
     }
 
@@ -618,6 +644,13 @@ impl Ledger {
     ) -> Result<WindowChange> {
         self.writable()?;
         ec_billing::check_ids(organization, deployment)?;
+        let size = self.window_size();
+        if !is_window(window.from(), window.to(), size) {
+            return Err(Error::InvalidInput(format!(
+                "{window} is not a window of this ledger (it keeps {} windows)",
+                crate::error::window_name(size)
+            )));
+        }
         let _lock = self
             .store
             .lock(organization, &[deployment.to_string()], DEFAULT_LOCK_WAIT)
@@ -629,7 +662,7 @@ impl Ledger {
             window,
             items,
             now,
-            is_final(window, now, settle),
+            is_final(window, size, now, settle),
         )
         .await
     }
@@ -726,14 +759,6 @@ impl Ledger {
             });
             return Ok((outcome, update));
         };
-        if record.end > window.to() {
-            return Err(Error::InvalidInput(format!(
-                "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
-                 a shorter answer would drop lines",
-                ec_billing::escape(deployment),
-                window.from()
-            )));
-        }
         // The lines stored before, checked against their record: lines edited outside
         // the ledger are replaced (a repair), never taken as what was fetched before.
         let mut tally = Tally::new();
@@ -741,7 +766,17 @@ impl Ledger {
             tally.add(line);
         }
         let consistent = !unreadable && self.verify(&record, &tally).is_ok();
-        let same_window = record.end == window.to();
+        if consistent && record.end > window.to() {
+            return Err(Error::InvalidInput(format!(
+                "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
+                 a shorter answer would drop lines",
+                ec_billing::escape(deployment),
+                window.from()
+            )));
+        }
+        // The same question asked again: the same span, and the earlier fetch covered
+        // all of it (a window fetched before its end has grown since, not been revised).
+        let same_window = record.end == window.to() && record.fetched_at >= record.end;
         let (lines, changes) = if consistent {
             // A window that grew (the month to date) is matched across the growth: its
             // DTS lines are keyed by the window, so by the window's start.

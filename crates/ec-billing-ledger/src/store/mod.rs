@@ -79,6 +79,9 @@ pub(crate) struct StoredWindow {
     pub(crate) lines: i64,
     pub(crate) total: String,
     pub(crate) digest: String,
+    /// A value of its record or of one of its lines could not be read as the ledger
+    /// writes it (the window is then repaired, not read).
+    pub(crate) unreadable: bool,
 }
 
 /// A window's lines as a store reads them for a sync: those it could read, and whether
@@ -255,15 +258,12 @@ impl Store {
         }
     }
 
-    /// A line in `scope` (organization and deployments) whose window has no record, if
-    /// there is one: its organization, deployment and window start.
-    pub(crate) async fn orphan(
-        &self,
-        scope: &Query,
-    ) -> Result<Option<(String, String, Timestamp)>> {
+    /// The windows (organization, deployment, start) of lines in `scope` (its
+    /// organization and deployments) that have no record: a few, at most.
+    pub(crate) async fn orphans(&self, scope: &Query) -> Result<Vec<(String, String, Timestamp)>> {
         match self {
-            Self::Sqlite(s) => s.orphan(scope).await,
-            Self::Postgres(s) => s.orphan(scope).await,
+            Self::Sqlite(s) => s.orphans(scope).await,
+            Self::Postgres(s) => s.orphans(scope).await,
         }
     }
 }

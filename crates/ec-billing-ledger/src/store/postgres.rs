@@ -744,11 +744,8 @@ impl PostgresStore {
     }
 
     /// Lines cannot lose their window here (a foreign key holds them to it).
-    pub(crate) async fn orphan(
-        &self,
-        _scope: &Query,
-    ) -> Result<Option<(String, String, Timestamp)>> {
-        Ok(None)
+    pub(crate) async fn orphans(&self, _scope: &Query) -> Result<Vec<(String, String, Timestamp)>> {
+        Ok(Vec::new())
     }
 
     fn stored_window(&self, row: &Row, first: usize) -> Result<StoredWindow> {
@@ -769,6 +766,7 @@ impl PostgresStore {
             lines: row.get(first + 7),
             total: row.get(first + 8),
             digest: row.get(first + 9),
+            unreadable: false,
         })
     }
 }
@@ -961,6 +959,7 @@ async fn write_window(
         ],
     )
     .await?;
+    // Its lines, and any window (with its lines) that starts inside it.
     tx.execute(
         &format!(
             "DELETE FROM ec_billing.lines
@@ -968,6 +967,17 @@ async fn write_window(
             at(3)
         ),
         &[organization, deployment, &start],
+    )
+    .await?;
+    tx.execute(
+        &format!(
+            "DELETE FROM ec_billing.windows
+             WHERE organization = $1 AND deployment = $2
+               AND window_start > {} AND window_start < {}",
+            at(3),
+            at(4)
+        ),
+        &[organization, deployment, &start, &end],
     )
     .await?;
     // Every line in one statement: columns as arrays, unnested.

@@ -26,7 +26,7 @@ use super::{
 use crate::{
     error::{Error, FileError, Result},
     query::{Change, Query, Revision},
-    record::{AnswerLine, LineKey, LineType, export_order},
+    record::{AnswerLine, LineKey, LineType, Tally, export_order},
 };
 
 /// What `meta.application` says in every ledger.
@@ -119,7 +119,7 @@ pub(crate) const MIGRATIONS: [&str; 3] = [
     // 3: repairs (a window whose lines no longer matched its record, fetched again and
     // replaced: not revisions).
     "
-    CREATE TABLE repairs (
+    CREATE TABLE IF NOT EXISTS repairs (
         id           INTEGER PRIMARY KEY,
         organization TEXT    NOT NULL,
         deployment   TEXT    NOT NULL,
@@ -407,7 +407,7 @@ impl SqliteStore {
                 .map_err(|e| storage(path, e))?
                 .query_row(
                     params![organization, deployment, start.as_second()],
-                    stored_window_row,
+                    tolerant_window_row,
                 )
                 .optional();
             let window = match window {
@@ -586,25 +586,25 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn orphan(
-        &self,
-        scope: &Query,
-    ) -> Result<Option<(String, String, Timestamp)>> {
+    pub(crate) async fn orphans(&self, scope: &Query) -> Result<Vec<(String, String, Timestamp)>> {
         let scope = scope.clone();
         self.call(move |conn, path| {
             let (condition, values) = condition(&scope, "w", false);
             let sql = format!(
-                "SELECT w.organization, w.deployment, w.window_start FROM lines w
+                "SELECT DISTINCT w.organization, w.deployment, w.window_start FROM lines w
                  WHERE {condition} AND NOT EXISTS (
                      SELECT 1 FROM windows x WHERE x.organization = w.organization
                        AND x.deployment = w.deployment AND x.window_start = w.window_start)
-                 LIMIT 1"
+                 LIMIT 100"
             );
-            conn.query_row(&sql, params_from_iter(values), |row| {
-                Ok((row.get(0)?, row.get(1)?, instant(row, 2)?))
-            })
-            .optional()
-            .map_err(|e| corrupt(path, e))
+            let mut statement = conn.prepare(&sql).map_err(|e| storage(path, e))?;
+            let rows = statement
+                .query_map(params_from_iter(values), |row| {
+                    Ok((row.get(0)?, row.get(1)?, instant(row, 2)?))
+                })
+                .map_err(|e| storage(path, e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| corrupt(path, e))
         })
         .await
     }
@@ -626,6 +626,18 @@ fn read_only_mode(file: &Path) -> Result<(Mode, Option<File>)> {
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         }
     };
+    if !wal_empty {
+        let mut shm = file.as_os_str().to_owned();
+        shm.push("-shm");
+        if !PathBuf::from(shm).exists() {
+            return Err(Error::Storage(FileError::new(
+                file,
+                "it has a write-ahead log without its index (-shm): reading it would create \
+                 one beside it; a sync (or any write) folds the log in",
+                None,
+            )));
+        }
+    }
     Ok(match lock {
         SharedLock::Held(lock) => (
             Mode::ReadOnly {
@@ -692,6 +704,30 @@ fn stored_window_row(row: &Row<'_>) -> rusqlite::Result<StoredWindow> {
         lines: row.get(7)?,
         total: row.get(8)?,
         digest: row.get(9)?,
+        unreadable: false,
+    })
+}
+
+/// A window's record from [`WINDOW_COLUMNS`], or, when a value of it is not what the
+/// ledger writes but its organization, deployment and start are, a record marked
+/// unreadable (so that the window is named, and repaired, rather than the whole read
+/// failing).
+fn tolerant_window_row(row: &Row<'_>) -> rusqlite::Result<StoredWindow> {
+    stored_window_row(row).or_else(|_| {
+        let start = instant(row, 2)?;
+        Ok(StoredWindow {
+            organization: row.get(0)?,
+            deployment: row.get(1)?,
+            start,
+            end: start,
+            first_fetched_at: start,
+            fetched_at: start,
+            final_: false,
+            lines: 0,
+            total: String::new(),
+            digest: String::new(),
+            unreadable: true,
+        })
     })
 }
 
@@ -749,7 +785,7 @@ fn scan_once(
         .map_err(|e| storage(path, e))?;
     let mut current: Option<(StoredWindow, Vec<AnswerLine>)> = None;
     while let Some(row) = rows.next().map_err(|e| storage(path, e))? {
-        let window = stored_window_row(row).map_err(|e| corrupt(path, e))?;
+        let window = tolerant_window_row(row).map_err(|e| corrupt(path, e))?;
         let same = current.as_ref().is_some_and(|(w, _)| {
             w.start == window.start
                 && w.deployment == window.deployment
@@ -771,9 +807,12 @@ fn scan_once(
         {
             continue;
         }
-        let line = answer_line(row, first).map_err(|e| corrupt(path, e))?;
-        if let Some((_, lines)) = &mut current {
-            lines.push(line);
+        if let Some((window, lines)) = &mut current {
+            match answer_line(row, first) {
+                Ok(line) => lines.push(line),
+                // Named with its window, which is then repaired.
+                Err(_) => window.unreadable = true,
+            }
         }
     }
     if let Some((done, mut lines)) = current {
@@ -793,10 +832,18 @@ fn write_window(tx: &Transaction<'_>, write: &WindowWrite) -> rusqlite::Result<(
     let end = write.end.as_second();
     let now = write.now.to_string();
     let (organization, deployment) = (&write.organization, &write.deployment);
+    // Its lines, and any window (with its lines) that starts inside it: a window whose
+    // start was edited, or lines left without a record, are replaced too.
     tx.prepare_cached(
-        "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+        "DELETE FROM lines WHERE organization = ?1 AND deployment = ?2
+           AND window_start >= ?3 AND window_start < ?4",
     )?
-    .execute(params![organization, deployment, start])?;
+    .execute(params![organization, deployment, start, end])?;
+    tx.prepare_cached(
+        "DELETE FROM windows WHERE organization = ?1 AND deployment = ?2
+           AND window_start > ?3 AND window_start < ?4",
+    )?
+    .execute(params![organization, deployment, start, end])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO lines (organization, deployment, window_start, line_type, kind, sku,
              name, period_start, period_end, ordinal, hours, instance_count,
@@ -981,6 +1028,20 @@ pub(crate) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
         return Err(Error::InvalidInput(
             "\":memory:\" would keep the ledger nowhere: give a file path".to_string(),
         ));
+    }
+    if path.as_os_str().as_encoded_bytes().last() == Some(&b'/') {
+        return Err(Error::InvalidInput(format!(
+            "{} ends with a slash: a ledger is a file, named without one",
+            shown()
+        )));
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && std::fs::metadata(path).is_err()
+    {
+        return Err(Error::InvalidInput(format!(
+            "{} is a link to nothing: give the ledger's own path",
+            shown()
+        )));
     }
     let absolute = std::path::absolute(path).map_err(|e| {
         Error::Storage(FileError::new(
@@ -1173,6 +1234,9 @@ fn migrate(
                 )
                 .map_err(|e| storage(path, e))?;
             }
+            if index == 2 && from > 0 {
+                rehash(&tx).map_err(|e| storage(path, e))?;
+            }
             if from > 0 {
                 tracing::info!(path = %path.display(), from = index, to = index + 1, "ledger schema migrated");
             }
@@ -1184,6 +1248,16 @@ fn migrate(
         let size = match stored_window(&tx, path)? {
             Some(size) => size,
             None => {
+                let windows: i64 = tx
+                    .query_row("SELECT count(*) FROM windows", [], |row| row.get(0))
+                    .map_err(|e| storage(path, e))?;
+                if windows > 0 {
+                    return Err(Error::NotALedger(FileError::new(
+                        path,
+                        "it keeps windows but no window size",
+                        None,
+                    )));
+                }
                 let size = window.unwrap_or(WindowSize::Month);
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('window', ?1)",
@@ -1197,6 +1271,51 @@ fn migrate(
         Ok(size)
     };
     run()
+}
+
+/// Gives every window of a ledger of an earlier version the digest this one checks (the
+/// sum of its lines' hashes, in any order), in place of one over the answer's order,
+/// which the file does not keep. A window whose lines do not add up to its record
+/// keeps its old digest: it reads as inconsistent, and a sync repairs it.
+fn rehash(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let windows: Vec<(String, String, i64, i64, String)> = {
+        let mut statement =
+            tx.prepare("SELECT organization, deployment, window_start, lines, total FROM windows")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut lines = tx.prepare(&format!(
+        "SELECT {LINE_COLUMNS} FROM lines l
+         WHERE l.organization = ?1 AND l.deployment = ?2 AND l.window_start = ?3"
+    ))?;
+    let mut update = tx.prepare(
+        "UPDATE windows SET digest = ?4
+         WHERE organization = ?1 AND deployment = ?2 AND window_start = ?3",
+    )?;
+    for (organization, deployment, start, count, total) in windows {
+        let mut tally = Tally::new();
+        let mut rows = lines.query(params![organization, deployment, start])?;
+        let mut readable = true;
+        while let Some(row) = rows.next()? {
+            match answer_line(row, 0) {
+                Ok(line) => tally.add(&line),
+                Err(_) => readable = false,
+            }
+        }
+        let matches = tally.lines_and_total_match(count, &total);
+        if readable && matches {
+            update.execute(params![organization, deployment, start, tally.digest()])?;
+        }
+    }
+    Ok(())
 }
 
 /// Held by a sync for its whole run: a second sync of the same file waits for it, a
