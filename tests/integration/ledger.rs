@@ -12,7 +12,9 @@ use ec_billing_ledger::{
 use ec_billing_sim::{Dataset, Faults, RunningSimulator, Simulator};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::support::{CANARY_KEY, TempDir, TestClock, client_with_attempts, wrapper_builder};
+use crate::support::{
+    CANARY_KEY, TempDir, TestClock, client_with_attempts, stores, wrapper_builder,
+};
 
 pub(crate) fn at(text: &str) -> Timestamp {
     text.parse().expect("a timestamp")
@@ -45,196 +47,204 @@ fn plan(now: &str) -> SyncPlan {
 
 #[tokio::test]
 async fn a_first_sync_stores_every_line_with_the_simulators_exact_totals() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("first-sync");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    for store in stores("first-sync").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
 
-    let report = ledger
-        .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
-        .await
-        .unwrap();
+        let report = ledger
+            .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
+            .await
+            .unwrap();
 
-    assert_eq!(report.windows_fetched(), 4, "2 deployments × 2 months");
-    for (summary, deployment) in report.deployments.iter().zip(["prod", "staging"]) {
-        assert_eq!(summary.deployment, deployment);
-        let expected = sim
-            .items_total(
+        assert_eq!(report.windows_fetched(), 4, "2 deployments × 2 months");
+        for (summary, deployment) in report.deployments.iter().zip(["prod", "staging"]) {
+            assert_eq!(summary.deployment, deployment);
+            let expected = sim
+                .items_total(
+                    "acme",
+                    deployment,
+                    at("2024-01-01T00:00:00Z"),
+                    at("2024-03-01T00:00:00Z"),
+                )
+                .unwrap();
+            assert_eq!(summary.total, expected, "{deployment}");
+            assert_eq!(summary.windows_new, 2);
+            assert_eq!(summary.revisions, 0, "a first fetch is no revision");
+            let query = Query::all().deployments([deployment]);
+            assert_eq!(ledger.total(&query).await.unwrap(), expected);
+            // Every line of the answers, none twice.
+            let january = sim.items_total(
                 "acme",
                 deployment,
                 at("2024-01-01T00:00:00Z"),
-                at("2024-03-01T00:00:00Z"),
-            )
-            .unwrap();
-        assert_eq!(summary.total, expected, "{deployment}");
-        assert_eq!(summary.windows_new, 2);
-        assert_eq!(summary.revisions, 0, "a first fetch is no revision");
-        let query = Query::all().deployments([deployment]);
-        assert_eq!(ledger.total(&query).await.unwrap(), expected);
-        // Every line of the answers, none twice.
-        let january = sim.items_total(
-            "acme",
-            deployment,
-            at("2024-01-01T00:00:00Z"),
-            at("2024-02-01T00:00:00Z"),
-        );
-        let query = query
-            .from(at("2024-01-01T00:00:00Z"))
-            .to(at("2024-02-01T00:00:00Z"));
-        assert_eq!(Some(ledger.total(&query).await.unwrap()), january);
+                at("2024-02-01T00:00:00Z"),
+            );
+            let query = query
+                .from(at("2024-01-01T00:00:00Z"))
+                .to(at("2024-02-01T00:00:00Z"));
+            assert_eq!(Some(ledger.total(&query).await.unwrap()), january);
+        }
+        let windows = ledger.windows(&Query::all()).await.unwrap();
+        assert_eq!(windows.len(), 4);
+        // January settled long before March 10; February did not (it ended 9 days before).
+        let settled: Vec<bool> = windows.iter().map(|w| w.is_final).collect();
+        assert_eq!(settled, [true, false, true, false]);
     }
-    let windows = ledger.windows(&Query::all()).await.unwrap();
-    assert_eq!(windows.len(), 4);
-    // January settled long before March 10; February did not (it ended 9 days before).
-    let settled: Vec<bool> = windows.iter().map(|w| w.is_final).collect();
-    assert_eq!(settled, [true, false, true, false]);
 }
 
 #[tokio::test]
 async fn a_second_sync_with_nothing_new_asks_only_for_provisional_windows_and_changes_nothing() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("resync");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    ledger
-        .sync(&client, &plan("2024-03-10T00:00:00Z"))
-        .await
-        .unwrap();
-    let before = ledger.lines(&Query::all()).await.unwrap();
-    let requests = sim.stats().requests;
+    for store in stores("resync").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        ledger
+            .sync(&client, &plan("2024-03-10T00:00:00Z"))
+            .await
+            .unwrap();
+        let before = ledger.lines(&Query::all()).await.unwrap();
+        let requests = sim.stats().requests;
 
-    let report = ledger
-        .sync(&client, &plan("2024-03-10T06:00:00Z"))
-        .await
-        .unwrap();
+        let report = ledger
+            .sync(&client, &plan("2024-03-10T06:00:00Z"))
+            .await
+            .unwrap();
 
-    assert_eq!(
-        sim.stats().requests - requests,
-        2,
-        "February of each deployment"
-    );
-    assert_eq!(report.windows_fetched(), 2);
-    assert!(report.changed_nothing(), "{report:#?}");
-    for summary in &report.deployments {
-        assert_eq!(summary.windows_skipped, 1, "January is final");
-        // February's 29 days of 4 lines, and the inter-node line the revision brought
-        // to each of its first 26 (revised 12 days after they ended, by March 10).
         assert_eq!(
-            summary.lines_unchanged,
-            29 * 4 + 26,
-            "February's lines, as they were"
+            sim.stats().requests - requests,
+            2,
+            "February of each deployment"
         );
+        assert_eq!(report.windows_fetched(), 2);
+        assert!(report.changed_nothing(), "{report:#?}");
+        for summary in &report.deployments {
+            assert_eq!(summary.windows_skipped, 1, "January is final");
+            // February's 29 days of 4 lines, and the inter-node line the revision brought
+            // to each of its first 26 (revised 12 days after they ended, by March 10).
+            assert_eq!(
+                summary.lines_unchanged,
+                29 * 4 + 26,
+                "February's lines, as they were"
+            );
+        }
+        assert_eq!(ledger.lines(&Query::all()).await.unwrap(), before);
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
     }
-    assert_eq!(ledger.lines(&Query::all()).await.unwrap(), before);
-    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_revision_upstream_is_recorded_as_facts_and_corrects_the_total() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("revision");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    ledger
-        .sync(&client, &plan("2024-03-10T00:00:00Z"))
-        .await
-        .unwrap();
-    let first = ledger
-        .total(&Query::all().deployments(["prod"]))
-        .await
-        .unwrap();
+    for store in stores("revision").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        ledger
+            .sync(&client, &plan("2024-03-10T00:00:00Z"))
+            .await
+            .unwrap();
+        let first = ledger
+            .total(&Query::all().deployments(["prod"]))
+            .await
+            .unwrap();
 
-    // Ten days later, the last days of February have been revised upstream.
-    sim.set_now(at("2024-03-20T00:00:00Z"));
-    let report = ledger
-        .sync(&client, &plan("2024-03-20T00:00:00Z"))
-        .await
-        .unwrap();
+        // Ten days later, the last days of February have been revised upstream.
+        sim.set_now(at("2024-03-20T00:00:00Z"));
+        let report = ledger
+            .sync(&client, &plan("2024-03-20T00:00:00Z"))
+            .await
+            .unwrap();
 
-    let prod = &report.deployments[0];
-    let expected = sim
-        .items_total(
-            "acme",
-            "prod",
-            at("2024-01-01T00:00:00Z"),
-            at("2024-03-01T00:00:00Z"),
-        )
-        .unwrap();
-    assert_eq!(prod.total, expected, "the corrected total");
-    assert_ne!(prod.total, first);
-    assert_eq!(prod.windows_revised, 1, "February");
-    assert_eq!(prod.revised_by, expected - first, "exactly what changed");
-    // Feb 27, 28 and 29 were revised after March 10: each day's data-out line changed
-    // and a data inter-node line appeared.
-    assert_eq!((prod.lines_changed, prod.lines_added), (3, 3));
-    let revisions = ledger
-        .revisions(&Query::all().deployments(["prod"]))
-        .await
-        .unwrap();
-    assert_eq!(revisions.len(), 6);
-    assert!(
-        revisions
+        let prod = &report.deployments[0];
+        let expected = sim
+            .items_total(
+                "acme",
+                "prod",
+                at("2024-01-01T00:00:00Z"),
+                at("2024-03-01T00:00:00Z"),
+            )
+            .unwrap();
+        assert_eq!(prod.total, expected, "the corrected total");
+        assert_ne!(prod.total, first);
+        assert_eq!(prod.windows_revised, 1, "February");
+        assert_eq!(prod.revised_by, expected - first, "exactly what changed");
+        // Feb 27, 28 and 29 were revised after March 10: each day's data-out line changed
+        // and a data inter-node line appeared.
+        assert_eq!((prod.lines_changed, prod.lines_added), (3, 3));
+        let revisions = ledger
+            .revisions(&Query::all().deployments(["prod"]))
+            .await
+            .unwrap();
+        assert_eq!(revisions.len(), 6);
+        assert!(
+            revisions
+                .iter()
+                .all(|r| r.seen_at == at("2024-03-20T00:00:00Z"))
+        );
+        let delta = revisions
             .iter()
-            .all(|r| r.seen_at == at("2024-03-20T00:00:00Z"))
-    );
-    let delta = revisions
-        .iter()
-        .map(|r| r.delta().unwrap())
-        .sum::<Decimal>();
-    assert_eq!(delta, expected - first);
-    let changed: Vec<_> = revisions
-        .iter()
-        .filter(|r| r.change == Change::Changed)
-        .collect();
-    assert_eq!(changed.len(), 3);
-    assert!(
-        changed
+            .map(|r| r.delta().unwrap())
+            .sum::<Decimal>();
+        assert_eq!(delta, expected - first);
+        let changed: Vec<_> = revisions
             .iter()
-            .all(|r| r.key.kind == "data_out" && r.new_cost > r.old_cost)
-    );
-    // February has now settled: a third sync asks for nothing.
-    let requests = sim.stats().requests;
-    let report = ledger
-        .sync(&client, &plan("2024-03-21T00:00:00Z"))
-        .await
-        .unwrap();
-    assert_eq!(sim.stats().requests, requests);
-    assert!(report.changed_nothing());
+            .filter(|r| r.change == Change::Changed)
+            .collect();
+        assert_eq!(changed.len(), 3);
+        assert!(
+            changed
+                .iter()
+                .all(|r| r.key.kind == "data_out" && r.new_cost > r.old_cost)
+        );
+        // February has now settled: a third sync asks for nothing.
+        let requests = sim.stats().requests;
+        let report = ledger
+            .sync(&client, &plan("2024-03-21T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(sim.stats().requests, requests);
+        assert!(report.changed_nothing());
+    }
 }
 
 #[tokio::test]
 async fn without_a_start_a_sync_carries_on_from_where_the_ledger_stands() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("resume");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    let err = ledger
-        .sync(
-            &client,
-            &SyncPlan::new("acme", ["prod"]).now(at("2024-03-10T00:00:00Z")),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    for store in stores("resume").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        let err = ledger
+            .sync(
+                &client,
+                &SyncPlan::new("acme", ["prod"]).now(at("2024-03-10T00:00:00Z")),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 
-    ledger
-        .sync(&client, &plan("2024-03-10T00:00:00Z"))
-        .await
-        .unwrap();
-    // From February (provisional) to March 10, the month to date.
-    let report = ledger
-        .sync(
-            &client,
-            &SyncPlan::new("acme", ["prod"]).now(at("2024-03-10T00:00:00Z")),
-        )
-        .await
-        .unwrap();
-    let prod = &report.deployments[0];
-    assert_eq!(
-        prod.range,
-        Some((at("2024-02-01T00:00:00Z"), at("2024-03-10T00:00:00Z")))
-    );
-    assert_eq!(prod.windows_fetched, 2);
-    assert_eq!(prod.windows_new, 1, "March to date");
+        ledger
+            .sync(&client, &plan("2024-03-10T00:00:00Z"))
+            .await
+            .unwrap();
+        // From February (provisional) to March 10, the month to date.
+        let report = ledger
+            .sync(
+                &client,
+                &SyncPlan::new("acme", ["prod"]).now(at("2024-03-10T00:00:00Z")),
+            )
+            .await
+            .unwrap();
+        let prod = &report.deployments[0];
+        assert_eq!(
+            prod.range,
+            Some((at("2024-02-01T00:00:00Z"), at("2024-03-10T00:00:00Z")))
+        );
+        assert_eq!(prod.windows_fetched, 2);
+        assert_eq!(prod.windows_new, 1, "March to date");
+    }
 }
 
 #[tokio::test]
@@ -329,192 +339,198 @@ async fn a_newer_ledger_is_refused_and_an_older_one_migrated() {
 
 #[tokio::test]
 async fn a_second_sync_of_one_file_waits_a_bounded_time_then_fails_clearly() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .faults(Faults {
-            latency: Duration::from_millis(300),
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
-    let dir = TempDir::new("busy");
-    let path = dir.join("costs.db");
-    let first = Ledger::open(&path).await.unwrap();
-    let second = Ledger::open(&path).await.unwrap();
-    let client = client(&sim);
-    let slow = SyncPlan::new("acme", ["prod"])
-        .from(at("2024-01-01T00:00:00Z"))
-        .to(at("2024-03-01T00:00:00Z"))
-        .now(at("2024-06-01T00:00:00Z"));
-    let impatient = slow.clone().lock_wait(Duration::from_millis(100));
+    for store in stores("busy").await {
+        let _store = store.named_if_failing();
+        let sim = Simulator::new()
+            .api_key(CANARY_KEY)
+            .faults(Faults {
+                latency: Duration::from_millis(300),
+                ..Faults::default()
+            })
+            .start()
+            .await
+            .unwrap();
+        let path = store.location();
+        let first = Ledger::open(&path).await.unwrap();
+        let second = Ledger::open(&path).await.unwrap();
+        let client = client(&sim);
+        let slow = SyncPlan::new("acme", ["prod"])
+            .from(at("2024-01-01T00:00:00Z"))
+            .to(at("2024-03-01T00:00:00Z"))
+            .now(at("2024-06-01T00:00:00Z"));
+        let impatient = slow.clone().lock_wait(Duration::from_millis(100));
 
-    let (a, b) = tokio::join!(first.sync(&client, &slow), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        second.sync(&client, &impatient).await
-    });
+        let (a, b) = tokio::join!(first.sync(&client, &slow), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            second.sync(&client, &impatient).await
+        });
 
-    let report = a.expect("the first sync finishes");
-    assert_eq!(report.windows_fetched(), 2);
-    let err = b.expect_err("the second one gives up");
-    assert!(matches!(err, Error::Busy { .. }), "{err}");
-    assert!(err.to_string().contains("another sync"), "{err}");
-    // Nothing was corrupted: the first sync's lines are whole.
-    let expected = sim.dataset().items_total(
-        "acme",
-        "prod",
-        at("2024-01-01T00:00:00Z"),
-        at("2024-03-01T00:00:00Z"),
-    );
-    assert_eq!(Some(second.total(&Query::all()).await.unwrap()), expected);
+        let report = a.expect("the first sync finishes");
+        assert_eq!(report.windows_fetched(), 2);
+        let err = b.expect_err("the second one gives up");
+        assert!(matches!(err, Error::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("another sync"), "{err}");
+        // Nothing was corrupted: the first sync's lines are whole.
+        let expected = sim.dataset().items_total(
+            "acme",
+            "prod",
+            at("2024-01-01T00:00:00Z"),
+            at("2024-03-01T00:00:00Z"),
+        );
+        assert_eq!(Some(second.total(&Query::all()).await.unwrap()), expected);
+    }
 }
 
 #[tokio::test]
 async fn the_focus_export_has_every_column_parses_back_and_list_cost_is_exact() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("focus");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    ledger
-        .sync(
-            &client(&sim),
-            &plan("2024-03-10T00:00:00Z").format(Format::Csv),
-        )
-        .await
-        .unwrap();
+    for store in stores("focus").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        ledger
+            .sync(
+                &client(&sim),
+                &plan("2024-03-10T00:00:00Z").format(Format::Csv),
+            )
+            .await
+            .unwrap();
 
-    let mut out = Vec::new();
-    let export = Export::new(ExportFormat::Focus)
-        .billing_currency("EUR", "0.92".parse().unwrap())
-        .unwrap();
-    let summary = ledger
-        .export(&Query::all(), &export, &mut out)
-        .await
-        .unwrap();
+        let mut out = Vec::new();
+        let export = Export::new(ExportFormat::Focus)
+            .billing_currency("EUR", "0.92".parse().unwrap())
+            .unwrap();
+        let summary = ledger
+            .export(&Query::all(), &export, &mut out)
+            .await
+            .unwrap();
 
-    let mut reader = csv::Reader::from_reader(&out[..]);
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header, FOCUS_COLUMNS);
-    for mandatory in [
-        "BilledCost",
-        "BillingAccountId",
-        "BillingAccountName",
-        "BillingCurrency",
-        "BillingPeriodEnd",
-        "BillingPeriodStart",
-        "ChargeCategory",
-        "ChargeClass",
-        "ChargeDescription",
-        "ChargePeriodEnd",
-        "ChargePeriodStart",
-        "ContractedCost",
-        "EffectiveCost",
-        "InvoiceIssuerName",
-        "ListCost",
-        "PricingQuantity",
-        "PricingUnit",
-        "ProviderName",
-        "PublisherName",
-        "ServiceCategory",
-        "ServiceName",
-    ] {
-        assert!(header.iter().any(|h| h == mandatory), "{mandatory} missing");
-    }
-    assert!(
-        header
-            .iter()
-            .filter(|h| !FOCUS_COLUMNS[..57].contains(&h.as_str()))
-            .all(|h| h.starts_with("x_")),
-        "custom columns are prefixed"
-    );
-    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let mut rows = 0u64;
-    let mut ecu = Decimal::ZERO;
-    let mut by_deployment: BTreeMap<String, Decimal> = BTreeMap::new();
-    for record in reader.records() {
-        let record = record.unwrap();
-        rows += 1;
-        let dec = |name: &str| record[column(name)].parse::<Decimal>().unwrap();
-        assert_eq!(
-            dec("ListCost"),
-            dec("ListUnitPrice") * dec("PricingQuantity"),
-            "ListCost = ListUnitPrice × PricingQuantity exactly: {record:?}"
-        );
-        assert_eq!(
-            dec("BilledCost"),
-            dec("PricingCurrencyEffectiveCost") * "0.92".parse::<Decimal>().unwrap()
-        );
-        assert_eq!(&record[column("ChargeCategory")], "Usage");
-        assert_eq!(&record[column("BillingCurrency")], "EUR");
-        assert_eq!(&record[column("PricingCurrency")], "ECU");
-        assert!(matches!(&record[column("x_Provisional")], "true" | "false"));
-        for instant in [
-            "ChargePeriodStart",
-            "ChargePeriodEnd",
-            "BillingPeriodStart",
+        let mut reader = csv::Reader::from_reader(&out[..]);
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, FOCUS_COLUMNS);
+        for mandatory in [
+            "BilledCost",
+            "BillingAccountId",
+            "BillingAccountName",
+            "BillingCurrency",
             "BillingPeriodEnd",
+            "BillingPeriodStart",
+            "ChargeCategory",
+            "ChargeClass",
+            "ChargeDescription",
+            "ChargePeriodEnd",
+            "ChargePeriodStart",
+            "ContractedCost",
+            "EffectiveCost",
+            "InvoiceIssuerName",
+            "ListCost",
+            "PricingQuantity",
+            "PricingUnit",
+            "ProviderName",
+            "PublisherName",
+            "ServiceCategory",
+            "ServiceName",
         ] {
-            record[column(instant)].parse::<Timestamp>().unwrap();
-            assert!(record[column(instant)].ends_with('Z'));
+            assert!(header.iter().any(|h| h == mandatory), "{mandatory} missing");
         }
-        // Upstream's costs in the simulator are exactly quantity × unit price.
-        assert_eq!(dec("ListCost"), dec("BilledCost"), "{record:?}");
-        ecu += dec("PricingCurrencyEffectiveCost");
-        *by_deployment
-            .entry(record[column("ResourceId")].to_string())
-            .or_default() += dec("PricingCurrencyEffectiveCost");
-    }
-    assert_eq!(rows, summary.lines);
-    assert_eq!(ecu, summary.total);
-    assert_eq!(ecu, ledger.total(&Query::all()).await.unwrap());
-    for (deployment, total) in by_deployment {
-        let expected = sim.items_total(
-            "acme",
-            &deployment,
-            at("2024-01-01T00:00:00Z"),
-            at("2024-03-01T00:00:00Z"),
+        assert!(
+            header
+                .iter()
+                .filter(|h| !FOCUS_COLUMNS[..57].contains(&h.as_str()))
+                .all(|h| h.starts_with("x_")),
+            "custom columns are prefixed"
         );
-        assert_eq!(Some(total), expected, "{deployment}");
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let mut rows = 0u64;
+        let mut ecu = Decimal::ZERO;
+        let mut by_deployment: BTreeMap<String, Decimal> = BTreeMap::new();
+        for record in reader.records() {
+            let record = record.unwrap();
+            rows += 1;
+            let dec = |name: &str| record[column(name)].parse::<Decimal>().unwrap();
+            assert_eq!(
+                dec("ListCost"),
+                dec("ListUnitPrice") * dec("PricingQuantity"),
+                "ListCost = ListUnitPrice × PricingQuantity exactly: {record:?}"
+            );
+            assert_eq!(
+                dec("BilledCost"),
+                dec("PricingCurrencyEffectiveCost") * "0.92".parse::<Decimal>().unwrap()
+            );
+            assert_eq!(&record[column("ChargeCategory")], "Usage");
+            assert_eq!(&record[column("BillingCurrency")], "EUR");
+            assert_eq!(&record[column("PricingCurrency")], "ECU");
+            assert!(matches!(&record[column("x_Provisional")], "true" | "false"));
+            for instant in [
+                "ChargePeriodStart",
+                "ChargePeriodEnd",
+                "BillingPeriodStart",
+                "BillingPeriodEnd",
+            ] {
+                record[column(instant)].parse::<Timestamp>().unwrap();
+                assert!(record[column(instant)].ends_with('Z'));
+            }
+            // Upstream's costs in the simulator are exactly quantity × unit price.
+            assert_eq!(dec("ListCost"), dec("BilledCost"), "{record:?}");
+            ecu += dec("PricingCurrencyEffectiveCost");
+            *by_deployment
+                .entry(record[column("ResourceId")].to_string())
+                .or_default() += dec("PricingCurrencyEffectiveCost");
+        }
+        assert_eq!(rows, summary.lines);
+        assert_eq!(ecu, summary.total);
+        assert_eq!(ecu, ledger.total(&Query::all()).await.unwrap());
+        for (deployment, total) in by_deployment {
+            let expected = sim.items_total(
+                "acme",
+                &deployment,
+                at("2024-01-01T00:00:00Z"),
+                at("2024-03-01T00:00:00Z"),
+            );
+            assert_eq!(Some(total), expected, "{deployment}");
+        }
     }
 }
 
 #[tokio::test]
 async fn csv_and_json_exports_hold_the_same_lines() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("exports");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    ledger
-        .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
-        .await
-        .unwrap();
-    let query = Query::all().deployments(["staging"]);
+    for store in stores("exports").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        ledger
+            .sync(&client(&sim), &plan("2024-03-10T00:00:00Z"))
+            .await
+            .unwrap();
+        let query = Query::all().deployments(["staging"]);
 
-    let mut csv_out = Vec::new();
-    let csv_summary = ledger
-        .export(&query, &Export::new(ExportFormat::Csv), &mut csv_out)
-        .await
-        .unwrap();
-    let mut json_out = Vec::new();
-    let json_summary = ledger
-        .export(&query, &Export::new(ExportFormat::Json), &mut json_out)
-        .await
-        .unwrap();
+        let mut csv_out = Vec::new();
+        let csv_summary = ledger
+            .export(&query, &Export::new(ExportFormat::Csv), &mut csv_out)
+            .await
+            .unwrap();
+        let mut json_out = Vec::new();
+        let json_summary = ledger
+            .export(&query, &Export::new(ExportFormat::Json), &mut json_out)
+            .await
+            .unwrap();
 
-    assert_eq!(csv_summary, json_summary);
-    let document: serde_json::Value = serde_json::from_slice(&json_out).unwrap();
-    let lines = document["lines"].as_array().unwrap();
-    assert_eq!(lines.len() as u64, json_summary.lines);
-    assert_eq!(document["total"], json_summary.total.to_string());
-    let mut reader = csv::Reader::from_reader(&csv_out[..]);
-    let costs: Vec<String> = reader
-        .records()
-        .map(|r| r.unwrap()[19].to_string())
-        .collect();
-    let json_costs: Vec<String> = lines
-        .iter()
-        .map(|l| l["cost"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(costs, json_costs);
-    assert!(lines.iter().all(|l| l["deployment"] == "staging"));
+        assert_eq!(csv_summary, json_summary);
+        let document: serde_json::Value = serde_json::from_slice(&json_out).unwrap();
+        let lines = document["lines"].as_array().unwrap();
+        assert_eq!(lines.len() as u64, json_summary.lines);
+        assert_eq!(document["total"], json_summary.total.to_string());
+        let mut reader = csv::Reader::from_reader(&csv_out[..]);
+        let costs: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[19].to_string())
+            .collect();
+        let json_costs: Vec<String> = lines
+            .iter()
+            .map(|l| l["cost"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(costs, json_costs);
+        assert!(lines.iter().all(|l| l["deployment"] == "staging"));
+    }
 }
 
 /// An items answer of `lines`, each `(usage type, cost)` a DTS line, whose total is

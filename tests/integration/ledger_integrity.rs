@@ -13,7 +13,7 @@ use jiff::SignedDuration;
 
 use crate::{
     ledger::{answer, at, client, client_of_nothing, month, revising_simulator},
-    support::{CANARY_KEY, TempDir},
+    support::{CANARY_KEY, TempDir, stores},
 };
 
 /// A ledger holding January 2024 of `o`/`d` (three DTS lines), final.
@@ -228,60 +228,62 @@ async fn a_refused_sync_creates_no_file() {
 
 #[tokio::test]
 async fn a_window_fetched_before_its_end_is_fetched_again_by_a_later_shorter_sync() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
-        .now(at("2024-03-10T00:00:00Z"))
-        .faults(Faults::default())
-        .start()
-        .await
-        .unwrap();
-    let dir = TempDir::new("early");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    let ahead = SyncPlan::new("acme", ["prod"])
-        .from(at("2024-03-01T00:00:00Z"))
-        .to(at("2024-04-01T00:00:00Z"))
-        .now(at("2024-03-10T00:00:00Z"));
-    ledger.sync(&client, &ahead).await.unwrap();
-    assert!(!ledger.windows(&Query::all()).await.unwrap()[0].is_final);
+    for store in stores("early").await {
+        let _store = store.named_if_failing();
+        let sim = Simulator::new()
+            .api_key(CANARY_KEY)
+            .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
+            .now(at("2024-03-10T00:00:00Z"))
+            .faults(Faults::default())
+            .start()
+            .await
+            .unwrap();
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        let ahead = SyncPlan::new("acme", ["prod"])
+            .from(at("2024-03-01T00:00:00Z"))
+            .to(at("2024-04-01T00:00:00Z"))
+            .now(at("2024-03-10T00:00:00Z"));
+        ledger.sync(&client, &ahead).await.unwrap();
+        assert!(!ledger.windows(&Query::all()).await.unwrap()[0].is_final);
 
-    sim.set_now(at("2024-03-20T00:00:00Z"));
-    let later = SyncPlan::new("acme", ["prod"]).now(at("2024-03-20T00:00:00Z"));
-    let report = ledger.sync(&client, &later).await.unwrap();
+        sim.set_now(at("2024-03-20T00:00:00Z"));
+        let later = SyncPlan::new("acme", ["prod"]).now(at("2024-03-20T00:00:00Z"));
+        let report = ledger.sync(&client, &later).await.unwrap();
 
-    assert_eq!(report.windows_fetched(), 1, "{report:?}");
-    assert_eq!(
-        report.deployments[0].total,
-        sim.dataset()
-            .items_total_as_of(
+        assert_eq!(report.windows_fetched(), 1, "{report:?}");
+        assert_eq!(
+            report.deployments[0].total,
+            sim.dataset()
+                .items_total_as_of(
+                    "acme",
+                    "prod",
+                    at("2024-03-01T00:00:00Z"),
+                    at("2024-04-01T00:00:00Z"),
+                    at("2024-03-20T00:00:00Z")
+                )
+                .unwrap()
+        );
+        // However short the settle period, a fetch that did not cover all of a window
+        // leaves it provisional.
+        let change = ledger
+            .record(
                 "acme",
-                "prod",
-                at("2024-03-01T00:00:00Z"),
-                at("2024-04-01T00:00:00Z"),
-                at("2024-03-20T00:00:00Z")
+                "other",
+                month("2024-03-01", "2024-04-01"),
+                &answer(&[("data_out", "1")]),
+                at("2024-03-20T00:00:00Z"),
+                SignedDuration::from_hours(-24 * 60),
             )
-            .unwrap()
-    );
-    // However short the settle period, a fetch that did not cover all of a window
-    // leaves it provisional.
-    let change = ledger
-        .record(
-            "acme",
-            "other",
-            month("2024-03-01", "2024-04-01"),
-            &answer(&[("data_out", "1")]),
-            at("2024-03-20T00:00:00Z"),
-            SignedDuration::from_hours(-24 * 60),
-        )
-        .await
-        .unwrap();
-    assert!(change.new);
-    let other = ledger
-        .windows(&Query::all().deployments(["other"]))
-        .await
-        .unwrap();
-    assert!(!other[0].is_final);
+            .await
+            .unwrap();
+        assert!(change.new);
+        let other = ledger
+            .windows(&Query::all().deployments(["other"]))
+            .await
+            .unwrap();
+        assert!(!other[0].is_final);
+    }
 }
 
 #[tokio::test]
@@ -361,56 +363,60 @@ async fn lines_deleted_duplicated_or_edited_are_an_error_naming_the_window_and_a
 
 #[tokio::test]
 async fn the_same_lines_in_another_order_record_no_revision() {
-    let dir = TempDir::new("order");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let window = month("2024-01-01", "2024-02-01");
-    let fetched = at("2024-01-20T00:00:00Z");
-    // Two lines of one key (same usage type, SKU and name), in both orders.
-    let one = answer(&[("data_out", "0.25"), ("data_out", "0.75"), ("data_in", "1")]);
-    let other = answer(&[("data_in", "1"), ("data_out", "0.75"), ("data_out", "0.25")]);
-    for items in [&one, &other, &one] {
-        let change = ledger
-            .record("o", "d", window, items, fetched, SignedDuration::ZERO)
-            .await
-            .unwrap();
-        assert!(!change.revised, "{change:?}");
-        assert_eq!(change.changed, 0);
+    for store in stores("order").await {
+        let _store = store.named_if_failing();
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let window = month("2024-01-01", "2024-02-01");
+        let fetched = at("2024-01-20T00:00:00Z");
+        // Two lines of one key (same usage type, SKU and name), in both orders.
+        let one = answer(&[("data_out", "0.25"), ("data_out", "0.75"), ("data_in", "1")]);
+        let other = answer(&[("data_in", "1"), ("data_out", "0.75"), ("data_out", "0.25")]);
+        for items in [&one, &other, &one] {
+            let change = ledger
+                .record("o", "d", window, items, fetched, SignedDuration::ZERO)
+                .await
+                .unwrap();
+            assert!(!change.revised, "{change:?}");
+            assert_eq!(change.changed, 0);
+        }
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
     }
-    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn csv_and_json_syncs_of_unchanged_data_record_no_revision_and_keep_the_units() {
-    let sim = revising_simulator().await;
-    let dir = TempDir::new("transports");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    let plan = |format| {
-        SyncPlan::new("acme", ["prod"])
-            .from(at("2024-03-01T00:00:00Z"))
-            .to(at("2024-03-10T00:00:00Z"))
-            .now(at("2024-03-10T00:00:00Z"))
-            .format(format)
-    };
-    ledger.sync(&client, &plan(Format::Json)).await.unwrap();
-    let focus = async || {
-        let mut out = Vec::new();
-        ledger
-            .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
-            .await
-            .unwrap();
-        out
-    };
-    let first = focus().await;
+    for store in stores("transports").await {
+        let _store = store.named_if_failing();
+        let sim = revising_simulator().await;
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        let plan = |format| {
+            SyncPlan::new("acme", ["prod"])
+                .from(at("2024-03-01T00:00:00Z"))
+                .to(at("2024-03-10T00:00:00Z"))
+                .now(at("2024-03-10T00:00:00Z"))
+                .format(format)
+        };
+        ledger.sync(&client, &plan(Format::Json)).await.unwrap();
+        let focus = async || {
+            let mut out = Vec::new();
+            ledger
+                .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut out)
+                .await
+                .unwrap();
+            out
+        };
+        let first = focus().await;
 
-    for format in [Format::Csv, Format::Json, Format::Csv] {
-        let report = ledger.sync(&client, &plan(format)).await.unwrap();
-        assert!(report.changed_nothing(), "{format:?}: {report:?}");
-        assert_eq!(report.deployments[0].revisions, 0, "{format:?}");
+        for format in [Format::Csv, Format::Json, Format::Csv] {
+            let report = ledger.sync(&client, &plan(format)).await.unwrap();
+            assert!(report.changed_nothing(), "{format:?}: {report:?}");
+            assert_eq!(report.deployments[0].revisions, 0, "{format:?}");
+        }
+
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
+        assert_eq!(focus().await, first, "the same export, units and all");
     }
-
-    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
-    assert_eq!(focus().await, first, "the same export, units and all");
 }
 
 /// An answer of one resource line, as JSON.
@@ -527,46 +533,48 @@ async fn the_journal_ends_a_sync_on_the_syncs_own_clock() {
 
 #[tokio::test]
 async fn a_server_that_shuffles_same_key_lines_on_every_answer_records_no_revision() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .now(at("2024-03-10T00:00:00Z"))
-        .faults(Faults {
-            share: 1.0,
-            kinds: vec![Fault::ShuffledLines],
-            ..Faults::default()
-        })
-        .start()
-        .await
-        .unwrap();
-    let dir = TempDir::new("shuffled");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    let plan = |format| {
-        SyncPlan::new("acme", ["prod", "staging"])
-            .from(at("2024-02-01T00:00:00Z"))
-            .to(at("2024-03-10T00:00:00Z"))
+    for store in stores("shuffled").await {
+        let _store = store.named_if_failing();
+        let sim = Simulator::new()
+            .api_key(CANARY_KEY)
             .now(at("2024-03-10T00:00:00Z"))
-            .format(format)
-    };
-    let first = ledger.sync(&client, &plan(Format::Json)).await.unwrap();
-    assert!(first.deployments.iter().all(|d| d.lines_added > 0));
-
-    for format in [Format::Json, Format::Csv, Format::Json, Format::Json] {
-        let again = ledger.sync(&client, &plan(format)).await.unwrap();
-        assert!(again.changed_nothing(), "{format:?}: {again:?}");
-    }
-
-    assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
-    for summary in &first.deployments {
-        let served = sim
-            .items_total(
-                "acme",
-                &summary.deployment,
-                at("2024-02-01T00:00:00Z"),
-                at("2024-03-10T00:00:00Z"),
-            )
+            .faults(Faults {
+                share: 1.0,
+                kinds: vec![Fault::ShuffledLines],
+                ..Faults::default()
+            })
+            .start()
+            .await
             .unwrap();
-        assert_eq!(summary.total, served);
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        let plan = |format| {
+            SyncPlan::new("acme", ["prod", "staging"])
+                .from(at("2024-02-01T00:00:00Z"))
+                .to(at("2024-03-10T00:00:00Z"))
+                .now(at("2024-03-10T00:00:00Z"))
+                .format(format)
+        };
+        let first = ledger.sync(&client, &plan(Format::Json)).await.unwrap();
+        assert!(first.deployments.iter().all(|d| d.lines_added > 0));
+
+        for format in [Format::Json, Format::Csv, Format::Json, Format::Json] {
+            let again = ledger.sync(&client, &plan(format)).await.unwrap();
+            assert!(again.changed_nothing(), "{format:?}: {again:?}");
+        }
+
+        assert!(ledger.revisions(&Query::all()).await.unwrap().is_empty());
+        for summary in &first.deployments {
+            let served = sim
+                .items_total(
+                    "acme",
+                    &summary.deployment,
+                    at("2024-02-01T00:00:00Z"),
+                    at("2024-03-10T00:00:00Z"),
+                )
+                .unwrap();
+            assert_eq!(summary.total, served);
+        }
     }
 }
 
@@ -707,44 +715,46 @@ async fn a_ledger_whose_window_size_was_deleted_is_refused_not_taken_for_months(
 
 #[tokio::test]
 async fn a_window_cut_short_by_the_range_is_never_final_and_month_to_date_growth_is_no_revision() {
-    let sim = Simulator::new()
-        .api_key(CANARY_KEY)
-        .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
-        .now(at("2024-06-20T00:00:00Z"))
-        .start()
-        .await
-        .unwrap();
-    let dir = TempDir::new("cut-short");
-    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
-    let client = client(&sim);
-    // With no settle period at all, June to date is still provisional.
-    let plan = SyncPlan::new("acme", ["prod"])
-        .from(at("2024-05-01T00:00:00Z"))
-        .now(at("2024-06-20T00:00:00Z"))
-        .settle(SignedDuration::ZERO);
-    ledger.sync(&client, &plan).await.unwrap();
-    let windows = ledger.windows(&Query::all()).await.unwrap();
-    assert!(windows[0].is_final, "May ended before the fetch");
-    assert!(!windows[1].is_final, "June was cut short at the 20th");
+    for store in stores("cut-short").await {
+        let _store = store.named_if_failing();
+        let sim = Simulator::new()
+            .api_key(CANARY_KEY)
+            .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
+            .now(at("2024-06-20T00:00:00Z"))
+            .start()
+            .await
+            .unwrap();
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let client = client(&sim);
+        // With no settle period at all, June to date is still provisional.
+        let plan = SyncPlan::new("acme", ["prod"])
+            .from(at("2024-05-01T00:00:00Z"))
+            .now(at("2024-06-20T00:00:00Z"))
+            .settle(SignedDuration::ZERO);
+        ledger.sync(&client, &plan).await.unwrap();
+        let windows = ledger.windows(&Query::all()).await.unwrap();
+        assert!(windows[0].is_final, "May ended before the fetch");
+        assert!(!windows[1].is_final, "June was cut short at the 20th");
 
-    // A range reaching into the future: June fetched whole before its end.
-    let ahead = SyncPlan::new("acme", ["prod"])
-        .from(at("2024-06-01T00:00:00Z"))
-        .to(at("2024-07-01T00:00:00Z"))
-        .now(at("2024-06-20T00:00:00Z"));
-    ledger.sync(&client, &ahead).await.unwrap();
-    sim.set_now(at("2024-07-20T00:00:00Z"));
-    let after = SyncPlan::new("acme", ["prod"])
-        .from(at("2024-06-01T00:00:00Z"))
-        .to(at("2024-07-01T00:00:00Z"))
-        .now(at("2024-07-20T00:00:00Z"));
-    let report = ledger.sync(&client, &after).await.unwrap();
+        // A range reaching into the future: June fetched whole before its end.
+        let ahead = SyncPlan::new("acme", ["prod"])
+            .from(at("2024-06-01T00:00:00Z"))
+            .to(at("2024-07-01T00:00:00Z"))
+            .now(at("2024-06-20T00:00:00Z"));
+        ledger.sync(&client, &ahead).await.unwrap();
+        sim.set_now(at("2024-07-20T00:00:00Z"));
+        let after = SyncPlan::new("acme", ["prod"])
+            .from(at("2024-06-01T00:00:00Z"))
+            .to(at("2024-07-01T00:00:00Z"))
+            .now(at("2024-07-20T00:00:00Z"));
+        let report = ledger.sync(&client, &after).await.unwrap();
 
-    assert_eq!(
-        report.deployments[0].revisions, 0,
-        "the month grew: no revision"
-    );
-    assert!(report.deployments[0].lines_added > 0);
+        assert_eq!(
+            report.deployments[0].revisions, 0,
+            "the month grew: no revision"
+        );
+        assert!(report.deployments[0].lines_added > 0);
+    }
 }
 
 #[tokio::test]

@@ -505,3 +505,182 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The environment variable that names a PostgreSQL server for the ledger's tests
+/// (e.g. `postgres://postgres@127.0.0.1:5432/postgres`); each test makes a database of
+/// its own there, and drops it.
+pub(crate) const POSTGRES_VARIABLE: &str = "EC_BILLING_TEST_POSTGRES";
+
+/// Where a test keeps a ledger: a SQLite file in a folder of its own, or a PostgreSQL
+/// database of its own (dropped with this).
+#[derive(Debug)]
+pub(crate) enum TestStore {
+    Sqlite(TempDir),
+    Postgres(TestDatabase),
+}
+
+impl TestStore {
+    /// What `Ledger::open` takes: a file path or a URL.
+    pub(crate) fn location(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => dir.join("costs.db").display().to_string(),
+            Self::Postgres(db) => db.url.clone(),
+        }
+    }
+
+    /// `sqlite` or `postgres`, for messages.
+    pub(crate) fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Says which store a failing test ran on, when dropped by its panic.
+    pub(crate) fn named_if_failing(&self) -> NamedIfFailing {
+        NamedIfFailing(self.engine())
+    }
+}
+
+/// See [`TestStore::named_if_failing`].
+#[derive(Debug)]
+pub(crate) struct NamedIfFailing(&'static str);
+
+impl Drop for NamedIfFailing {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(the failing test ran on {})", self.0);
+        }
+    }
+}
+
+/// The stores a ledger test runs on: SQLite always; PostgreSQL when
+/// [`POSTGRES_VARIABLE`] names a server (once per run, one line on the terminal says
+/// whether they ran).
+pub(crate) async fn stores(name: &str) -> Vec<TestStore> {
+    let mut stores = vec![TestStore::Sqlite(TempDir::new(name))];
+    match std::env::var(POSTGRES_VARIABLE) {
+        Ok(server) if !server.is_empty() => {
+            say_once(&format!(
+                "note: the ledger's tests ran on PostgreSQL too ({})",
+                ec_billing::redact_url(&server)
+            ));
+            stores.push(TestStore::Postgres(
+                TestDatabase::create(&server, name).await,
+            ));
+        }
+        _ => say_once(&format!(
+            "note: the ledger's PostgreSQL tests did not run: set {POSTGRES_VARIABLE} to a \
+             server's URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run them"
+        )),
+    }
+    stores
+}
+
+/// Writes `line` to the terminal once per run (past the test harness's capture).
+fn say_once(line: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{line}");
+    });
+}
+
+/// A database of a test's own on the server of [`POSTGRES_VARIABLE`].
+#[derive(Debug)]
+pub(crate) struct TestDatabase {
+    server: String,
+    name: String,
+    /// The database's URL.
+    pub(crate) url: String,
+}
+
+impl TestDatabase {
+    /// Creates `ec_billing_test_<name>_<process>_<n>` on `server`.
+    pub(crate) async fn create(server: &str, name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let clean: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(30)
+            .collect();
+        let name = format!("ec_billing_test_{clean}_{}_{n}", std::process::id());
+        let admin = admin(server).await;
+        // One statement at a time: several would run in one transaction, where a
+        // database can be neither dropped nor created.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            admin.batch_execute(&statement).await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot create a test database on {POSTGRES_VARIABLE}: {e}: {:?}",
+                    e.as_db_error().map(|d| d.message())
+                )
+            });
+        }
+        Self {
+            server: server.to_string(),
+            url: with_database(server, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // A runtime of its own: this may be dropped inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let admin = admin(&server).await;
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A connection to `server`'s own database, its connection driven in the background.
+async fn admin(server: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{POSTGRES_VARIABLE} names {}, which does not answer: {e}",
+                ec_billing::redact_url(server)
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// `server` with its database replaced by `database`.
+pub(crate) fn with_database(server: &str, database: &str) -> String {
+    let (url, query) = match server.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (server, None),
+    };
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    let base = match url[host_start..].find('/') {
+        Some(slash) => &url[..host_start + slash],
+        None => url,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}

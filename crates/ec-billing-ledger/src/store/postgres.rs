@@ -183,6 +183,7 @@ impl PostgresStore {
     /// `ec_billing` (creating it, when `access` allows, or migrating it).
     pub(crate) async fn open(url: &str, access: Access) -> Result<Self> {
         let shown = ec_billing::redact_url(url).to_string();
+        let (url, verify) = tls_mode(url);
         let config: tokio_postgres::Config = url.parse().map_err(|_| {
             Error::InvalidInput(format!(
                 "{} is not a PostgreSQL URL this program can read",
@@ -196,7 +197,7 @@ impl PostgresStore {
                 Some(Box::new(e)),
             ))
         })?;
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&shown)?);
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&shown, verify)?);
         let manager = Manager::from_config(
             config,
             tls,
@@ -782,18 +783,99 @@ async fn meta(
         .map(|row| row.get(0)))
 }
 
-/// A TLS configuration that checks the server's certificate as the platform does (for
-/// `sslmode=require`; `prefer` falls back to plain when the server offers no TLS,
-/// `disable` never uses it).
-fn tls_config(shown: &str) -> Result<rustls::ClientConfig> {
+/// `url` as tokio-postgres reads it, and whether the server's certificate is to be
+/// checked. As libpq: `sslmode=disable` never uses TLS; `prefer` (the default) uses it
+/// when the server offers it and `require` insists on it, both without checking the
+/// certificate (encryption, as libpq gives it without a root certificate);
+/// `verify-ca` and `verify-full` insist on TLS and check the certificate and the host
+/// name as the platform does.
+fn tls_mode(url: &str) -> (String, bool) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), false);
+    };
+    let mut verify = false;
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter {
+            "sslmode=verify-ca" | "sslmode=verify-full" => {
+                verify = true;
+                "sslmode=require".to_string()
+            }
+            other => other.to_string(),
+        })
+        .collect();
+    (format!("{base}?{}", parameters.join("&")), verify)
+}
+
+/// The TLS configuration of [`tls_mode`]: the platform's verifier, or one that takes
+/// any certificate (but still checks that the server holds its key).
+fn tls_config(shown: &str, verify: bool) -> Result<rustls::ClientConfig> {
     use rustls_platform_verifier::ConfigVerifierExt;
-    rustls::ClientConfig::with_platform_verifier().map_err(|e| {
-        Error::Storage(FileError::new(
-            shown,
-            "cannot set up TLS",
-            Some(Box::new(e)),
-        ))
-    })
+    let failed = |e: rustls::Error| {
+        Error::Storage(FileError::new(shown, "cannot set up TLS", Some(Box::new(e))))
+    };
+    if verify {
+        return rustls::ClientConfig::with_platform_verifier().map_err(failed);
+    }
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .ok_or_else(|| failed(rustls::Error::General("no crypto provider".to_string())))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(failed)?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+        .with_no_client_auth())
+}
+
+/// A verifier for `sslmode=prefer` and `require`: any certificate, as libpq takes it
+/// without a root certificate; its signatures are still checked.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The advisory lock of one deployment of one organization: 64 bits of FNV-1a over
