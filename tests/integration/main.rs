@@ -70,3 +70,6 @@ mod ledger;
 // windows checked against their records and repaired, no false revision, nothing
 // exported that cannot be exact.
 mod ledger_integrity;
+
+// The ledger on PostgreSQL: a shared database, several processes, cut connections.
+mod ledger_postgres;

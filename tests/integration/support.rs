@@ -577,6 +577,26 @@ pub(crate) async fn stores(name: &str) -> Vec<TestStore> {
     stores
 }
 
+/// The PostgreSQL server of [`POSTGRES_VARIABLE`], if one is named (and a line says
+/// so, once, when none is).
+pub(crate) fn postgres_server() -> Option<String> {
+    match std::env::var(POSTGRES_VARIABLE) {
+        Ok(server) if !server.is_empty() => Some(server),
+        _ => {
+            say_once(&format!(
+                "note: the ledger's PostgreSQL tests did not run: set {POSTGRES_VARIABLE} to a \
+                 server's URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run them"
+            ));
+            None
+        }
+    }
+}
+
+/// A connection to the database at `url`, its connection driven in the background.
+pub(crate) async fn connect_postgres(url: &str) -> tokio_postgres::Client {
+    admin(url).await
+}
+
 /// Writes `line` to the terminal once per run (past the test harness's capture).
 fn say_once(line: &str) {
     static SAID: std::sync::Once = std::sync::Once::new();

@@ -812,7 +812,11 @@ fn tls_mode(url: &str) -> (String, bool) {
 fn tls_config(shown: &str, verify: bool) -> Result<rustls::ClientConfig> {
     use rustls_platform_verifier::ConfigVerifierExt;
     let failed = |e: rustls::Error| {
-        Error::Storage(FileError::new(shown, "cannot set up TLS", Some(Box::new(e))))
+        Error::Storage(FileError::new(
+            shown,
+            "cannot set up TLS",
+            Some(Box::new(e)),
+        ))
     };
     if verify {
         return rustls::ClientConfig::with_platform_verifier().map_err(failed);
@@ -820,12 +824,14 @@ fn tls_config(shown: &str, verify: bool) -> Result<rustls::ClientConfig> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .ok_or_else(|| failed(rustls::Error::General("no crypto provider".to_string())))?;
-    Ok(rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(failed)?
-        .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
-        .with_no_client_auth())
+    Ok(
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(failed)?
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth(),
+    )
 }
 
 /// A verifier for `sslmode=prefer` and `require`: any certificate, as libpq takes it

@@ -1,0 +1,309 @@
+//! The ledger on PostgreSQL, where it shares a database with a team's own tables and
+//! with other processes: a foreign `ec_billing` schema is refused untouched, a newer one
+//! refused, the password never printed, different deployments synced in parallel and
+//! one deployment never by two at once, a cut connection rolled back, and the same
+//! exports, byte for byte, as SQLite's. Each test runs when `EC_BILLING_TEST_POSTGRES`
+//! names a server (see `support::stores`).
+
+use std::time::Duration;
+
+use ec_billing_ledger::{Error, Export, ExportFormat, Ledger, Query, SyncPlan};
+use ec_billing_sim::{Dataset, Faults, Simulator};
+use jiff::SignedDuration;
+
+use crate::{
+    ledger::{at, client},
+    support::{
+        CANARY_KEY, TempDir, TestDatabase, connect_postgres, postgres_server, with_database,
+    },
+};
+
+/// A database of the test's own, when a server is named.
+async fn database(name: &str) -> Option<TestDatabase> {
+    let server = postgres_server()?;
+    Some(TestDatabase::create(&server, name).await)
+}
+
+fn quarter(deployments: &[&str]) -> SyncPlan {
+    SyncPlan::new("acme", deployments.iter().copied())
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2024-04-01T00:00:00Z"))
+        .now(at("2024-06-01T00:00:00Z"))
+}
+
+#[tokio::test]
+async fn a_schema_ec_billing_of_another_application_is_refused_and_left_untouched() {
+    let Some(db) = database("foreign-schema").await else {
+        return;
+    };
+    let admin = connect_postgres(&db.url).await;
+    admin
+        .batch_execute(
+            "CREATE SCHEMA ec_billing; CREATE TABLE ec_billing.invoices (id int);
+             INSERT INTO ec_billing.invoices VALUES (7);",
+        )
+        .await
+        .unwrap();
+
+    let err = Ledger::open(&db.url).await.unwrap_err();
+
+    assert!(matches!(err, Error::NotALedger(_)), "{err}");
+    assert!(err.to_string().contains("invoices"), "{err}");
+    let tables: Vec<String> = admin
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = 'ec_billing'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(tables, ["invoices"]);
+    let kept: i32 = admin
+        .query_one("SELECT id FROM ec_billing.invoices", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 7);
+}
+
+#[tokio::test]
+async fn the_ledger_shares_a_database_with_a_teams_tables_and_a_newer_one_is_refused() {
+    let Some(db) = database("shared").await else {
+        return;
+    };
+    let admin = connect_postgres(&db.url).await;
+    admin
+        .batch_execute("CREATE TABLE public.budgets (team text, amount numeric); INSERT INTO public.budgets VALUES ('search', 12.5);")
+        .await
+        .unwrap();
+    let sim = Simulator::new().api_key(CANARY_KEY).start().await.unwrap();
+
+    let ledger = Ledger::open(&db.url).await.unwrap();
+    ledger
+        .sync(&client(&sim), &quarter(&["prod"]))
+        .await
+        .unwrap();
+    drop(ledger);
+
+    let budgets: Vec<(String, String)> = admin
+        .query("SELECT team, amount::text FROM public.budgets", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(budgets, [("search".to_string(), "12.5".to_string())]);
+    let money: String = admin
+        .query_one(
+            "SELECT data_type FROM information_schema.columns
+             WHERE table_schema = 'ec_billing' AND table_name = 'lines' AND column_name = 'cost'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(money, "numeric", "money is exact");
+
+    admin
+        .execute(
+            "UPDATE ec_billing.meta SET value = '99' WHERE key = 'version'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = Ledger::open(&db.url).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NewerSchema { version: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_is_never_printed() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let mut url = with_database(&server, "ec_billing_no_such_database");
+    url = url.replacen("://", "://postgres:hunter2-secret@", 1);
+    if url.matches('@').count() > 1 {
+        // The server's URL named a user already: keep its host, give ours.
+        let host = url.rsplit('@').next().unwrap_or_default().to_string();
+        url = format!("postgres://postgres:hunter2-secret@{host}");
+    }
+
+    let err = Ledger::open(&url).await.unwrap_err();
+
+    for text in [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{:#}", anyhow_like(&err)),
+    ] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        err.to_string().contains("ec_billing_no_such_database"),
+        "{err}"
+    );
+}
+
+/// The error and its causes, as a command prints them.
+fn anyhow_like(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause} {cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn different_deployments_sync_in_parallel_and_one_deployment_never_twice_at_once() {
+    let Some(db) = database("workers").await else {
+        return;
+    };
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .faults(Faults {
+            latency: Duration::from_millis(100),
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    // Two processes would each have a pool of their own: so do these.
+    let one = Ledger::open(&db.url).await.unwrap();
+    let two = Ledger::open(&db.url).await.unwrap();
+    let client = client(&sim);
+
+    let (prod, staging) = (quarter(&["prod"]), quarter(&["staging"]));
+    let (a, b) = tokio::join!(one.sync(&client, &prod), two.sync(&client, &staging));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+
+    let impatient = quarter(&["prod"])
+        .refetch_final(true)
+        .lock_wait(Duration::ZERO);
+    let (a, b) = tokio::join!(one.sync(&client, &impatient), async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        two.sync(&client, &impatient).await
+    });
+    let busy = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Busy { .. })))
+        .count();
+    assert_eq!(busy, 1, "{a:?} {b:?}");
+    let message = [a, b]
+        .into_iter()
+        .find_map(Result::err)
+        .unwrap()
+        .to_string();
+    assert!(message.contains("\"prod\""), "{message}");
+
+    for deployment in ["prod", "staging"] {
+        let served = sim
+            .items_total(
+                "acme",
+                deployment,
+                at("2024-01-01T00:00:00Z"),
+                at("2024-04-01T00:00:00Z"),
+            )
+            .unwrap();
+        let stored = one
+            .total(&Query::all().deployments([deployment]))
+            .await
+            .unwrap();
+        assert_eq!(stored, served, "nothing counted twice in {deployment}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_sync_rolls_its_window_back_and_the_next_sync_completes() {
+    let Some(db) = database("cut").await else {
+        return;
+    };
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(Dataset::standard().with_copies(20))
+        .faults(Faults {
+            latency: Duration::from_millis(20),
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let ledger = Ledger::open(&db.url).await.unwrap();
+    let client = client(&sim);
+    let plan = SyncPlan::new("acme", ["prod"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .to(at("2025-01-01T00:00:00Z"))
+        .now(at("2025-06-01T00:00:00Z"));
+    let admin = connect_postgres(&db.url).await;
+    let name = db.url.rsplit('/').next().unwrap_or_default().to_string();
+
+    let (cut, _) = tokio::join!(ledger.sync(&client, &plan), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .await
+            .unwrap();
+    });
+    if let Err(err) = &cut {
+        assert!(matches!(err, Error::Storage(_)), "{err}");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+    }
+
+    let again = ledger.sync(&client, &plan).await.unwrap();
+    let served = sim
+        .items_total(
+            "acme",
+            "prod",
+            at("2024-01-01T00:00:00Z"),
+            at("2025-01-01T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(again.deployments[0].total, served);
+    assert_eq!(ledger.total(&Query::all()).await.unwrap(), served);
+}
+
+#[tokio::test]
+async fn both_stores_export_the_same_bytes() {
+    let Some(db) = database("same-bytes").await else {
+        return;
+    };
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .dataset(Dataset::standard().with_revisions(SignedDuration::from_hours(72)))
+        .now(at("2024-03-10T00:00:00Z"))
+        .start()
+        .await
+        .unwrap();
+    let dir = TempDir::new("same-bytes");
+    let plan = SyncPlan::new("acme", ["prod", "staging", "we/ird id"])
+        .from(at("2024-01-01T00:00:00Z"))
+        .now(at("2024-03-10T00:00:00Z"));
+    let mut exports = Vec::new();
+    for location in [dir.join("costs.db").display().to_string(), db.url.clone()] {
+        let ledger = Ledger::open(&location).await.unwrap();
+        ledger.sync(&client(&sim), &plan).await.unwrap();
+        let mut bytes = Vec::new();
+        for format in [ExportFormat::Focus, ExportFormat::Csv, ExportFormat::Json] {
+            ledger
+                .export(&Query::all(), &Export::new(format), &mut bytes)
+                .await
+                .unwrap();
+        }
+        exports.push(bytes);
+    }
+    assert!(exports[0].len() > 10_000);
+    assert!(
+        exports[0] == exports[1],
+        "SQLite and PostgreSQL exports differ"
+    );
+}
