@@ -307,3 +307,38 @@ async fn both_stores_export_the_same_bytes() {
         "SQLite and PostgreSQL exports differ"
     );
 }
+
+#[tokio::test]
+async fn a_service_embeds_the_ledger_with_a_pool_of_its_own() {
+    let Some(db) = database("pool").await else {
+        return;
+    };
+    let sim = Simulator::new().api_key(CANARY_KEY).start().await.unwrap();
+    let mut config = ec_billing_ledger::deadpool_postgres::Config::new();
+    config.url = Some(db.url.clone());
+    let pool = config
+        .create_pool(
+            Some(ec_billing_ledger::deadpool_postgres::Runtime::Tokio1),
+            ec_billing_ledger::deadpool_postgres::tokio_postgres::NoTls,
+        )
+        .unwrap();
+
+    let ledger = Ledger::open_pool(pool, "the service's database")
+        .await
+        .unwrap();
+    let report = ledger
+        .sync(&client(&sim), &quarter(&["prod"]))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        report.deployments[0].total,
+        sim.items_total(
+            "acme",
+            "prod",
+            at("2024-01-01T00:00:00Z"),
+            at("2024-04-01T00:00:00Z")
+        )
+        .unwrap()
+    );
+}

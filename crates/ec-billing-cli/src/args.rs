@@ -117,8 +117,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SyncArgs {
-    /// The ledger file; created when there is none.
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a SQLite file (created when there is none), or a postgres:// URL
+    /// (the ledger lives in its schema ec_billing, created on first use).
+    #[arg(long, value_name = "PATH|URL")]
     db: PathBuf,
 
     /// The organization id.
@@ -165,8 +166,8 @@ struct SyncArgs {
 
 #[derive(Debug, Args)]
 struct ExportArgs {
-    /// The ledger file.
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a SQLite file, or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL")]
     db: PathBuf,
 
     /// Only this organization.

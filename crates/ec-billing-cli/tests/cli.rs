@@ -1644,3 +1644,75 @@ fn a_closed_stderr_is_no_panic() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
+
+#[test]
+fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
+    let Ok(server) = std::env::var("EC_BILLING_TEST_POSTGRES") else {
+        return;
+    };
+    if server.is_empty() {
+        return;
+    }
+    let sim = Sim::start(Faults::default());
+    let name = format!("ec_billing_test_cli_{}", std::process::id());
+    let admin_url = server.clone();
+    let run_admin = |sql: String| {
+        let output = std::process::Command::new("psql")
+            .args([admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", &sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    run_admin(format!("CREATE DATABASE {name}"));
+    let host = server
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.rsplit('@').next())
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432");
+    let url = format!("postgres://postgres:hunter2-secret@{host}/{name}");
+
+    let sync = sim.run(&[
+        "-vv",
+        "sync",
+        "--db",
+        &url,
+        "--org",
+        "acme",
+        "--deployment",
+        "prod",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-01",
+    ]);
+    let export = ec_billing()
+        .args(["export", "--db", &url, "--format", "json"])
+        .output()
+        .unwrap();
+    run_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+
+    assert!(sync.status.success(), "{}", stderr(&sync));
+    for output in [&sync, &export] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(output)
+        );
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+    assert!(
+        String::from_utf8_lossy(&sync.stdout).contains(&format!("postgres://{host}/{name}")),
+        "{}",
+        String::from_utf8_lossy(&sync.stdout)
+    );
+    assert_eq!(
+        decimal(&json_document(&export)["total"]),
+        sim.total("prod", "2024-01-01", "2024-03-01")
+    );
+}

@@ -113,6 +113,9 @@ use std::{
 use ec_billing::WindowSize;
 use store::{Access, Store};
 
+/// The pool [`Ledger::open_pool`] takes, re-exported so that a service builds it with
+/// the same version.
+pub use deadpool_postgres;
 pub use error::{AnswerError, Error, FileError, Inconsistency, Result};
 pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS};
 pub use query::{Change, Query, Revision, WindowRecord};
@@ -210,6 +213,41 @@ impl Ledger {
     /// crate writes is read as it is.
     pub async fn open_read_only(db: impl AsRef<OsStr>) -> Result<Self> {
         Self::open_inner(db.as_ref(), Access::ReadOnly).await
+    }
+
+    /// Opens the ledger (or creates it, with monthly windows) in the schema `ec_billing`
+    /// of the PostgreSQL database a service's own pool connects to: the pool's size,
+    /// TLS and credentials are the service's. `name` is how messages name the database
+    /// (never a password).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ec_billing_ledger::{Ledger, deadpool_postgres};
+    ///
+    /// let mut config = deadpool_postgres::Config::new();
+    /// config.url = Some(std::env::var("DATABASE_URL")?);
+    /// let pool = config.create_pool(
+    ///     Some(deadpool_postgres::Runtime::Tokio1),
+    ///     deadpool_postgres::tokio_postgres::NoTls,
+    /// )?;
+    /// let ledger = Ledger::open_pool(pool, "the service's database").await?;
+    /// # let _ = ledger;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open) for a PostgreSQL URL.
+    pub async fn open_pool(pool: deadpool_postgres::Pool, name: &str) -> Result<Self> {
+        let shown = ec_billing::redact_url(name).to_string();
+        let store =
+            store::postgres::PostgresStore::with_pool(pool, shown.clone(), Access::Create(None))
+                .await?;
+        Ok(Self {
+            shown: PathBuf::from(shown),
+            store: Store::Postgres(store),
+        })
     }
 
     async fn open_inner(db: &OsStr, access: Access) -> Result<Self> {

@@ -218,6 +218,12 @@ impl PostgresStore {
                     Some(Box::new(e)),
                 ))
             })?;
+        Self::with_pool(pool, shown, access).await
+    }
+
+    /// Opens the ledger in the schema `ec_billing` of the database `pool` connects to
+    /// (a service's own pool), named `shown` in messages.
+    pub(crate) async fn with_pool(pool: Pool, shown: String, access: Access) -> Result<Self> {
         let mut store = Self {
             pool,
             shown,
