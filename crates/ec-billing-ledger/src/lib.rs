@@ -1,6 +1,6 @@
 //! Keeps Elastic Cloud billing costs, not just fetches them: an incremental, exact,
-//! revision-aware ledger in one SQLite file, and exports of it as FOCUS 1.2, CSV or
-//! JSON.
+//! revision-aware ledger in one SQLite file or a PostgreSQL database, and exports of it
+//! as FOCUS 1.2, CSV or JSON.
 //!
 //! Every team that consumes the billing-costs API ends up writing the same program
 //! around it: fetch the windows not yet fetched, fetch the recent ones again because
@@ -24,10 +24,33 @@
 //! # }
 //! ```
 //!
-//! # The file
+//! # The stores
 //!
-//! One SQLite file (SQLite is built into this crate: nothing to install), in WAL mode so
-//! that an export reads while a sync writes. It holds, per organization and deployment:
+//! A ledger lives in one of two stores, the same ledger in either (the same exports,
+//! byte for byte):
+//!
+//! - **SQLite**, the embedded default: one file (SQLite is built into this crate:
+//!   nothing to install), in WAL mode so that an export reads while a sync writes. One
+//!   thread owns its connection and is fed through a bounded channel: no SQLite call
+//!   ever runs on an async worker thread. Two syncs of one file are kept apart by an OS
+//!   lock on `<file>.lock`.
+//! - **PostgreSQL**, for services and teams that outgrow a file: `postgres://` or
+//!   `postgresql://` URLs, or a service's own pool ([`Ledger::open_pool`]). The ledger
+//!   lives in the schema `ec_billing` (created on first use, carrying its version), so it
+//!   shares a database with a team's own tables and never touches them; a schema of that
+//!   name holding anything else is refused, untouched. Money is `NUMERIC`, instants
+//!   `timestamptz`, and lines reference their window. Several processes may sync into
+//!   one database at once: different deployments in parallel, one deployment never by
+//!   two at once (an advisory lock per deployment; the second waits a bounded time, then
+//!   fails with [`Error::Busy`] naming it). A window is one transaction: a connection cut
+//!   mid-window rolls it back, and the next sync completes it. TLS as the URL's
+//!   `sslmode` asks, as libpq reads it: `disable`, `prefer` (the default) and `require`
+//!   encrypt without checking the certificate, `verify-ca` and `verify-full` check it as
+//!   the platform does. The password is never printed.
+//!
+//! # What a ledger holds
+//!
+//! Per organization and deployment:
 //!
 //! - **windows**: every window fetched, with when it was first and last fetched, a
 //!   digest of the last answer's lines, their count, the answer's total, and whether the
@@ -43,9 +66,8 @@
 //! - **repairs**: each window whose lines no longer matched its record, fetched again;
 //! - a journal of syncs.
 //!
-//! Money is stored exactly, as decimal text (never `REAL`), and every total is summed
-//! exactly in Rust. Instants are UTC: window bounds as epoch seconds, line periods as
-//! RFC 3339.
+//! Money is stored exactly (decimal text in SQLite, `NUMERIC` in PostgreSQL; never a
+//! float), and every total is summed exactly in Rust. Instants are UTC.
 //!
 //! A path is a file, taken literally: never an SQLite URI (`file:x.db` is a file of that
 //! name) and never `:memory:` (which would keep nothing); a device, a pipe or a folder is

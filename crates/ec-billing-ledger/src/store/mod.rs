@@ -267,3 +267,54 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `.rs` file of this crate's sources, with its path relative to `src`.
+    fn sources() -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let name = path
+                        .strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
+                        .unwrap()
+                        .display()
+                        .to_string();
+                    out.push((name, std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn only_each_store_names_its_driver() {
+        for (file, text) in sources() {
+            // Code, not comments or doc examples.
+            let code: String = text
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for (driver, owner) in [
+                ("rusqlite", "store/sqlite.rs"),
+                ("tokio_postgres", "store/postgres.rs"),
+            ] {
+                if file != owner {
+                    assert!(
+                        !code.contains(&format!("{driver}::")),
+                        "{file} names {driver}, which only {owner} may"
+                    );
+                }
+            }
+        }
+    }
+}
