@@ -79,7 +79,7 @@ pub(crate) fn quoted(text: &str) -> String {
 
 /// A URL as it may be printed: without its userinfo (`user:password@`), its query
 /// (`?token=...`) and its fragment, where secrets travel; control characters escaped,
-/// at most [`QUOTED_CHARS`] characters. Made by [`redact_url`].
+/// at most 200 characters. Made by [`redact_url`].
 ///
 /// `Debug` prints the same, quoted: a type that holds a URL can show it through this.
 #[derive(Clone, Copy, PartialEq, Eq)]
