@@ -1290,19 +1290,27 @@ fn sync_keep_going_stores_what_answered_and_names_what_did_not() {
 
 #[test]
 fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
+    let scratch = Scratch::new("killed");
+    resumes_after_kill(&scratch.file("killed.db"), &scratch.file("whole.db"));
+    // On PostgreSQL too, compared with an uninterrupted SQLite ledger.
+    if let Some(db) = PostgresDb::create("killed") {
+        resumes_after_kill(&db.url, &scratch.file("whole-for-postgres.db"));
+    }
+}
+
+/// Kills a sync into `killed` mid-way, resumes it, and compares its export with that of
+/// an uninterrupted sync into `whole`.
+fn resumes_after_kill(killed: &str, whole: &str) {
     let sim = Sim::start(Faults {
         latency: Duration::from_millis(20),
         ..Faults::default()
     });
-    let scratch = Scratch::new("killed");
-    let killed = scratch.file("killed.db");
-    let whole = scratch.file("whole.db");
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ec-billing"))
         .env_remove("EC_BASE_URL")
         .env("EC_API_KEY", KEY)
         .args(["--base-url", &sim.running.base_url(), "--concurrency", "2"])
-        .args(sync_args(&killed, "day"))
+        .args(sync_args(killed, "day"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1311,7 +1319,7 @@ fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
     let started = std::time::Instant::now();
     let stored = loop {
         let windows = block_on(async {
-            let ledger = ec_billing_ledger::Ledger::open_read_only(&killed).await?;
+            let ledger = ec_billing_ledger::Ledger::open_read_only(killed).await?;
             ledger.windows(&ec_billing_ledger::Query::all()).await
         })
         .map(|w| w.len())
@@ -1330,14 +1338,14 @@ fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
 
     // The file it left is consistent: an export reads it as it stands.
     let partial = ec_billing()
-        .args(["export", "--db", &killed, "--format", "csv"])
+        .args(["export", "--db", killed, "--format", "csv"])
         .output()
         .unwrap();
     assert!(partial.status.success(), "{}", stderr(&partial));
 
-    let resumed = sim.run(&sync_args(&killed, "day"));
+    let resumed = sim.run(&sync_args(killed, "day"));
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    let uninterrupted = sim.run(&sync_args(&whole, "day"));
+    let uninterrupted = sim.run(&sync_args(whole, "day"));
     assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
 
     let export = |db: &str| {
@@ -1348,7 +1356,7 @@ fn a_sync_killed_mid_way_resumes_to_the_same_ledger_as_an_uninterrupted_one() {
         assert!(output.status.success(), "{}", stderr(&output));
         output.stdout
     };
-    let (resumed, whole) = (export(&killed), export(&whole));
+    let (resumed, whole) = (export(killed), export(whole));
     assert!(resumed.len() > partial.stdout.len());
     assert!(
         resumed == whole,
@@ -1645,20 +1653,45 @@ fn a_closed_stderr_is_no_panic() {
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
-#[test]
-fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
-    let Ok(server) = std::env::var("EC_BILLING_TEST_POSTGRES") else {
-        return;
-    };
-    if server.is_empty() {
-        return;
+/// A database of a test's own on the server `EC_BILLING_TEST_POSTGRES` names (made and
+/// dropped with `psql`); `None` when no server is named.
+struct PostgresDb {
+    server: String,
+    name: String,
+    /// Its URL.
+    url: String,
+    /// `host:port` of the server.
+    host: String,
+}
+
+impl PostgresDb {
+    fn create(name: &str) -> Option<Self> {
+        let server = std::env::var("EC_BILLING_TEST_POSTGRES").ok()?;
+        if server.is_empty() {
+            return None;
+        }
+        let name = format!("ec_billing_test_cli_{name}_{}", std::process::id());
+        let host = server
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.rsplit('@').next())
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("127.0.0.1:5432")
+            .to_string();
+        let db = Self {
+            url: format!("postgres://postgres@{host}/{name}"),
+            server,
+            name,
+            host,
+        };
+        db.admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name));
+        db.admin(&format!("CREATE DATABASE {}", db.name));
+        Some(db)
     }
-    let sim = Sim::start(Faults::default());
-    let name = format!("ec_billing_test_cli_{}", std::process::id());
-    let admin_url = server.clone();
-    let run_admin = |sql: String| {
+
+    fn admin(&self, sql: &str) {
         let output = std::process::Command::new("psql")
-            .args([admin_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", &sql])
+            .args([self.server.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
             .output()
             .expect("psql runs");
         assert!(
@@ -1666,15 +1699,28 @@ fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.server.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+#[test]
+fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
+    let Some(db) = PostgresDb::create("password") else {
+        return;
     };
-    run_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    run_admin(format!("CREATE DATABASE {name}"));
-    let host = server
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.rsplit('@').next())
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("127.0.0.1:5432");
+    let sim = Sim::start(Faults::default());
+    let (host, name) = (db.host.clone(), db.name.clone());
     let url = format!("postgres://postgres:hunter2-secret@{host}/{name}");
 
     let sync = sim.run(&[
@@ -1695,7 +1741,7 @@ fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
         .args(["export", "--db", &url, "--format", "json"])
         .output()
         .unwrap();
-    run_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    drop(db);
 
     assert!(sync.status.success(), "{}", stderr(&sync));
     for output in [&sync, &export] {
