@@ -845,3 +845,24 @@ async fn a_schema_version_set_back_by_hand_migrates_again_without_failing() {
         "7.75".parse::<Decimal>().unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_nul_character_from_the_server_is_refused_naming_the_line_on_either_store() {
+    for store in stores("nul").await {
+        let _store = store.named_if_failing();
+        let ledger = Ledger::open(store.location()).await.unwrap();
+        let err = ledger
+            .record(
+                "o",
+                "d",
+                month("2024-01-01", "2024-02-01"),
+                &answer(&[("data\u{0}out", "1")]),
+                at("2024-06-01T00:00:00Z"),
+                SignedDuration::ZERO,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Answer(_)), "{err}");
+        assert!(err.to_string().contains("NUL"), "{err}");
+    }
+}

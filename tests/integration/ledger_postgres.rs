@@ -342,3 +342,194 @@ async fn a_service_embeds_the_ledger_with_a_pool_of_its_own() {
         .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_password_holding_a_question_mark_or_a_hash_is_never_printed() {
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let host = server
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.rsplit('@').next())
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .to_string();
+    for secret in ["hunter2?x", "hunter2#x", "hunter2/x?y"] {
+        for scheme in ["postgres", "POSTGRESQL"] {
+            let url = format!("{scheme}://postgres:{secret}@{host}/ec_billing_no_such_database");
+            let err = Ledger::open(&url).await.unwrap_err();
+            let text = anyhow_like(&err);
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_servers_idle_timeout_does_not_take_a_syncs_lock_away() {
+    let Some(db) = database("idle-lock").await else {
+        return;
+    };
+    let name = db.url.rsplit('/').next().unwrap_or_default().to_string();
+    let admin = connect_postgres(&db.url).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" SET idle_session_timeout = '300ms'"
+        ))
+        .await
+        .unwrap();
+    let sim = Simulator::new()
+        .api_key(CANARY_KEY)
+        .faults(Faults {
+            latency: Duration::from_millis(600),
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let one = Ledger::open(&db.url).await.unwrap();
+    let two = Ledger::open(&db.url).await.unwrap();
+    // One request at a time: the first sync holds its lock for over two seconds, its
+    // lock's connection idle for longer than the server allows between windows.
+    let client = crate::support::wrapper_builder(&sim.base_url(), crate::support::TestClock::new())
+        .concurrency(crate::support::in_flight(1))
+        .build()
+        .unwrap();
+    let slow = quarter(&["prod"]).to(at("2024-05-01T00:00:00Z"));
+    let impatient = slow.clone().lock_wait(Duration::ZERO);
+
+    let (a, b) = tokio::join!(one.sync(&client, &slow), async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        two.sync(&client, &impatient).await
+    });
+
+    assert!(a.is_ok(), "{a:?}");
+    assert!(matches!(b, Err(Error::Busy { .. })), "{b:?}");
+}
+
+#[tokio::test]
+async fn a_hostile_schema_is_refused_and_unreadable_values_are_named_then_repaired() {
+    let Some(db) = database("hostile").await else {
+        return;
+    };
+    let sim = Simulator::new().api_key(CANARY_KEY).start().await.unwrap();
+    let ledger = Ledger::open(&db.url).await.unwrap();
+    ledger
+        .sync(&client(&sim), &quarter(&["prod"]))
+        .await
+        .unwrap();
+    drop(ledger);
+    let served = sim
+        .items_total(
+            "acme",
+            "prod",
+            at("2024-01-01T00:00:00Z"),
+            at("2024-04-01T00:00:00Z"),
+        )
+        .unwrap();
+    let admin = connect_postgres(&db.url).await;
+    let february = "window_start = '2024-02-01T00:00:00Z'";
+    for (what, sql) in [
+        (
+            "a cost not a number",
+            format!("UPDATE ec_billing.lines SET cost = 'NaN' WHERE {february}"),
+        ),
+        (
+            "an end at infinity",
+            format!("UPDATE ec_billing.windows SET window_end = 'infinity' WHERE {february}"),
+        ),
+        (
+            "an end moved earlier",
+            format!(
+                "UPDATE ec_billing.windows SET window_end = '2024-02-20T00:00:00Z' WHERE {february}"
+            ),
+        ),
+        (
+            "a total of null",
+            format!(
+                "ALTER TABLE ec_billing.windows ALTER total DROP NOT NULL; UPDATE ec_billing.windows SET total = NULL WHERE {february}"
+            ),
+        ),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+        let ledger = Ledger::open(&db.url).await.unwrap();
+        let mut out = Vec::new();
+        let err = ledger
+            .export(&Query::all(), &Export::new(ExportFormat::Csv), &mut out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Inconsistent(_)), "{what}: {err}");
+        assert!(
+            err.to_string().contains("2024-02-01T00:00:00Z"),
+            "{what}: {err}"
+        );
+        assert!(out.is_empty(), "{what}");
+        let report = ledger
+            .sync(&client(&sim), &quarter(&["prod"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.deployments[0].windows_repaired, 1,
+            "{what}: {report:?}"
+        );
+        assert_eq!(report.deployments[0].revisions, 0, "{what}");
+        assert_eq!(ledger.total(&Query::all()).await.unwrap(), served, "{what}");
+    }
+
+    // A schema whose columns are not the ledger's is refused.
+    admin
+        .batch_execute("ALTER TABLE ec_billing.lines ALTER cost TYPE double precision")
+        .await
+        .unwrap();
+    let err = Ledger::open(&db.url).await.unwrap_err();
+    assert!(matches!(err, Error::NotALedger(_)), "{err}");
+    assert!(err.to_string().contains("lines.cost"), "{err}");
+}
+
+#[tokio::test]
+async fn a_foreign_table_this_role_cannot_see_still_keeps_the_ledger_out() {
+    let Some(db) = database("unseen").await else {
+        return;
+    };
+    let role = format!("ec_billing_test_role_{}", std::process::id());
+    let admin = connect_postgres(&db.url).await;
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+             CREATE SCHEMA ec_billing; CREATE TABLE ec_billing.team_secret (x int);
+             GRANT USAGE, CREATE ON SCHEMA ec_billing TO {role};"
+        ))
+        .await
+        .unwrap();
+    let url = db.url.replacen("://", &format!("://{role}@"), 1);
+    let url = match url.matches('@').count() {
+        1 => url,
+        _ => {
+            let rest = db.url.rsplit('@').next().unwrap_or_default().to_string();
+            format!("postgres://{role}@{rest}")
+        }
+    };
+
+    let opened = Ledger::open(&url).await;
+
+    let tables: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'ec_billing' AND c.relkind = 'r'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA ec_billing CASCADE; DROP OWNED BY {role}; DROP ROLE {role};"
+        ))
+        .await
+        .unwrap();
+    let err = opened.unwrap_err();
+    assert!(matches!(err, Error::NotALedger(_)), "{err}");
+    assert_eq!(tables, 1, "nothing created beside the team's table");
+}

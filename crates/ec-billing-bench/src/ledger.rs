@@ -128,7 +128,8 @@ async fn figures(size: Size, locations: &[String; 2], suffix: &str) -> Result<Ve
 
 /// `ledger_workers`: four workers (each with its own pool and client, as four processes
 /// would have) syncing a year of a deployment each into one database at once, against
-/// the same four one after another; the server's rate limit off, 50 ms of latency.
+/// the same four one after another; the server's rate limit off, 200 ms of latency (an
+/// API's, across a continent).
 async fn workers(url: &str) -> Result<Figure> {
     let deployments: Vec<String> = (0..4).map(|i| format!("d{i:03}")).collect();
     let sim = Simulator::new()
@@ -139,7 +140,7 @@ async fn workers(url: &str) -> Result<Figure> {
                 .with_copies(4),
         )
         .faults(Faults {
-            latency: std::time::Duration::from_millis(50),
+            latency: std::time::Duration::from_millis(200),
             ..Faults::default()
         })
         .start()

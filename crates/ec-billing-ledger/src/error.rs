@@ -119,6 +119,24 @@ impl From<ec_billing::Error> for Error {
     }
 }
 
+impl Error {
+    /// A storage error while reading or writing `deployment`'s `window`, saying so (a
+    /// cut connection, say); other errors as they are.
+    pub(crate) fn in_window(self, deployment: &str, window: Window) -> Self {
+        match self {
+            Self::Storage(mut e) => {
+                e.what = format!(
+                    "{} (deployment \"{}\", window {window})",
+                    e.what,
+                    ec_billing::escape(deployment).truncate(80)
+                );
+                Self::Storage(e)
+            }
+            other => other,
+        }
+    }
+}
+
 /// `month`, `day`, or `N-day`.
 pub(crate) fn window_name(size: WindowSize) -> String {
     match size {

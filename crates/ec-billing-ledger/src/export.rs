@@ -596,6 +596,21 @@ pub(crate) fn pricing(line: LineValues<'_>) -> std::result::Result<Pricing, &'st
 /// (unit price × pricing quantity) has more digits than an exact decimal holds.
 pub(crate) fn check_line(line: &AnswerLine) -> std::result::Result<(), String> {
     let key = &line.key;
+    let texts = [
+        ("kind", Some(key.kind.as_str())),
+        ("SKU", Some(key.sku.as_str())),
+        ("name", Some(key.name.as_str())),
+        ("formatted quantity", line.quantity_formatted.as_deref()),
+        ("formatted rate", line.rate_formatted.as_deref()),
+    ];
+    if let Some((field, _)) = texts
+        .iter()
+        .find(|(_, text)| text.is_some_and(|t| t.contains('\0')))
+    {
+        return Err(format!(
+            "its {field} holds a NUL character, which no database text keeps"
+        ));
+    }
     if key.period_end < key.period_start {
         return Err("its period ends before it starts".to_string());
     }

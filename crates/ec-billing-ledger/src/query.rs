@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use crate::{
     Ledger,
     error::{Error, FileError, Inconsistency, Result},
-    record::{AnswerLine, LedgerLine, LineKey, Tally},
+    record::{AnswerLine, LedgerLine, LineKey, LineType, Tally},
     store::StoredWindow,
 };
 
@@ -192,11 +192,7 @@ impl Ledger {
         }
         self.store
             .scan(query, passes, |pass, window, lines| {
-                let mut tally = Tally::new();
-                for line in &lines {
-                    tally.add(line);
-                }
-                self.verify(&window, &tally)?;
+                self.verify(&window, &lines)?;
                 for line in lines {
                     if query.holds(line.key.period_start) {
                         each(pass, ledger_line(&window, line))?;
@@ -207,8 +203,18 @@ impl Ledger {
             .await
     }
 
-    /// Checks the lines read of `window` (their `tally`) against its record.
-    pub(crate) fn verify(&self, window: &StoredWindow, tally: &Tally) -> Result<()> {
+    /// Checks the `lines` read of `window` against its record: its bounds are a
+    /// window's, its DTS lines are keyed by those bounds, and their count, exact sum and
+    /// digest are the record's.
+    pub(crate) fn verify(&self, window: &StoredWindow, lines: &[AnswerLine]) -> Result<()> {
+        let mut tally = Tally::new();
+        for line in lines {
+            tally.add(line);
+        }
+        let dts_elsewhere = lines.iter().any(|line| {
+            line.key.line_type == LineType::Dts
+                && (line.key.period_start, line.key.period_end) != (window.start, window.end)
+        });
         let mismatch = if window.unreadable {
             Some("a value in its record or its lines is not what the ledger writes".to_string())
         } else if !crate::plan::is_window(window.start, window.end, self.window_size()) {
@@ -216,6 +222,8 @@ impl Ledger {
                 "its bounds are not those of a {} window",
                 crate::store::window_text(self.window_size())
             ))
+        } else if dts_elsewhere {
+            Some("its data-transfer lines are keyed by other bounds than its own".to_string())
         } else {
             tally.mismatch(window.lines, &window.total, &window.digest)
         };

@@ -17,8 +17,8 @@ use crate::{
         window_start,
     },
     query::Query,
-    record::{AnswerLine, LineType, Tally, answer_lines, digest, number},
-    store::{JournalEnd, StoredLines, WindowUpdate, WindowWrite},
+    record::{AnswerLine, LineType, answer_lines, digest, number},
+    store::{JournalEnd, StoreLock, StoredLines, WindowUpdate, WindowWrite},
 };
 
 /// The settle period by default: 14 days. Elastic revises costs after first publishing
@@ -201,7 +201,7 @@ impl SyncPlan {
     /// period.
     pub(crate) fn check_input(&self, now: Timestamp) -> Result<()> {
         for deployment in &self.deployments {
-            ec_billing::check_ids(&self.organization, deployment)?;
+            check_ids(&self.organization, deployment)?;
         }
         if self.deployments.is_empty() {
             return Err(Error::InvalidInput(
@@ -398,7 +398,7 @@ impl Ledger {
         let organization = plan.organization.as_str();
         let now = whole_seconds(plan.now.unwrap_or_else(|| client.now()));
         plan.check_input(now)?;
-        let _lock = self
+        let lock = self
             .store
             .lock(organization, &plan.deployments, plan.lock_wait)
             .await?;
@@ -464,6 +464,7 @@ impl Ledger {
         };
         progress(done);
         let limit = client.concurrency().get().saturating_mul(2);
+        let lock = &lock;
         // Each window is fetched and then written by one future; while one is written,
         // the others' fetches are polled on.
         let mut windows = stream::iter(tasks)
@@ -479,6 +480,7 @@ impl Ledger {
                         Ok(answer) => {
                             let final_ = is_final(window, size, now, plan.settle);
                             self.store_answer(
+                                lock,
                                 organization,
                                 deployment,
                                 window,
@@ -589,11 +591,7 @@ impl Ledger {
                 if !scope.holds(window.start) {
                     return Ok(());
                 }
-                let mut tally = Tally::new();
-                for line in &lines {
-                    tally.add(line);
-                }
-                if self.verify(&window, &tally).is_ok() {
+                if self.verify(&window, &lines).is_ok() {
                     held.insert(
                         window.start,
                         Held {
@@ -643,7 +641,7 @@ impl Ledger {
         settle: SignedDuration,
     ) -> Result<WindowChange> {
         self.writable()?;
-        ec_billing::check_ids(organization, deployment)?;
+        check_ids(organization, deployment)?;
         let size = self.window_size();
         if !is_window(window.from(), window.to(), size) {
             return Err(Error::InvalidInput(format!(
@@ -651,12 +649,13 @@ impl Ledger {
                 crate::error::window_name(size)
             )));
         }
-        let _lock = self
+        let lock = self
             .store
             .lock(organization, &[deployment.to_string()], DEFAULT_LOCK_WAIT)
             .await?;
         let now = whole_seconds(fetched_at);
         self.store_answer(
+            &lock,
             organization,
             deployment,
             window,
@@ -670,8 +669,13 @@ impl Ledger {
     /// Stores one answer for `window`: its lines checked, matched against what the
     /// ledger holds of the window, and written in one transaction with its record and
     /// the revisions it brings.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one window's answer and where it goes"
+    )]
     async fn store_answer(
         &self,
+        lock: &StoreLock,
         organization: &str,
         deployment: &str,
         window: Window,
@@ -699,7 +703,8 @@ impl Ledger {
         let previous = self
             .store
             .window(organization, deployment, window.from())
-            .await?;
+            .await
+            .map_err(|e| e.in_window(deployment, window))?;
         let (outcome, update) = self.change(
             Answer {
                 organization,
@@ -712,7 +717,10 @@ impl Ledger {
             },
             previous,
         )?;
-        self.store.write(update).await?;
+        self.store
+            .write(update, lock)
+            .await
+            .map_err(|e| e.in_window(deployment, window))?;
         Ok(outcome)
     }
 
@@ -761,11 +769,7 @@ impl Ledger {
         };
         // The lines stored before, checked against their record: lines edited outside
         // the ledger are replaced (a repair), never taken as what was fetched before.
-        let mut tally = Tally::new();
-        for line in &old {
-            tally.add(line);
-        }
-        let consistent = !unreadable && self.verify(&record, &tally).is_ok();
+        let consistent = !unreadable && self.verify(&record, &old).is_ok();
         if consistent && record.end > window.to() {
             return Err(Error::InvalidInput(format!(
                 "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
@@ -876,6 +880,18 @@ struct Answer<'a> {
     total: Decimal,
     now: Timestamp,
     final_: bool,
+}
+
+/// Refuses ids no request could carry (as the client does), and ids holding a NUL
+/// character, which no database text keeps.
+fn check_ids(organization: &str, deployment: &str) -> Result<()> {
+    ec_billing::check_ids(organization, deployment)?;
+    if organization.contains('\0') || deployment.contains('\0') {
+        return Err(Error::InvalidInput(
+            "an id holds a NUL character, which a ledger cannot keep".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 fn overflow(deployment: &str, window: Window) -> Error {

@@ -102,32 +102,42 @@ pub fn redact_url(url: &str) -> RedactedUrl<'_> {
 
 impl<'a> RedactedUrl<'a> {
     /// The text that may be shown, before escaping: the scheme and the slashes after
-    /// it (when there are slashes), then the rest up to the first `?` or `#`, with
-    /// everything up to its last `@` taken out (a password may hold a `/`, so the
-    /// authority's end is not trusted).
+    /// it (when there are slashes), then the rest with everything up to its last `@`
+    /// taken out (a password may hold a `/`, a `?` or a `#`, so neither the authority's
+    /// end nor the query's start is trusted before it), up to the first `?` or `#`.
     fn parts(&self) -> (&'a str, &'a str) {
-        let head = self.url.split(['?', '#']).next().unwrap_or_default();
-        let scheme_end = head
+        let url = self.url;
+        let scheme_end = url
             .find(':')
             .filter(|&colon| {
-                let scheme = &head[..colon];
+                let scheme = &url[..colon];
                 scheme.starts_with(|c: char| c.is_ascii_alphabetic())
                     && scheme
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
             })
             .map_or(0, |colon| {
-                let slashes = head[colon + 1..]
+                let slashes = url[colon + 1..]
                     .chars()
                     .take_while(|c| matches!(c, '/' | '\\'))
                     .count();
                 if slashes == 0 { 0 } else { colon + 1 + slashes }
             });
-        let (scheme, rest) = head.split_at(scheme_end);
-        let rest = match rest.rfind('@') {
+        let (scheme, rest) = url.split_at(scheme_end);
+        let head_end = rest.find(['?', '#']).unwrap_or(rest.len());
+        let at = match rest[..head_end].rfind('@') {
+            // The usual case: the userinfo ends before any query.
+            Some(at) => Some(at),
+            // An `@` only after a `?` or `#`: a password that holds one (as
+            // `postgres://user:pw?x@host/db` does) when no `/` comes before it; else an
+            // `@` of the query.
+            None => rest.rfind('@').filter(|&at| !rest[..at].contains('/')),
+        };
+        let rest = match at {
             Some(at) => &rest[at + 1..],
             None => rest,
         };
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
         (scheme, rest)
     }
 }
@@ -158,6 +168,14 @@ mod tests {
                 "http://127.0.0.1:1/api/v1",
             ),
             ("https://host/api/v1#frag", "https://host/api/v1"),
+            (
+                "postgres://postgres:hunter2?x@127.0.0.1:5432/db",
+                "postgres://127.0.0.1:5432/db",
+            ),
+            (
+                "postgres://postgres:hunter2#x@127.0.0.1:5432/db?sslmode=require",
+                "postgres://127.0.0.1:5432/db",
+            ),
             ("https://a@b@host/p", "https://host/p"),
             ("http://u:pa/ss@host/api", "http://host/api"),
             ("http:\\\\u:p@host/x", "http:\\\\host/x"),

@@ -145,7 +145,7 @@ pub(crate) struct JournalEnd {
 #[must_use]
 pub(crate) enum StoreLock {
     Sqlite(#[allow(dead_code, reason = "held for its drop")] sqlite::FileLock),
-    Postgres(#[allow(dead_code, reason = "held for its drop")] postgres::DeploymentLocks),
+    Postgres(postgres::DeploymentLocks),
 }
 
 /// A ledger's store.
@@ -226,11 +226,15 @@ impl Store {
         }
     }
 
-    /// Writes `update` in one transaction.
-    pub(crate) async fn write(&self, update: WindowUpdate) -> Result<()> {
-        match self {
-            Self::Sqlite(s) => s.write(update).await,
-            Self::Postgres(s) => s.write(update).await,
+    /// Writes `update` in one transaction, under `lock` (taken by [`lock`](Self::lock)
+    /// for the update's deployment).
+    pub(crate) async fn write(&self, update: WindowUpdate, lock: &StoreLock) -> Result<()> {
+        match (self, lock) {
+            (Self::Sqlite(s), _) => s.write(update).await,
+            (Self::Postgres(s), StoreLock::Postgres(locks)) => s.write(update, locks).await,
+            (Self::Postgres(_), StoreLock::Sqlite(_)) => Err(crate::error::Error::InvalidInput(
+                "a PostgreSQL ledger written under a file's lock".to_string(),
+            )),
         }
     }
 

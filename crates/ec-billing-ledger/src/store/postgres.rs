@@ -22,9 +22,31 @@ use crate::{
     record::{AnswerLine, LineKey, LineType, export_order},
 };
 
+/// How messages name the database `config` connects to: its host, port and name, read
+/// from the parsed URL (never its user or password, whatever characters they hold).
+fn shown(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => format!("[{}]", path.display()),
+        None => "localhost".to_string(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
+    let database = config.get_dbname().unwrap_or_default();
+    format!(
+        "postgres://{}{port}/{}",
+        ec_billing::escape(&host).truncate(100),
+        ec_billing::escape(database).truncate(100)
+    )
+}
+
 /// Whether `text` names a PostgreSQL database rather than a file.
 pub(crate) fn is_url(text: &str) -> bool {
-    text.starts_with("postgres://") || text.starts_with("postgresql://")
+    let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
 /// What `meta.application` says in every ledger.
@@ -124,6 +146,94 @@ const MIGRATIONS: [&str; 1] = [
 /// The schema version this crate writes.
 const VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The columns of each table of the schema, and their types, as `format_type` writes
+/// them: what a schema must have to be the ledger's.
+const COLUMNS: [(&str, &[(&str, &str)]); 6] = [
+    ("meta", &[("key", "text"), ("value", "text")]),
+    (
+        "windows",
+        &[
+            ("organization", "text"),
+            ("deployment", "text"),
+            ("window_start", "timestamp with time zone"),
+            ("window_end", "timestamp with time zone"),
+            ("first_fetched_at", "timestamp with time zone"),
+            ("fetched_at", "timestamp with time zone"),
+            ("final", "boolean"),
+            ("digest", "text"),
+            ("lines", "bigint"),
+            ("total", "numeric"),
+        ],
+    ),
+    (
+        "lines",
+        &[
+            ("organization", "text"),
+            ("deployment", "text"),
+            ("window_start", "timestamp with time zone"),
+            ("line_type", "text"),
+            ("kind", "text"),
+            ("sku", "text"),
+            ("name", "text"),
+            ("period_start", "timestamp with time zone"),
+            ("period_end", "timestamp with time zone"),
+            ("ordinal", "integer"),
+            ("hours", "bigint"),
+            ("instance_count", "integer"),
+            ("price_per_hour", "numeric"),
+            ("quantity", "numeric"),
+            ("quantity_formatted", "text"),
+            ("rate", "numeric"),
+            ("rate_formatted", "text"),
+            ("cost", "numeric"),
+        ],
+    ),
+    (
+        "revisions",
+        &[
+            ("id", "bigint"),
+            ("organization", "text"),
+            ("deployment", "text"),
+            ("window_start", "timestamp with time zone"),
+            ("window_end", "timestamp with time zone"),
+            ("seen_at", "timestamp with time zone"),
+            ("change", "text"),
+            ("line_type", "text"),
+            ("kind", "text"),
+            ("sku", "text"),
+            ("name", "text"),
+            ("period_start", "timestamp with time zone"),
+            ("period_end", "timestamp with time zone"),
+            ("ordinal", "integer"),
+            ("old_cost", "numeric"),
+            ("new_cost", "numeric"),
+        ],
+    ),
+    (
+        "repairs",
+        &[
+            ("id", "bigint"),
+            ("organization", "text"),
+            ("deployment", "text"),
+            ("window_start", "timestamp with time zone"),
+            ("window_end", "timestamp with time zone"),
+            ("seen_at", "timestamp with time zone"),
+        ],
+    ),
+    (
+        "syncs",
+        &[
+            ("id", "bigint"),
+            ("organization", "text"),
+            ("started_at", "timestamp with time zone"),
+            ("finished_at", "timestamp with time zone"),
+            ("fetched", "bigint"),
+            ("revised", "bigint"),
+            ("failed", "bigint"),
+        ],
+    ),
+];
+
 /// The advisory lock (transaction-scoped) under which the schema is created or
 /// migrated, so that two processes opening one database at once do not both do it.
 const MIGRATION_LOCK: i64 = 0x0ec_b111_0001;
@@ -139,7 +249,10 @@ const AT: &str = "('epoch'::timestamptz + $N::bigint * interval '1 microsecond')
 
 /// A `timestamptz` column read as epoch microseconds (exact).
 fn micros(column: &str) -> String {
-    format!("(extract(epoch from {column}) * 1000000)::bigint")
+    // An infinite instant (not one the ledger writes) reads as null: unreadable.
+    format!(
+        "(CASE WHEN isfinite({column}) THEN (extract(epoch from {column}) * 1000000)::bigint END)"
+    )
 }
 
 /// The `timestamptz` of parameter `n`, from epoch microseconds.
@@ -167,9 +280,11 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Held by a sync: an advisory lock per deployment, on a connection of its own that is
-/// closed (letting go of them) when this is dropped.
+/// closed (letting go of them) when this is dropped. The sync writes its windows
+/// through that same connection, so that no window is written by a sync that has lost
+/// its lock (its connection cut, say): that write fails instead.
 pub(crate) struct DeploymentLocks {
-    _connection: deadpool_postgres::ClientWrapper,
+    connection: tokio::sync::Mutex<deadpool_postgres::ClientWrapper>,
 }
 
 impl fmt::Debug for DeploymentLocks {
@@ -182,14 +297,22 @@ impl PostgresStore {
     /// Connects to the database `url` names and opens the ledger in its schema
     /// `ec_billing` (creating it, when `access` allows, or migrating it).
     pub(crate) async fn open(url: &str, access: Access) -> Result<Self> {
-        let shown = ec_billing::redact_url(url).to_string();
         let (url, verify) = tls_mode(url);
-        let config: tokio_postgres::Config = url.parse().map_err(|_| {
+        // The scheme in lower case, as the driver reads it (URL schemes are
+        // case-insensitive).
+        let url = match url.split_once("://") {
+            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+            None => url,
+        };
+        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            // Nothing of the URL is echoed (its password may be anywhere in it): only
+            // what the driver says of it.
             Error::InvalidInput(format!(
-                "{} is not a PostgreSQL URL this program can read",
-                ec_billing::escape(&shown).truncate(200)
+                "a PostgreSQL URL cannot be read: {}",
+                ec_billing::escape(&e.to_string()).truncate(200)
             ))
         })?;
+        let shown = shown(&config);
         ec_billing::ensure_crypto_provider().map_err(|e| {
             Error::Storage(FileError::new(
                 &shown,
@@ -277,7 +400,10 @@ impl PostgresStore {
     }
 
     async fn connection(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| self.failed(e))
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => self.failed(e),
+            other => self.failed(other),
+        })
     }
 
     /// Refuses a schema `ec_billing` that is not a ledger of a version this crate
@@ -291,17 +417,23 @@ impl PostgresStore {
                 .await
                 .map_err(|e| self.failed(e))?;
         }
+        // Every relation of the schema, whoever may see into it (the catalog, not
+        // information_schema, which shows only what this role has rights on): tables,
+        // views, materialized views, foreign and partitioned tables.
         let tables: Vec<String> = tx
             .query(
-                "SELECT table_name::text FROM information_schema.tables
-                 WHERE table_schema = 'ec_billing' ORDER BY 1",
+                "SELECT c.relname::text FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'ec_billing' AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+                 ORDER BY 1",
                 &[],
             )
             .await
             .map_err(|e| self.failed(e))?
             .iter()
-            .map(|row| row.get(0))
-            .collect();
+            .map(|row| row.try_get(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.failed(e))?;
         let foreign: Vec<&String> = tables
             .iter()
             .filter(|t| !TABLES.contains(&t.as_str()))
@@ -336,6 +468,7 @@ impl PostgresStore {
             let version = meta(&tx, "version").await.map_err(|e| self.failed(e))?;
             version
                 .as_deref()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|v| v.parse::<i64>().ok())
                 .filter(|v| *v >= 1)
                 .ok_or_else(|| {
@@ -388,14 +521,10 @@ impl PostgresStore {
             .await
             .map_err(|e| self.failed(e))?;
         }
-        let stored: Option<String> = tx
-            .query_opt(
-                "SELECT value FROM ec_billing.meta WHERE key = 'window'",
-                &[],
-            )
-            .await
-            .map_err(|e| self.failed(e))?
-            .map(|row| row.get(0));
+        if version > 0 || access != Access::ReadOnly {
+            self.check_columns(&tx).await?;
+        }
+        let stored = meta(&tx, "window").await.map_err(|e| self.failed(e))?;
         let size = match stored {
             Some(text) => parse_window(&text).ok_or_else(|| {
                 Error::NotALedger(FileError::new(
@@ -411,8 +540,8 @@ impl PostgresStore {
                 let windows: i64 = tx
                     .query_one("SELECT count(*) FROM ec_billing.windows", &[])
                     .await
-                    .map_err(|e| self.failed(e))?
-                    .get(0);
+                    .and_then(|row| row.try_get(0))
+                    .map_err(|e| self.failed(e))?;
                 if windows > 0 || access == Access::ReadOnly {
                     return Err(Error::NotALedger(FileError::new(
                         &self.shown,
@@ -432,6 +561,61 @@ impl PostgresStore {
         };
         tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(size)
+    }
+
+    /// Refuses a schema whose tables do not have the ledger's columns and types (a
+    /// money column made a float, a column dropped): checked as strictly as what the
+    /// ledger writes.
+    async fn check_columns(&self, tx: &impl GenericClient) -> Result<()> {
+        let rows = tx
+            .query(
+                "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod)
+                 FROM pg_catalog.pg_attribute a
+                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'ec_billing' AND c.relkind = 'r'
+                   AND a.attnum > 0 AND NOT a.attisdropped",
+                &[],
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut found = std::collections::BTreeMap::new();
+        for row in &rows {
+            let (table, column, kind): (String, String, String) = (
+                row.try_get(0).map_err(|e| self.failed(e))?,
+                row.try_get(1).map_err(|e| self.failed(e))?,
+                row.try_get(2).map_err(|e| self.failed(e))?,
+            );
+            found.insert((table, column), kind);
+        }
+        let mut expected = std::collections::BTreeMap::new();
+        for (table, columns) in COLUMNS {
+            for (column, kind) in columns {
+                expected.insert((table.to_string(), column.to_string()), kind.to_string());
+            }
+        }
+        if found != expected {
+            let differs = expected
+                .iter()
+                .find(|(key, kind)| found.get(*key) != Some(kind))
+                .map(|((table, column), kind)| format!("{table}.{column} is not {kind}"))
+                .or_else(|| {
+                    found
+                        .keys()
+                        .find(|key| !expected.contains_key(*key))
+                        .map(|(table, column)| format!("{table}.{column} is not the ledger's"))
+                })
+                .unwrap_or_default();
+            return Err(Error::NotALedger(FileError::new(
+                &self.shown,
+                format!(
+                    "its schema ec_billing is not the ledger's: {}",
+                    ec_billing::escape(&differs).truncate(200)
+                ),
+                None,
+            )));
+        }
+        Ok(())
     }
 
     /// Takes an advisory lock per deployment of `organization` in `deployments`, on a
@@ -454,16 +638,26 @@ impl PostgresStore {
                 let taken: bool = connection
                     .query_one("SELECT pg_try_advisory_lock($1)", &[key])
                     .await
-                    .map_err(|e| self.failed(e))?
-                    .get(0);
+                    .and_then(|row| row.try_get(0))
+                    .map_err(|e| self.failed(e))?;
                 if !taken {
                     busy = Some(*deployment);
                     break;
                 }
             }
             let Some(deployment) = busy else {
+                // An idle connection must not be closed under the lock by the server's
+                // own timeouts (each setting is left as it is where the server has none).
+                for setting in [
+                    "idle_session_timeout",
+                    "idle_in_transaction_session_timeout",
+                ] {
+                    let _ = connection
+                        .batch_execute(&format!("SET {setting} = 0"))
+                        .await;
+                }
                 return Ok(DeploymentLocks {
-                    _connection: connection,
+                    connection: tokio::sync::Mutex::new(connection),
                 });
             };
             connection
@@ -614,9 +808,12 @@ impl PostgresStore {
                 {
                     continue;
                 }
-                let line = answer_line(&row, WINDOW_WIDTH).ok_or_else(|| self.corrupt("a line"))?;
-                if let Some((_, lines)) = &mut current {
-                    lines.push(line);
+                if let Some((window, lines)) = &mut current {
+                    match answer_line(&row, WINDOW_WIDTH) {
+                        Some(line) => lines.push(line),
+                        // Named with its window, which is then repaired.
+                        None => window.unreadable = true,
+                    }
                 }
             }
             if let Some((done, mut lines)) = current {
@@ -627,8 +824,9 @@ impl PostgresStore {
         tx.commit().await.map_err(|e| self.failed(e))
     }
 
-    pub(crate) async fn write(&self, update: WindowUpdate) -> Result<()> {
-        let mut client = self.connection().await?;
+    /// Writes `update` in one transaction, through the connection that holds `locks`.
+    pub(crate) async fn write(&self, update: WindowUpdate, locks: &DeploymentLocks) -> Result<()> {
+        let mut client = locks.connection.lock().await;
         let tx = client.transaction().await.map_err(|e| self.failed(e))?;
         match update {
             WindowUpdate::Nothing => return Ok(()),
@@ -679,7 +877,7 @@ impl PostgresStore {
             )
             .await
             .map_err(|e| self.failed(e))?;
-        Ok(row.get(0))
+        row.try_get(0).map_err(|e| self.failed(e))
     }
 
     pub(crate) async fn journal_end(&self, end: JournalEnd) -> Result<()> {
@@ -729,16 +927,26 @@ impl PostgresStore {
             .map_err(|e| self.failed(e))?;
         rows.iter()
             .map(|row| {
-                let change = match row.get::<_, String>(5).as_str() {
+                let change = match row.try_get::<_, String>(5).unwrap_or_default().as_str() {
                     "added" => Change::Added,
                     "removed" => Change::Removed,
                     "changed" => Change::Changed,
                     _ => return Err(self.corrupt("a revision's change")),
                 };
-                let instant = |i| instant(row.get(i)).ok_or_else(|| self.corrupt("an instant"));
+                let instant = |i| {
+                    row.try_get::<_, Option<i64>>(i)
+                        .ok()
+                        .flatten()
+                        .and_then(instant)
+                        .ok_or_else(|| self.corrupt("an instant"))
+                };
+                let text = |i| {
+                    row.try_get::<_, String>(i)
+                        .map_err(|_| self.corrupt("a revision's text"))
+                };
                 Ok(Revision {
-                    organization: row.get(0),
-                    deployment: row.get(1),
+                    organization: text(0)?,
+                    deployment: text(1)?,
                     window: (instant(2)?, instant(3)?),
                     seen_at: instant(4)?,
                     change,
@@ -755,26 +963,49 @@ impl PostgresStore {
         Ok(Vec::new())
     }
 
+    /// A window's record from [`window_columns`], or, when a value of it is not what
+    /// the ledger writes but its organization, deployment and start are, a record
+    /// marked unreadable (named, and repaired, rather than failing the whole read).
     fn stored_window(&self, row: &Row, first: usize) -> Result<StoredWindow> {
+        let text = |i| row.try_get::<_, String>(first + i).ok();
         let instant = |i| {
-            row.try_get::<_, i64>(first + i)
+            row.try_get::<_, Option<i64>>(first + i)
                 .ok()
+                .flatten()
                 .and_then(instant)
-                .ok_or_else(|| self.corrupt("a window's instant"))
         };
-        Ok(StoredWindow {
-            organization: row.get(first),
-            deployment: row.get(first + 1),
-            start: instant(2)?,
-            end: instant(3)?,
-            first_fetched_at: instant(4)?,
-            fetched_at: instant(5)?,
-            final_: row.get(first + 6),
-            lines: row.get(first + 7),
-            total: row.get(first + 8),
-            digest: row.get(first + 9),
-            unreadable: false,
-        })
+        let (Some(organization), Some(deployment), Some(start)) = (text(0), text(1), instant(2))
+        else {
+            return Err(self.corrupt("a window's organization, deployment or start"));
+        };
+        let record = (|| {
+            Some(StoredWindow {
+                organization: organization.clone(),
+                deployment: deployment.clone(),
+                start,
+                end: instant(3)?,
+                first_fetched_at: instant(4)?,
+                fetched_at: instant(5)?,
+                final_: row.try_get(first + 6).ok()?,
+                lines: row.try_get(first + 7).ok()?,
+                total: text(8)?,
+                digest: text(9)?,
+                unreadable: false,
+            })
+        })();
+        Ok(record.unwrap_or(StoredWindow {
+            organization,
+            deployment,
+            start,
+            end: start,
+            first_fetched_at: start,
+            fetched_at: start,
+            final_: false,
+            lines: 0,
+            total: String::new(),
+            digest: String::new(),
+            unreadable: true,
+        }))
     }
 }
 
@@ -786,7 +1017,9 @@ async fn meta(
     Ok(client
         .query_opt("SELECT value FROM ec_billing.meta WHERE key = $1", &[&key])
         .await?
-        .map(|row| row.get(0)))
+        .map(|row| row.try_get::<_, Option<String>>(0))
+        .transpose()?
+        .flatten())
 }
 
 /// `url` as tokio-postgres reads it, and whether the server's certificate is to be
@@ -995,8 +1228,8 @@ fn key(row: &Row, first: usize, period: usize) -> Option<LineKey> {
         kind: row.try_get(first + 1).ok()?,
         sku: row.try_get(first + 2).ok()?,
         name: row.try_get(first + 3).ok()?,
-        period_start: instant(row.try_get(period).ok()?)?,
-        period_end: instant(row.try_get(period + 1).ok()?)?,
+        period_start: instant(row.try_get::<_, Option<i64>>(period).ok()??)?,
+        period_end: instant(row.try_get::<_, Option<i64>>(period + 1).ok()??)?,
         ordinal: u32::try_from(row.try_get::<_, i32>(period + 2).ok()?).ok()?,
     })
 }
