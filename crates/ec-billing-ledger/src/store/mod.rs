@@ -145,7 +145,7 @@ pub(crate) struct JournalEnd {
 #[must_use]
 pub(crate) enum StoreLock {
     Sqlite(#[allow(dead_code, reason = "held for its drop")] sqlite::FileLock),
-    Postgres(postgres::DeploymentLocks),
+    Postgres(Box<postgres::DeploymentLocks>),
 }
 
 /// A ledger's store.
@@ -183,7 +183,7 @@ impl Store {
         Ok(match self {
             Self::Sqlite(s) => StoreLock::Sqlite(s.lock(wait).await?),
             Self::Postgres(s) => {
-                StoreLock::Postgres(s.lock(organization, deployments, wait).await?)
+                StoreLock::Postgres(Box::new(s.lock(organization, deployments, wait).await?))
             }
         })
     }
