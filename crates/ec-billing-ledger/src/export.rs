@@ -517,37 +517,30 @@ pub(crate) struct LineValues<'a> {
     cost: Decimal,
 }
 
-impl<'a> From<&'a LedgerLine> for LineValues<'a> {
-    fn from(line: &'a LedgerLine) -> Self {
-        Self {
-            line_type: line.key.line_type,
-            hours: line.hours,
-            instance_count: line.instance_count,
-            price_per_hour: line.price_per_hour,
-            quantity: line.quantity,
-            quantity_formatted: line.quantity_formatted.as_deref(),
-            rate: line.rate,
-            rate_formatted: line.rate_formatted.as_deref(),
-            cost: line.cost,
+/// A [`LineValues`] of a line of the ledger or of an answer: they name their values
+/// alike.
+macro_rules! line_values {
+    ($line:ty) => {
+        impl<'a> From<&'a $line> for LineValues<'a> {
+            fn from(line: &'a $line) -> Self {
+                Self {
+                    line_type: line.key.line_type,
+                    hours: line.hours,
+                    instance_count: line.instance_count,
+                    price_per_hour: line.price_per_hour,
+                    quantity: line.quantity,
+                    quantity_formatted: line.quantity_formatted.as_deref(),
+                    rate: line.rate,
+                    rate_formatted: line.rate_formatted.as_deref(),
+                    cost: line.cost,
+                }
+            }
         }
-    }
+    };
 }
 
-impl<'a> From<&'a AnswerLine> for LineValues<'a> {
-    fn from(line: &'a AnswerLine) -> Self {
-        Self {
-            line_type: line.key.line_type,
-            hours: line.hours,
-            instance_count: line.instance_count,
-            price_per_hour: line.price_per_hour,
-            quantity: line.quantity,
-            quantity_formatted: line.quantity_formatted.as_deref(),
-            rate: line.rate,
-            rate_formatted: line.rate_formatted.as_deref(),
-            cost: line.cost,
-        }
-    }
-}
+line_values!(LedgerLine);
+line_values!(AnswerLine);
 
 /// A line's pricing: instance hours at the price per hour for a resource line; for a
 /// DTS line, its quantity in the unit of its rate (see the crate docs), at its rate.

@@ -273,6 +273,17 @@ impl Ledger {
     }
 
     async fn open_inner(db: &OsStr, access: Access) -> Result<Self> {
+        let ledger = Self::open_store(db, access).await?;
+        match access.window() {
+            Some(asked) if asked != ledger.window_size() => Err(Error::WindowSize {
+                ledger: ledger.window_size(),
+                asked,
+            }),
+            _ => Ok(ledger),
+        }
+    }
+
+    async fn open_store(db: &OsStr, access: Access) -> Result<Self> {
         match db.to_str().filter(|text| store::postgres::is_url(text)) {
             Some(url) => {
                 let store = store::postgres::PostgresStore::open(url, access).await?;

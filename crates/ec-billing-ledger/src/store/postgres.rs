@@ -354,14 +354,6 @@ impl PostgresStore {
             read_only: access == Access::ReadOnly,
         };
         store.window = store.recognize(access).await?;
-        if let Some(asked) = access.window()
-            && asked != store.window
-        {
-            return Err(Error::WindowSize {
-                ledger: store.window,
-                asked,
-            });
-        }
         Ok(store)
     }
 

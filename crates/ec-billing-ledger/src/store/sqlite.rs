@@ -245,14 +245,6 @@ impl SqliteStore {
                 store.migrate(access.window(), access.creates()).await?
             }
         };
-        if let Some(asked) = access.window()
-            && asked != store.window
-        {
-            return Err(Error::WindowSize {
-                ledger: store.window,
-                asked,
-            });
-        }
         Ok(store)
     }
 
@@ -1043,23 +1035,14 @@ pub(crate) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
             shown()
         )));
     }
-    let absolute = std::path::absolute(path).map_err(|e| {
-        Error::Storage(FileError::new(
-            path,
-            "cannot find the file",
-            Some(Box::new(e)),
-        ))
-    })?;
+    let failed = |what: &str, e: std::io::Error| {
+        Error::Storage(FileError::new(path, what, Some(Box::new(e))))
+    };
+    let absolute = std::path::absolute(path).map_err(|e| failed("cannot find the file", e))?;
     match std::fs::metadata(&absolute) {
         Ok(meta) if meta.is_file() => std::fs::canonicalize(&absolute)
             .map(|file| (file, true))
-            .map_err(|e| {
-                Error::Storage(FileError::new(
-                    path,
-                    "cannot find the file",
-                    Some(Box::new(e)),
-                ))
-            }),
+            .map_err(|e| failed("cannot find the file", e)),
         Ok(meta) => Err(Error::InvalidInput(format!(
             "{} is {}, not a file: a ledger is a regular file",
             shown(),
@@ -1076,20 +1059,11 @@ pub(crate) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
                     shown()
                 )));
             };
-            let folder = std::fs::canonicalize(parent).map_err(|e| {
-                Error::Storage(FileError::new(
-                    path,
-                    "its folder cannot be found",
-                    Some(Box::new(e)),
-                ))
-            })?;
+            let folder = std::fs::canonicalize(parent)
+                .map_err(|e| failed("its folder cannot be found", e))?;
             Ok((folder.join(name), false))
         }
-        Err(e) => Err(Error::Storage(FileError::new(
-            path,
-            "cannot read the file's metadata",
-            Some(Box::new(e)),
-        ))),
+        Err(e) => Err(failed("cannot read the file's metadata", e)),
     }
 }
 
