@@ -74,10 +74,11 @@ fn stale_files(root: &Path) -> Result<Vec<(PathBuf, String)>> {
 
 /// The workspace root: the parent of this crate's directory.
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // xtask lives one level below the workspace root.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
         .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .map_or_else(|| manifest.join(".."), Path::to_path_buf)
 }
 
 /// Reads the spec and renders both generated files.
@@ -122,7 +123,7 @@ fn settings() -> GenerationSettings {
         // status and headers before the body is decoded (see `CallHooks` in
         // ec-billing-api), so that an error whose body is not JSON keeps them.
         // `Expected` makes a missing hooks impl a compile error.
-        .with_inner_type("crate::CallHooks".parse().expect("a type path"))
+        .with_inner_type(quote::quote!(crate::CallHooks))
         .with_hooks(HooksMode::Expected)
         // One date-time crate for the workspace: jiff.
         .with_conversion(

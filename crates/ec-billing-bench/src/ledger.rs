@@ -146,11 +146,12 @@ async fn workers(url: &str) -> Result<Figure> {
         .start()
         .await?;
     let year = DateRange::parse("2024-01-01", "2025-01-01")?;
+    let now: jiff::Timestamp = "2025-06-01T00:00:00Z".parse()?;
     let plan = |deployment: &str| {
         SyncPlan::new("fleet", [deployment])
             .from(year.from())
             .to(year.to())
-            .now("2025-06-01T00:00:00Z".parse().expect("an instant"))
+            .now(now)
             .refetch_final(true)
     };
     let mut workers = Vec::new();

@@ -54,11 +54,11 @@ pub(crate) struct Cli {
     base_url_on_command_line: bool,
 
     /// The most requests in flight at once, over all deployments.
-    #[arg(long, global = true, default_value_t = NonZeroUsize::new(4).expect("4 > 0"), value_name = "N")]
+    #[arg(long, global = true, default_value_t = NonZeroUsize::MIN.saturating_add(3), value_name = "N")]
     concurrency: NonZeroUsize,
 
     /// The most attempts per request, the first included.
-    #[arg(long, global = true, default_value_t = NonZeroU32::new(5).expect("5 > 0"), value_name = "N")]
+    #[arg(long, global = true, default_value_t = NonZeroU32::MIN.saturating_add(4), value_name = "N")]
     max_attempts: NonZeroU32,
 
     /// Pacing under the API's rate limit: adaptive (learnt from the API's answers),
