@@ -4,9 +4,11 @@
 //! - `codegen`: regenerate the low-level client and the typed mocks from the curated spec.
 //! - `codegen --check`: regenerate in memory and fail, with a diff, when a committed file is stale.
 //! - `bench [--quick] [--only NAMES]`: build the benchmarks optimized, run them, write `target/bench/results.json`.
+//! - `focus-check`: run the FinOps Foundation's focus-validator over the FOCUS export of the simulator, in every dialect.
 
 mod bench;
 mod codegen;
+mod focus_check;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,8 @@ tasks:
     codegen --check    fail with a diff when a generated file is stale
   bench [--quick] [--only NAME[,NAME...]]
                      run the benchmarks (or those named); write target/bench/results.json
+  focus-check        the FinOps Foundation's focus-validator over the FOCUS export of
+                     the simulator, in every dialect (installs it in target/ once)
 ";
 
 /// `[--quick] [--only NAMES]`, in any order.
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::write_all(),
         ["codegen", "--check"] => codegen::check_all(),
+        ["focus-check"] => focus_check::run(),
         ["bench", rest @ ..] => match bench_args(rest) {
             Some((quick, only)) => bench::run(quick, only),
             None => {

@@ -500,13 +500,16 @@ impl<'a> From<&'a LedgerLine> for JsonLine<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Pricing {
     pub(crate) quantity: Decimal,
-    pub(crate) unit: String,
+    /// `Err` says why the FOCUS mapping cannot place it (an export refuses the line; a
+    /// sync stores it all the same).
+    pub(crate) unit: std::result::Result<&'static str, String>,
     pub(crate) unit_price: Decimal,
 }
 
 /// What pricing a line takes, from a line of the ledger or of an answer.
 pub(crate) struct LineValues<'a> {
     line_type: LineType,
+    kind: &'a str,
     hours: Option<i64>,
     instance_count: Option<i32>,
     price_per_hour: Option<Decimal>,
@@ -525,6 +528,7 @@ macro_rules! line_values {
             fn from(line: &'a $line) -> Self {
                 Self {
                     line_type: line.key.line_type,
+                    kind: &line.key.kind,
                     hours: line.hours,
                     instance_count: line.instance_count,
                     price_per_hour: line.price_per_hour,
@@ -545,7 +549,7 @@ line_values!(AnswerLine);
 /// A line's pricing: instance hours at the price per hour for a resource line; for a
 /// DTS line, its quantity in the unit of its rate (see the crate docs), at its rate.
 /// `Err` says what cannot be exact.
-pub(crate) fn pricing(line: LineValues<'_>) -> std::result::Result<Pricing, &'static str> {
+pub(crate) fn pricing(line: LineValues<'_>) -> std::result::Result<Pricing, String> {
     match line.line_type {
         LineType::Resource => {
             let hours = line.hours.unwrap_or_default();
@@ -556,19 +560,14 @@ pub(crate) fn pricing(line: LineValues<'_>) -> std::result::Result<Pricing, &'st
                 .ok_or("its instance hours overflow an exact decimal")?;
             Ok(Pricing {
                 quantity: instance_hours,
-                unit: "Hours".to_string(),
+                unit: Ok("Hours"),
                 unit_price: line.price_per_hour.unwrap_or_default(),
             })
         }
         LineType::Dts => {
             let raw = line.quantity.unwrap_or_default();
             let rate = line.rate.unwrap_or_default();
-            let unit = line
-                .rate_formatted
-                .and_then(|text| text.split_once(" per ").or_else(|| text.split_once('/')))
-                .map(|(_, unit)| unit.trim().to_string())
-                .filter(|unit| !unit.is_empty())
-                .unwrap_or_else(|| "Units".to_string());
+            let unit = dts_unit(line.kind, line.rate_formatted);
             let digits = dts_scale(raw, line.quantity_formatted, rate, line.cost);
             // Dividing by a power of ten is exact while the scale stays within 28.
             let mut quantity = raw;
@@ -616,7 +615,7 @@ pub(crate) fn check_line(line: &AnswerLine) -> std::result::Result<(), String> {
     if billing_period(key.period_start).is_none() {
         return Err("its billing month ends past the end of the time scale".to_string());
     }
-    let pricing = pricing(LineValues::from(line)).map_err(str::to_string)?;
+    let pricing = pricing(LineValues::from(line))?;
     exact_mul(pricing.unit_price, pricing.quantity).ok_or(
         "its list cost (unit price × quantity) has more digits than an exact decimal holds",
     )?;
@@ -692,15 +691,99 @@ fn billing_period(at: Timestamp) -> Option<(Timestamp, Timestamp)> {
     Some((start, end))
 }
 
-/// The FOCUS service category and subcategory of a line: the deployment's resources
-/// are search (Elasticsearch and what runs beside it), data transfer is networking,
-/// snapshots are backups.
-fn service_category(line: &LedgerLine) -> (&'static str, &'static str) {
+/// The FOCUS service of a line: its name, category and subcategory, one category and
+/// one subcategory per name (as FOCUS asks). The deployment's resources are search
+/// (Elasticsearch and what runs beside it), data transfer is networking, snapshots are
+/// backup storage.
+fn service(line: &LedgerLine) -> (&'static str, &'static str, &'static str) {
     match (line.key.line_type, line.key.kind.as_str()) {
-        (LineType::Resource, _) => ("Analytics", "Search"),
-        (LineType::Dts, "storage_api" | "storage_bytes") => ("Storage", "Backups"),
-        (LineType::Dts, kind) if kind.starts_with("data_") => ("Networking", "Data Transfer"),
-        (LineType::Dts, _) => ("Other", "Other (Other)"),
+        (LineType::Resource, _) => ("Elastic Cloud", "Analytics", "Search"),
+        (LineType::Dts, "storage_api" | "storage_bytes") => (
+            "Elastic Cloud Snapshot Storage",
+            "Storage",
+            "Backup Storage",
+        ),
+        (LineType::Dts, kind) if kind.starts_with("data_") => (
+            "Elastic Cloud Data Transfer",
+            "Networking",
+            "Network Connectivity",
+        ),
+        (LineType::Dts, _) => ("Elastic Cloud Other Usage", "Other", "Other (Other)"),
+    }
+}
+
+/// A DTS line's unit as FOCUS spells units (its UnitFormat: `GB`, `GB-Months`,
+/// `Requests`): the unit its rate is written per (`0.03 per GB-day`), or, when the rate
+/// names none (a CSV answer), the unit its usage type is priced in. `Err` when neither
+/// places it: a unit is never guessed.
+fn dts_unit(kind: &str, rate_formatted: Option<&str>) -> std::result::Result<&'static str, String> {
+    let written = rate_formatted
+        .and_then(|text| text.split_once(" per ").or_else(|| text.split_once('/')))
+        .map(|(_, unit)| unit.trim().to_ascii_lowercase())
+        .filter(|unit| !unit.is_empty());
+    if let Some(unit) = &written {
+        let unit = unit.replace([' ', '_'], "-");
+        let (size, time) = match unit.split_once('-') {
+            Some((size, time)) => (size, Some(time.trim_end_matches('s'))),
+            None => (unit.as_str(), None),
+        };
+        let size = match size {
+            "b" | "byte" | "bytes" => Some("B"),
+            "kb" => Some("KB"),
+            "mb" => Some("MB"),
+            "gb" => Some("GB"),
+            "tb" => Some("TB"),
+            "pb" => Some("PB"),
+            "kib" => Some("KiB"),
+            "mib" => Some("MiB"),
+            "gib" => Some("GiB"),
+            "tib" => Some("TiB"),
+            _ => None,
+        };
+        let placed = match (size, time) {
+            (Some(size), None) => Some(size),
+            (Some("GB"), Some("hour")) => Some("GB-Hours"),
+            (Some("GB"), Some("day")) => Some("GB-Days"),
+            (Some("GB"), Some("month")) => Some("GB-Months"),
+            (Some("TB"), Some("month")) => Some("TB-Months"),
+            (None, _)
+                if matches!(
+                    unit.trim_end_matches('s'),
+                    "request" | "api-request" | "api-call" | "call" | "operation"
+                ) =>
+            {
+                Some("Requests")
+            }
+            _ => None,
+        };
+        return placed.ok_or_else(|| {
+            format!(
+                "its rate's unit \"{}\" is not one the FOCUS mapping places",
+                ec_billing::escape(rate_formatted.unwrap_or_default()).truncate(48)
+            )
+        });
+    }
+    match kind {
+        kind if kind.starts_with("data_") => Ok("GB"),
+        "storage_bytes" => Ok("GB-Months"),
+        "storage_api" => Ok("Requests"),
+        other => Err(format!(
+            "its rate names no unit, and its usage type \"{}\" is not one the FOCUS mapping \
+             places",
+            ec_billing::escape(other).truncate(48)
+        )),
+    }
+}
+
+/// A decimal as a FOCUS column writes it: every digit, no trailing zero, and at least
+/// one digit after the point (`72.0`, not `72`), so that a reader inferring types from
+/// the text sees a decimal column even when every value of it is whole.
+fn focus_decimal(amount: Decimal) -> String {
+    let text = amount.normalize().to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
     }
 }
 
@@ -727,7 +810,7 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
             Error::Overflow(message)
         }
     };
-    let pricing = pricing(LineValues::from(line)).map_err(&refused)?;
+    let pricing = pricing(LineValues::from(line)).map_err(|what| refused(&what))?;
     // Amounts keep every digit but no trailing zero (`0.0231`, not `0.023100`), and
     // are never rounded: a product with more digits than a decimal holds is an error.
     let in_billing = |ecu: Decimal, what: &str| {
@@ -749,11 +832,12 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let (period_start, period_end) = (period_start.to_string(), period_end.to_string());
     let key = &line.key;
     let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
-    let (category, subcategory) = service_category(line);
+    let (service_name, category, subcategory) = service(line);
+    let unit = pricing.unit.clone().map_err(|what| refused(&what))?;
     let empty = String::new;
     Ok(vec![
         empty(),                                             // AvailabilityZone
-        billed.to_string(),                                  // BilledCost
+        focus_decimal(billed),                               // BilledCost
         line.organization.clone(),                           // BillingAccountId
         line.organization.clone(),                           // BillingAccountName
         "Organization".to_string(),                          // BillingAccountType
@@ -775,22 +859,22 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         empty(),                                             // CommitmentDiscountStatus
         empty(),                                             // CommitmentDiscountType
         empty(),                                             // CommitmentDiscountUnit
-        pricing.quantity.to_string(),                        // ConsumedQuantity
-        pricing.unit.clone(),                                // ConsumedUnit
-        billed.to_string(),                                  // ContractedCost
+        focus_decimal(pricing.quantity),                     // ConsumedQuantity
+        unit.to_string(),                                    // ConsumedUnit
+        focus_decimal(billed),                               // ContractedCost
         empty(),                                             // ContractedUnitPrice
-        billed.to_string(),                                  // EffectiveCost
+        focus_decimal(billed),                               // EffectiveCost
         empty(),                                             // InvoiceId
         "Elastic".to_string(),                               // InvoiceIssuerName
-        list_cost.to_string(),                               // ListCost
-        list_unit_price.to_string(),                         // ListUnitPrice
+        focus_decimal(list_cost),                            // ListCost
+        focus_decimal(list_unit_price),                      // ListUnitPrice
         "Standard".to_string(),                              // PricingCategory
         "ECU".to_string(),                                   // PricingCurrency
         empty(),                                             // PricingCurrencyContractedUnitPrice
-        line.cost.normalize().to_string(),                   // PricingCurrencyEffectiveCost
-        pricing.unit_price.normalize().to_string(),          // PricingCurrencyListUnitPrice
-        pricing.quantity.to_string(),                        // PricingQuantity
-        pricing.unit,                                        // PricingUnit
+        focus_decimal(line.cost),                            // PricingCurrencyEffectiveCost
+        focus_decimal(pricing.unit_price),                   // PricingCurrencyListUnitPrice
+        focus_decimal(pricing.quantity),                     // PricingQuantity
+        unit.to_string(),                                    // PricingUnit
         "Elastic".to_string(),                               // ProviderName
         "Elastic".to_string(),                               // PublisherName
         empty(),                                             // RegionId
@@ -799,7 +883,7 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         line.deployment.clone(),                             // ResourceName
         "Deployment".to_string(),                            // ResourceType
         category.to_string(),                                // ServiceCategory
-        "Elastic Cloud".to_string(),                         // ServiceName
+        service_name.to_string(),                            // ServiceName
         subcategory.to_string(),                             // ServiceSubcategory
         key.sku.clone(),                                     // SkuId
         key.kind.clone(),                                    // SkuMeter
@@ -856,7 +940,7 @@ mod tests {
         }
     }
 
-    fn priced(line: &LedgerLine) -> std::result::Result<Pricing, &'static str> {
+    fn priced(line: &LedgerLine) -> std::result::Result<Pricing, String> {
         pricing(LineValues::from(line))
     }
 
@@ -871,7 +955,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(bytes.quantity.to_string(), "1363.9");
-        assert_eq!(bytes.unit, "GB");
+        assert_eq!(bytes.unit, Ok("GB"));
         // A formatted quantity rounded for display still finds the unit's scale.
         let rounded = priced(&dts(
             "2668996666",
@@ -882,7 +966,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(rounded.quantity.to_string(), "2668.996666");
-        assert_eq!(rounded.unit, "GB-month");
+        assert_eq!(rounded.unit, Ok("GB-Months"), "as FOCUS spells it");
         let requests = priced(&dts(
             "2602",
             "2,602 requests",
@@ -892,12 +976,26 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(requests.quantity.to_string(), "2602");
-        assert_eq!(requests.unit, "request");
-        // Nothing to go by: the raw quantity, in units.
+        assert_eq!(requests.unit, Ok("Requests"));
+        // No rate text (a CSV answer): the usage type's unit.
         let bare = priced(&dts("5", "", "0", "", "0")).unwrap();
         assert_eq!(
-            (bare.quantity.to_string(), bare.unit.as_str()),
-            ("5".to_string(), "Units")
+            (bare.quantity.to_string(), bare.unit),
+            ("5".to_string(), Ok("GB"))
+        );
+        // A unit the mapping cannot place is refused, not guessed.
+        let widget = priced(&dts("5", "", "1", "1 per widget", "5"))
+            .unwrap()
+            .unit;
+        assert!(widget.unwrap_err().contains("widget"));
+        let mut unknown = dts("5", "", "0", "", "0");
+        unknown.key.kind = "gpu_seconds".into();
+        assert!(
+            priced(&unknown)
+                .unwrap()
+                .unit
+                .unwrap_err()
+                .contains("gpu_seconds")
         );
         // A formatted quantity in another unit than the rate's: the cost decides.
         let terabytes =
@@ -911,7 +1009,7 @@ mod tests {
             "40.917",
         ))
         .unwrap();
-        assert_eq!(slash.unit, "GB");
+        assert_eq!(slash.unit, Ok("GB"));
         // Hostile figures: no panic, whatever the ratio.
         for (raw, formatted, rate, cost) in [
             ("1", "1000000000000000000000 GB", "1", "1"),
@@ -929,6 +1027,34 @@ mod tests {
             ),
         ] {
             let _ = priced(&dts(raw, formatted, rate, "1 per GB", cost));
+        }
+    }
+
+    #[test]
+    fn a_focus_decimal_keeps_every_digit_and_always_a_point() {
+        let d = |t: &str| t.parse::<Decimal>().unwrap();
+        assert_eq!(focus_decimal(d("72")), "72.0");
+        assert_eq!(focus_decimal(d("0.023100")), "0.0231");
+        assert_eq!(focus_decimal(d("-5.00")), "-5.0");
+        assert_eq!(
+            focus_decimal(d("0.0000000000000000000000000001")),
+            "0.0000000000000000000000000001"
+        );
+    }
+
+    #[test]
+    fn every_dts_unit_is_spelled_as_focus_spells_units() {
+        for (rate, kind, unit) in [
+            (Some("0.03 per GB"), "data_out", "GB"),
+            (Some("0.03 per GB-day"), "storage_bytes", "GB-Days"),
+            (Some("0.03 per GB-months"), "storage_bytes", "GB-Months"),
+            (Some("0.03 per GB hour"), "storage_bytes", "GB-Hours"),
+            (Some("0.0001 per API request"), "storage_api", "Requests"),
+            (None, "data_internode", "GB"),
+            (None, "storage_bytes", "GB-Months"),
+            (None, "storage_api", "Requests"),
+        ] {
+            assert_eq!(dts_unit(kind, rate).unwrap(), unit, "{rate:?} {kind}");
         }
     }
 
