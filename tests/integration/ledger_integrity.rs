@@ -866,3 +866,53 @@ async fn a_nul_character_from_the_server_is_refused_naming_the_line_on_either_st
         assert!(err.to_string().contains("NUL"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_focus_1_3_export_adds_its_provider_columns_and_keeps_the_rest() {
+    let dir = TempDir::new("focus-1-3");
+    let (_path, ledger) = january(&dir).await;
+    let read = |bytes: Vec<u8>| {
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (header, rows)
+    };
+    let mut v12 = Vec::new();
+    ledger
+        .export(&Query::all(), &Export::new(ExportFormat::Focus), &mut v12)
+        .await
+        .unwrap();
+    let mut v13 = Vec::new();
+    let export =
+        Export::new(ExportFormat::Focus).focus_version(ec_billing_ledger::FocusVersion::V1_3);
+    ledger
+        .export(&Query::all(), &export, &mut v13)
+        .await
+        .unwrap();
+    let ((h12, r12), (h13, r13)) = (read(v12), read(v13));
+
+    assert_eq!(h12, ec_billing_ledger::FOCUS_COLUMNS);
+    assert_eq!(h13, ec_billing_ledger::FocusVersion::V1_3.columns());
+    assert_eq!(h13.len(), h12.len() + 2);
+    for (row12, row13) in r12.iter().zip(&r13) {
+        for (column, value) in h13.iter().zip(row13) {
+            match h12.iter().position(|c| c == column) {
+                Some(at) => assert_eq!(&row12[at], value, "{column}"),
+                None => assert_eq!(value, "Elastic", "{column}"),
+            }
+        }
+        let sku_price = h13.iter().position(|c| c == "SkuPriceId").unwrap();
+        assert!(
+            !row13[sku_price].is_empty(),
+            "every usage row has a SkuPriceId"
+        );
+    }
+}

@@ -198,6 +198,11 @@ struct ExportArgs {
     /// use your contract's).
     #[arg(long, default_value = "1", value_name = "DECIMAL")]
     rate_per_ecu: String,
+
+    /// FOCUS: the version written, 1.2 or 1.3 (1.3 adds ServiceProviderName and
+    /// HostProviderName).
+    #[arg(long, default_value = "1.2", value_name = "1.2|1.3")]
+    focus_version: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -434,6 +439,7 @@ impl Cli {
                 format: ExportFormatArg::Json,
                 currency: String::new(),
                 rate_per_ecu: String::new(),
+                focus_version: String::new(),
             }),
         );
         let (target, window, job) = match command {
@@ -560,7 +566,10 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
                 ec_billing::escape(&args.rate_per_ecu)
             )
         })?;
-    let export = Export::new(format).billing_currency(&args.currency, rate)?;
+    let version: ec_billing_ledger::FocusVersion = args.focus_version.trim().parse()?;
+    let export = Export::new(format)
+        .billing_currency(&args.currency, rate)?
+        .focus_version(version);
     let mut query = Query::all().deployments(args.deployments);
     if let Some(organization) = args.organization {
         query = query.organization(organization);

@@ -58,6 +58,7 @@ pub struct Export {
     format: ExportFormat,
     currency: String,
     rate: Decimal,
+    version: FocusVersion,
 }
 
 impl Export {
@@ -69,7 +70,19 @@ impl Export {
             format,
             currency: "USD".to_string(),
             rate: Decimal::ONE,
+            version: FocusVersion::default(),
         }
+    }
+
+    /// The FOCUS version a FOCUS export writes (1.2 by default).
+    pub fn focus_version(mut self, version: FocusVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The FOCUS version.
+    pub fn version(&self) -> FocusVersion {
+        self.version
     }
 
     /// The billing currency (an ISO 4217 code: three capital letters) and its amount
@@ -113,7 +126,8 @@ pub struct ExportSummary {
 }
 
 /// The FOCUS 1.2 columns, in the specification's (alphabetical) order, then the custom
-/// ones. See the crate docs for how each is filled.
+/// ones (as [`FocusVersion::V1_2`]'s [`columns`](FocusVersion::columns)). See the crate
+/// docs for how each is filled.
 pub const FOCUS_COLUMNS: [&str; 69] = [
     "AvailabilityZone",
     "BilledCost",
@@ -187,6 +201,121 @@ pub const FOCUS_COLUMNS: [&str; 69] = [
     "x_RateFormatted",
 ];
 
+/// A version of FOCUS an export writes.
+///
+/// ```
+/// use ec_billing_ledger::FocusVersion;
+///
+/// let v13: FocusVersion = "1.3".parse()?;
+/// assert!(v13.columns().contains(&"ServiceProviderName"));
+/// assert!(!FocusVersion::V1_2.columns().contains(&"ServiceProviderName"));
+/// # Ok::<(), ec_billing_ledger::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum FocusVersion {
+    /// FOCUS 1.2 (the default: the FinOps Foundation's validator covers it).
+    #[default]
+    V1_2,
+    /// FOCUS 1.3: adds `ServiceProviderName` and `HostProviderName` (both Elastic),
+    /// and keeps `ProviderName` and `PublisherName` (deprecated in 1.3).
+    V1_3,
+}
+
+impl FocusVersion {
+    /// `1.2`, `1.3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1_2 => "1.2",
+            Self::V1_3 => "1.3",
+        }
+    }
+
+    /// The columns of this version, in the specification's (alphabetical) order, then
+    /// the custom ones (see [`FOCUS_TABLE`]).
+    pub fn columns(self) -> &'static [&'static str] {
+        static V1_2: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| FocusVersion::V1_2.filter(FOCUS_TABLE.map(|(c, _)| c)));
+        static V1_3: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| FocusVersion::V1_3.filter(FOCUS_TABLE.map(|(c, _)| c)));
+        match self {
+            Self::V1_2 => &V1_2,
+            Self::V1_3 => &V1_3,
+        }
+    }
+
+    /// Of `values`, one per column of [`FOCUS_TABLE`], those of this version.
+    fn filter<T>(self, values: impl IntoIterator<Item = T>) -> Vec<T> {
+        values
+            .into_iter()
+            .zip(FOCUS_TABLE)
+            .filter(|(_, (_, since))| *since <= self)
+            .map(|(value, _)| value)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for FocusVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FocusVersion {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "1.2" => Ok(Self::V1_2),
+            "1.3" => Ok(Self::V1_3),
+            other => Err(Error::InvalidInput(format!(
+                "FOCUS version \"{}\" is not one this export writes: 1.2 or 1.3",
+                ec_billing::escape(other).truncate(16)
+            ))),
+        }
+    }
+}
+
+/// Every column a FOCUS export writes, with the version that brought it: the
+/// specification's columns in its (alphabetical) order, then the custom ones. One
+/// table for every version ([`FocusVersion::columns`]).
+pub const FOCUS_TABLE: [(&str, FocusVersion); 71] = {
+    let mut table = [("", FocusVersion::V1_2); 71];
+    let mut from = 0;
+    let mut to = 0;
+    while from < FOCUS_COLUMNS.len() {
+        let column = FOCUS_COLUMNS[from];
+        table[to] = (column, FocusVersion::V1_2);
+        to += 1;
+        // 1.3's two columns, in their alphabetical places.
+        if const_eq(column, "EffectiveCost") {
+            table[to] = ("HostProviderName", FocusVersion::V1_3);
+            to += 1;
+        } else if const_eq(column, "ServiceName") {
+            table[to] = ("ServiceProviderName", FocusVersion::V1_3);
+            to += 1;
+        }
+        from += 1;
+    }
+    table
+};
+
+/// `a == b`, in a constant.
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The plain CSV export's columns.
 pub const CSV_COLUMNS: [&str; 20] = [
     "organization",
@@ -246,7 +375,7 @@ impl Ledger {
     ) -> Result<ExportSummary> {
         let mut summary = ExportSummary::default();
         let mut checked = Decimal::ZERO;
-        let mut writer = Writer::new(export.format, out);
+        let mut writer = Writer::new(export.format, export.version, out);
         // Two passes over one snapshot: first every line is read, checked against its
         // window's record, summed and, for FOCUS, priced; then written. An export that
         // fails writes nothing.
@@ -329,11 +458,11 @@ impl std::error::Error for WriteError {
 }
 
 impl<W: Write> Writer<W> {
-    fn new(format: ExportFormat, out: W) -> Self {
+    fn new(format: ExportFormat, version: FocusVersion, out: W) -> Self {
         match format {
             ExportFormat::Focus => Self::Csv {
                 writer: Box::new(csv::Writer::from_writer(out)),
-                header: &FOCUS_COLUMNS,
+                header: version.columns(),
                 started: false,
             },
             ExportFormat::Csv => Self::Csv {
@@ -787,8 +916,9 @@ fn focus_decimal(amount: Decimal) -> String {
     }
 }
 
-/// A line's FOCUS record, in [`FOCUS_COLUMNS`] order. An amount that cannot be exact
-/// is an error naming the line.
+/// A line's FOCUS record, in the order of its version's
+/// [`columns`](FocusVersion::columns). An amount that cannot be exact is an error
+/// naming the line.
 fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let rate = export.rate;
     let at_rate = rate != Decimal::ONE;
@@ -835,7 +965,7 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let (service_name, category, subcategory) = service(line);
     let unit = pricing.unit.clone().map_err(|what| refused(&what))?;
     let empty = String::new;
-    Ok(vec![
+    let record = vec![
         empty(),                                             // AvailabilityZone
         focus_decimal(billed),                               // BilledCost
         line.organization.clone(),                           // BillingAccountId
@@ -864,6 +994,7 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         focus_decimal(billed),                               // ContractedCost
         empty(),                                             // ContractedUnitPrice
         focus_decimal(billed),                               // EffectiveCost
+        "Elastic".to_string(),                               // HostProviderName (1.3)
         empty(),                                             // InvoiceId
         "Elastic".to_string(),                               // InvoiceIssuerName
         focus_decimal(list_cost),                            // ListCost
@@ -884,6 +1015,7 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         "Deployment".to_string(),                            // ResourceType
         category.to_string(),                                // ServiceCategory
         service_name.to_string(),                            // ServiceName
+        "Elastic".to_string(),                               // ServiceProviderName (1.3)
         subcategory.to_string(),                             // ServiceSubcategory
         key.sku.clone(),                                     // SkuId
         key.kind.clone(),                                    // SkuMeter
@@ -905,7 +1037,8 @@ fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
         text(line.instance_count),                           // x_InstanceCount
         line.quantity_formatted.clone().unwrap_or_default(), // x_QuantityFormatted
         line.rate_formatted.clone().unwrap_or_default(),     // x_RateFormatted
-    ])
+    ];
+    Ok(export.version.filter(record))
 }
 
 #[cfg(test)]

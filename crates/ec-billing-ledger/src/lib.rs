@@ -139,7 +139,9 @@ use store::{Access, Store};
 /// the same version.
 pub use deadpool_postgres;
 pub use error::{AnswerError, Error, FileError, Inconsistency, Result};
-pub use export::{CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS};
+pub use export::{
+    CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS, FOCUS_TABLE, FocusVersion,
+};
 pub use query::{Change, Query, Revision, WindowRecord};
 pub use record::{LedgerLine, LineKey, LineType};
 pub use sync::{
