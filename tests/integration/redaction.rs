@@ -135,7 +135,9 @@ async fn a_password_or_token_in_the_base_url_is_absent_from_debug_errors_and_tra
     }
     let traces = captured.text();
 
-    assert!(traces.contains("retrying"), "{traces}");
+    // Something was captured (which events are depends on other tests' subscribers:
+    // tracing's interest in a callsite is shared by every thread).
+    assert!(traces.contains("ec_billing"), "{traces}");
     assert!(shown.contains("http://127.0.0.1:"), "{shown}");
     for secret in URL_SECRETS {
         assert!(!shown.contains(secret), "{secret} shown: {shown}");
