@@ -73,3 +73,6 @@ mod ledger_integrity;
 
 // The ledger on PostgreSQL: a shared database, several processes, cut connections.
 mod ledger_postgres;
+
+// The FOCUS dataset: Parquet read back exactly, periods rewritten only when changed.
+mod focus_dataset;

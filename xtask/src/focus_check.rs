@@ -1,6 +1,7 @@
 //! `cargo xtask focus-check`: the FinOps Foundation's own validator (focus-validator on
 //! PyPI) over the ledger's FOCUS export of the simulator, in every dialect it speaks
-//! (JSON, and the items CSV in each of its layouts). Fails on any failed rule but the
+//! (JSON, and the items CSV in each of its layouts), and over a period of its Parquet
+//! dataset. Fails on any failed rule but the
 //! one the mapping documents (`InvoiceId-C-005-C`: these endpoints name no invoice).
 
 use std::{
@@ -81,6 +82,26 @@ pub(crate) fn run() -> Result<()> {
         )?;
         exports.push((format!("csv {layout}"), export(&cli, &db, &work)?));
     }
+
+    // The dataset's Parquet, as a warehouse would take it: one period of the JSON
+    // dialect's.
+    let dataset = work.join("dataset");
+    let _ = std::fs::remove_dir_all(&dataset);
+    let output = Command::new(&cli)
+        .args(["export", "--format", "focus", "--db"])
+        .arg(&db)
+        .arg("--dataset")
+        .arg(&dataset)
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "the dataset export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exports.push((
+        "parquet (json, 2024-03)".to_string(),
+        dataset.join("BILLING_PERIOD=2024-03/part-0.parquet"),
+    ));
 
     let mut failed = Vec::new();
     for (dialect, file) in &exports {

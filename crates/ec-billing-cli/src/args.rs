@@ -203,6 +203,16 @@ struct ExportArgs {
     /// HostProviderName).
     #[arg(long, default_value = "1.2", value_name = "1.2|1.3")]
     focus_version: String,
+
+    /// FOCUS: write a dataset in this folder instead of stdout: one folder per billing
+    /// period (BILLING_PERIOD=YYYY-MM) and a manifest.json; a period whose rows did not
+    /// change is left as it was.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+
+    /// With --dataset: the files' format.
+    #[arg(long, default_value = "parquet", value_name = "parquet|csv")]
+    file_format: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -325,6 +335,8 @@ pub(crate) struct ExportTask {
     pub(crate) db: PathBuf,
     pub(crate) query: Query,
     pub(crate) export: Export,
+    /// `--dataset DIR` and its file format.
+    pub(crate) dataset: Option<(PathBuf, ec_billing_ledger::DatasetFormat)>,
 }
 
 /// What to fetch, checked: bad input never gets this far.
@@ -440,6 +452,8 @@ impl Cli {
                 currency: String::new(),
                 rate_per_ecu: String::new(),
                 focus_version: String::new(),
+                dataset: None,
+                file_format: String::new(),
             }),
         );
         let (target, window, job) = match command {
@@ -581,9 +595,17 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
     if let Some(to) = to {
         query = query.to(to);
     }
+    let dataset = match args.dataset {
+        None => None,
+        Some(_) if format != ExportFormat::Focus => {
+            return Err("--dataset writes FOCUS: use it with --format focus".into());
+        }
+        Some(dir) => Some((dir, args.file_format.trim().parse()?)),
+    };
     Ok(ExportTask {
         db: args.db,
         query,
         export,
+        dataset,
     })
 }

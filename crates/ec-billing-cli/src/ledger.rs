@@ -175,6 +175,21 @@ fn signed(amount: ec_billing::Decimal) -> String {
 /// Writes the ledger's lines to stdout.
 pub(crate) async fn export(task: ExportTask) -> anyhow::Result<Outcome> {
     let ledger = Ledger::open_read_only(&task.db).await?;
+    if let Some((dir, format)) = &task.dataset {
+        let summary = ledger
+            .export_dataset(&task.query, &task.export, dir, *format)
+            .await?;
+        let mut stdout = std::io::stdout().lock();
+        let line = format!(
+            "Dataset {}: {} billing period(s), {} rewritten, {} rows\n",
+            escape(&dir.display().to_string()).truncate(200),
+            summary.periods,
+            summary.rewritten,
+            summary.rows
+        );
+        let _ = stdout.write_all(line.as_bytes());
+        return Ok(Outcome::Complete);
+    }
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     ledger.export(&task.query, &task.export, stdout).await?;
     Ok(Outcome::Complete)

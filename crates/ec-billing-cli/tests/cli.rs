@@ -1762,3 +1762,54 @@ fn sync_and_export_take_a_postgres_url_and_never_print_its_password() {
         sim.total("prod", "2024-01-01", "2024-03-01")
     );
 }
+
+#[test]
+fn export_writes_a_focus_dataset_folder_per_billing_period_with_a_manifest() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("dataset");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let dir = scratch.file("focus");
+
+    let first = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--dataset",
+            &dir,
+        ])
+        .output()
+        .unwrap();
+    let again = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--dataset",
+            &dir,
+        ])
+        .output()
+        .unwrap();
+    let refused = ec_billing()
+        .args(["export", "--db", &db, "--format", "csv", "--dataset", &dir])
+        .output()
+        .unwrap();
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(said.contains("3 billing period(s), 3 rewritten"), "{said}");
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(said.contains("3 billing period(s), 0 rewritten"), "{said}");
+    for month in ["2024-01", "2024-02", "2024-03"] {
+        let file =
+            std::path::Path::new(&dir).join(format!("BILLING_PERIOD={month}/part-0.parquet"));
+        assert!(file.is_file(), "{}", file.display());
+    }
+    assert!(std::path::Path::new(&dir).join("manifest.json").is_file());
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}

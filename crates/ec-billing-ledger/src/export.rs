@@ -919,7 +919,7 @@ fn focus_decimal(amount: Decimal) -> String {
 /// A line's FOCUS record, in the order of its version's
 /// [`columns`](FocusVersion::columns). An amount that cannot be exact is an error
 /// naming the line.
-fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
+pub(crate) fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
     let rate = export.rate;
     let at_rate = rate != Decimal::ONE;
     let refused = |what: &str| {

@@ -118,6 +118,7 @@
 //!
 #![doc = include_str!("focus.md")]
 
+mod dataset;
 mod diff;
 mod error;
 mod export;
@@ -135,6 +136,7 @@ use std::{
 use ec_billing::WindowSize;
 use store::{Access, Store};
 
+pub use dataset::{DatasetFormat, DatasetSummary, MANIFEST};
 /// The pool [`Ledger::open_pool`] takes, re-exported so that a service builds it with
 /// the same version.
 pub use deadpool_postgres;

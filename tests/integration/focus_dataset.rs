@@ -1,0 +1,205 @@
+//! The FOCUS dataset: one folder per billing period and a manifest; its Parquet read
+//! back holds every row and every amount of the CSV export, exactly; a re-export
+//! rewrites only the periods whose rows changed.
+
+use std::collections::BTreeMap;
+
+use ec_billing::Decimal;
+use ec_billing_ledger::{DatasetFormat, Export, ExportFormat, Ledger, Query, SyncPlan};
+use parquet::{
+    file::reader::{FileReader, SerializedFileReader},
+    record::Field,
+};
+
+use crate::{
+    ledger::{at, client, revising_simulator},
+    support::TempDir,
+};
+
+/// A FOCUS decimal as the CSV export writes it.
+fn focus_text(amount: Decimal) -> String {
+    let text = amount.normalize().to_string();
+    if text.contains('.') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// The rows of a dataset's Parquet file, each cell as the CSV export writes it.
+fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            row.unwrap()
+                .get_column_iter()
+                .map(|(_, field)| match field {
+                    Field::Null => String::new(),
+                    Field::Str(text) => text.clone(),
+                    Field::TimestampMicros(micros) => jiff::Timestamp::from_microsecond(*micros)
+                        .unwrap()
+                        .to_string(),
+                    Field::Decimal(decimal) => {
+                        let bytes: [u8; 16] = decimal.data().try_into().unwrap();
+                        let unscaled = i128::from_be_bytes(bytes);
+                        let scale = u32::try_from(decimal.scale()).unwrap();
+                        focus_text(Decimal::try_from_i128_with_scale(unscaled, scale).unwrap())
+                    }
+                    other => panic!("an unexpected field {other:?}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn csv_rows(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Every file of `dir`, by path, with its bytes.
+fn files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_parquet_dataset_holds_every_row_and_amount_of_the_csv_export_and_rewrites_only_what_changed()
+ {
+    let sim = revising_simulator().await;
+    let dir = TempDir::new("dataset");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    let client = client(&sim);
+    let plan = |now: &str| {
+        SyncPlan::new("acme", ["prod", "staging"])
+            .from(at("2024-01-01T00:00:00Z"))
+            .to(at("2024-03-01T00:00:00Z"))
+            .now(at(now))
+    };
+    ledger
+        .sync(&client, &plan("2024-03-10T00:00:00Z"))
+        .await
+        .unwrap();
+    let export = Export::new(ExportFormat::Focus);
+    let mut csv_out = Vec::new();
+    ledger
+        .export(&Query::all(), &export, &mut csv_out)
+        .await
+        .unwrap();
+    let (header, mut expected) = csv_rows(&csv_out);
+
+    let out = dir.join("focus");
+    let summary = ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+
+    assert_eq!((summary.periods, summary.rewritten), (2, 2));
+    let before = files(&out);
+    let names: Vec<&String> = before.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "BILLING_PERIOD=2024-01/part-0.parquet",
+            "BILLING_PERIOD=2024-02/part-0.parquet",
+            "manifest.json"
+        ]
+    );
+    let mut read = Vec::new();
+    for name in names.iter().filter(|n| n.ends_with(".parquet")) {
+        read.extend(parquet_rows(&out.join(name)));
+    }
+    expected.sort();
+    read.sort();
+    assert_eq!(read.len(), expected.len());
+    assert!(
+        read == expected,
+        "the Parquet rows are the CSV export's, exactly"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&before["manifest.json"]).unwrap();
+    assert_eq!(manifest["focus_version"], "1.2");
+    assert_eq!(manifest["columns"].as_array().unwrap().len(), header.len());
+    assert_eq!(manifest["columns"][1]["type"], "decimal");
+    assert_eq!(
+        manifest["files"][0]["rows"].as_u64().unwrap()
+            + manifest["files"][1]["rows"].as_u64().unwrap(),
+        expected.len() as u64
+    );
+
+    // Nothing changed: nothing rewritten, every byte as it was.
+    let again = ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    assert_eq!(again.rewritten, 0);
+    assert_eq!(files(&out), before);
+
+    // February revised upstream: only its period is rewritten.
+    sim.set_now(at("2024-03-20T00:00:00Z"));
+    ledger
+        .sync(&client, &plan("2024-03-20T00:00:00Z"))
+        .await
+        .unwrap();
+    let revised = ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    assert_eq!(revised.rewritten, 1);
+    let after = files(&out);
+    assert_eq!(
+        after["BILLING_PERIOD=2024-01/part-0.parquet"],
+        before["BILLING_PERIOD=2024-01/part-0.parquet"]
+    );
+    assert_ne!(
+        after["BILLING_PERIOD=2024-02/part-0.parquet"],
+        before["BILLING_PERIOD=2024-02/part-0.parquet"]
+    );
+
+    // The same dataset as CSV: the export's rows, split by period.
+    let csv_dir = dir.join("focus-csv");
+    ledger
+        .export_dataset(&Query::all(), &export, &csv_dir, DatasetFormat::Csv)
+        .await
+        .unwrap();
+    let mut split = Vec::new();
+    for (name, bytes) in files(&csv_dir) {
+        if name.ends_with(".csv") {
+            let (file_header, rows) = csv_rows(&bytes);
+            assert_eq!(file_header, header);
+            split.extend(rows);
+        }
+    }
+    let mut csv_now = Vec::new();
+    ledger
+        .export(&Query::all(), &export, &mut csv_now)
+        .await
+        .unwrap();
+    let (_, mut whole) = csv_rows(&csv_now);
+    whole.sort();
+    split.sort();
+    assert!(split == whole);
+}
