@@ -179,6 +179,23 @@ async fn a_parquet_dataset_holds_every_row_and_amount_of_the_csv_export_and_rewr
         before["BILLING_PERIOD=2024-02/part-0.parquet"]
     );
 
+    // An export of February alone into the same folder leaves January as it is, and
+    // named in the manifest.
+    let february = Query::all()
+        .from(at("2024-02-01T00:00:00Z"))
+        .to(at("2024-03-01T00:00:00Z"));
+    ledger
+        .export_dataset(&february, &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    let partial = files(&out);
+    assert_eq!(
+        partial["BILLING_PERIOD=2024-01/part-0.parquet"],
+        before["BILLING_PERIOD=2024-01/part-0.parquet"]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&partial["manifest.json"]).unwrap();
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 2);
+
     // The same dataset as CSV: the export's rows, split by period.
     let csv_dir = dir.join("focus-csv");
     ledger

@@ -60,15 +60,15 @@ pub(crate) fn run() -> Result<()> {
     let sim = root.join("target/debug/ec-billing-sim");
 
     let mut exports = Vec::new();
-    let db = work.join("json.db");
-    let _ = std::fs::remove_file(&db);
+    let json_db = work.join("json.db");
+    let _ = std::fs::remove_file(&json_db);
     sync(
         &cli,
         &["--simulate", "--simulate-at", "2024-06-20"],
-        &db,
+        &json_db,
         false,
     )?;
-    exports.push(("json".to_string(), export(&cli, &db, &work)?));
+    exports.push(("json".to_string(), export(&cli, &json_db, &work)?));
     for layout in CSV_LAYOUTS {
         let server = Simulator::start(&sim, layout)?;
         let db = work.join(format!("csv-{layout}.db"));
@@ -89,7 +89,7 @@ pub(crate) fn run() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dataset);
     let output = Command::new(&cli)
         .args(["export", "--format", "focus", "--db"])
-        .arg(&db)
+        .arg(&json_db)
         .arg("--dataset")
         .arg(&dataset)
         .output()?;
@@ -260,6 +260,11 @@ fn validate(site_packages: &Path, file: &Path) -> Result<Verdict> {
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
+    ensure!(
+        output.status.success(),
+        "the validator failed on {}:\n{text}",
+        file.display()
+    );
     let summary = text
         .lines()
         .find(|line| line.starts_with("Total:"))

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod focus;
 mod json_decode;
 mod ledger;
 mod pacing_matrix;
@@ -52,6 +53,12 @@ fn main() -> Result<()> {
         // The peak-memory figure runs in a process of its own, so that the other
         // benchmarks' buffers do not count.
         return child_stream(bytes.parse().context("a byte count")?);
+    }
+    if let [flag, db, format, out] = args.as_slice()
+        && flag == "--child-focus"
+    {
+        // Each export's peak memory in a process of its own.
+        return focus::child_focus(db.as_ref(), format, out.as_ref());
     }
     let quick = args.iter().any(|a| a == "--quick");
     let out = match args.iter().position(|a| a == "--out") {
@@ -113,6 +120,9 @@ fn main() -> Result<()> {
     }
     if wanted("ledger") {
         figures.extend(runtime.block_on(ledger::run(size))?);
+    }
+    if wanted("focus") {
+        figures.extend(runtime.block_on(focus::run(size))?);
     }
 
     print_table(&figures);
@@ -356,7 +366,7 @@ pub(crate) fn median_ratio(baseline: &[f64], measured: &[f64]) -> f64 {
 }
 
 /// The process's peak resident set size (Linux `VmHWM`).
-fn peak_rss_bytes() -> Result<u64> {
+pub(crate) fn peak_rss_bytes() -> Result<u64> {
     let status =
         std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let line = status

@@ -3,7 +3,8 @@
 //! exact `DECIMAL`, instants as UTC timestamps, text as UTF-8) or as CSV, and a
 //! manifest naming every file. A re-export rewrites only the periods whose rows
 //! changed, each file written beside its place and renamed into it, so that a reader
-//! never sees half a file and an unchanged period stays byte-identical.
+//! never sees half a file and an unchanged period stays byte-identical; periods it
+//! does not hold (another range) are left as they are.
 
 use std::{
     collections::BTreeMap,
@@ -206,7 +207,7 @@ impl Ledger {
             Error::Storage(FileError::new(dir, what.to_string(), Some(Box::new(e))))
         };
         std::fs::create_dir_all(dir).map_err(|e| failed("cannot make the dataset's folder", e))?;
-        let spool_dir = dir.join(format!(".spool-{}", std::process::id()));
+        let spool_dir = dir.join(format!(".spool-{}", unique()));
         let _ = std::fs::remove_dir_all(&spool_dir);
         std::fs::create_dir_all(&spool_dir).map_err(|e| failed("cannot make a spool folder", e))?;
         let result = self
@@ -312,7 +313,7 @@ impl Ledger {
             })?;
             let name = format!("part-0.{}", format.extension());
             let target = folder.join(&name);
-            let temp = folder.join(format!(".{name}.tmp"));
+            let temp = folder.join(format!(".{name}.{}.tmp", unique()));
             match format {
                 DatasetFormat::Csv => csv_file(&spool.path, &temp, columns)?,
                 DatasetFormat::Parquet => {
@@ -344,16 +345,36 @@ impl Ledger {
                 sha256,
             });
         }
-        // Periods of an earlier export that this one does not hold are not the
-        // dataset's any more.
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("BILLING_PERIOD=") && !kept.contains(&name) {
-                    let _ = std::fs::remove_dir_all(entry.path());
+        // Periods of an earlier export into this folder that this one does not hold
+        // (another range, other deployments) are left as they are, and stay named in
+        // the manifest while their files are there.
+        let written: std::collections::BTreeSet<String> =
+            files.iter().map(|f| f.billing_period.clone()).collect();
+        if let Ok(old) = std::fs::read(dir.join(MANIFEST))
+            && let Ok(old) = serde_json::from_slice::<serde_json::Value>(&old)
+            && old["focus_version"] == version.as_str()
+            && old["file_format"] == format.extension()
+        {
+            for file in old["files"].as_array().into_iter().flatten() {
+                let (Some(period), Some(path)) =
+                    (file["billing_period"].as_str(), file["path"].as_str())
+                else {
+                    continue;
+                };
+                if written.contains(period) || !dir.join(path).is_file() {
+                    continue;
                 }
+                files.push(ManifestFile {
+                    billing_period: period.to_string(),
+                    path: path.to_string(),
+                    rows: file["rows"].as_u64().unwrap_or_default(),
+                    bytes: file["bytes"].as_u64().unwrap_or_default(),
+                    sha256: file["sha256"].as_str().unwrap_or_default().to_string(),
+                });
             }
+            files.sort_by(|a, b| a.billing_period.cmp(&b.billing_period));
         }
+        drop(kept);
         let changed_at = self
             .windows(query)
             .await?
@@ -382,7 +403,7 @@ impl Ledger {
             ))
         })?;
         let target = dir.join(MANIFEST);
-        let temp = dir.join(format!(".{MANIFEST}.tmp"));
+        let temp = dir.join(format!(".{MANIFEST}.{}.tmp", unique()));
         let same = std::fs::read(&target).is_ok_and(|old| old == text);
         if !same {
             std::fs::write(&temp, &text)
@@ -399,18 +420,44 @@ impl Ledger {
     }
 }
 
-/// The size and SHA-256 (hex) of a file.
+/// The size and SHA-256 (hex) of a file, read a block at a time.
 fn digest_of(path: &Path) -> Result<(u64, String)> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let failed = |e: std::io::Error| {
         Error::Storage(FileError::new(
             path,
             "cannot read it back",
             Some(Box::new(e)),
         ))
-    })?;
-    let hash = Sha256::digest(&bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    Ok((bytes.len() as u64, hex))
+    };
+    let mut file = File::open(path).map_err(failed)?;
+    let mut hash = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut HashWriter(&mut hash)).map_err(failed)?;
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((bytes, hex))
+}
+
+/// A writer that hashes what it is given.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A name part no other export into the same folder uses at the same time.
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{nanos}-{n}", std::process::id())
 }
 
 /// The period's CSV file: the header, then the spooled rows.

@@ -42,20 +42,26 @@ pub(crate) fn plan_window(window: Window, held: Option<Held>, refetch_final: boo
 }
 
 /// Where a sync without a start begins for a deployment whose windows (by start) are
-/// `windows`: its first provisional window, or the start of the window after its last
-/// final one (a window cut short is fetched whole); `None` when there are none.
+/// `windows`: the first window that is missing between the first one and the last (a
+/// window that failed while later ones were stored), or provisional, or the start of
+/// the window after the last one; `None` when there are none.
 pub(crate) fn resume_point(
     windows: &[StoredWindow],
     size: WindowSize,
 ) -> Result<Option<Timestamp>> {
-    let mut resume = None;
+    let mut expected: Option<Timestamp> = None;
     for window in windows {
+        if let Some(expected) = expected
+            && window.start > expected
+        {
+            return Ok(Some(expected));
+        }
         if !window.final_ {
             return Ok(Some(window.start));
         }
-        resume = Some(window.end);
+        expected = natural_end(window.start, size).or(Some(window.end));
     }
-    resume.map(|end| window_start(end, size)).transpose()
+    expected.map(|end| window_start(end, size)).transpose()
 }
 
 /// The start of the window `at` falls in: its month's or its day's, UTC.
@@ -196,6 +202,44 @@ mod tests {
             Some(at("2025-01-01T00:00:00Z"))
         );
         assert_eq!(natural_end(at("9999-12-01T00:00:00Z"), month), None);
+    }
+
+    fn stored(start: &str, end: &str, final_: bool) -> StoredWindow {
+        StoredWindow {
+            organization: "o".into(),
+            deployment: "d".into(),
+            start: at(start),
+            end: at(end),
+            first_fetched_at: at(end),
+            fetched_at: at(end),
+            final_,
+            lines: 0,
+            total: "0".into(),
+            digest: String::new(),
+            unreadable: false,
+        }
+    }
+
+    #[test]
+    fn a_sync_without_a_start_resumes_at_the_first_gap_or_provisional_window() {
+        let month = WindowSize::Month;
+        let jan = stored("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", true);
+        let mar = stored("2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z", true);
+        let apr = stored("2024-04-01T00:00:00Z", "2024-04-20T00:00:00Z", false);
+        assert_eq!(
+            resume_point(&[jan.clone(), mar.clone()], month).unwrap(),
+            Some(at("2024-02-01T00:00:00Z")),
+            "February failed while March was stored: it is fetched"
+        );
+        assert_eq!(
+            resume_point(&[mar.clone(), apr], month).unwrap(),
+            Some(at("2024-04-01T00:00:00Z"))
+        );
+        assert_eq!(
+            resume_point(&[mar], month).unwrap(),
+            Some(at("2024-04-01T00:00:00Z"))
+        );
+        assert_eq!(resume_point(&[], month).unwrap(), None);
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub(crate) struct JournalEnd {
 #[derive(Debug)]
 #[must_use]
 pub(crate) enum StoreLock {
-    Sqlite(#[allow(dead_code, reason = "held for its drop")] sqlite::FileLock),
+    Sqlite(#[allow(dead_code, reason = "held for its drop")] sqlite::QueuedLock),
     Postgres(Box<postgres::DeploymentLocks>),
 }
 

@@ -304,14 +304,20 @@ impl PostgresStore {
             Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
             None => url,
         };
-        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            // Nothing of the URL is echoed (its password may be anywhere in it): only
-            // what the driver says of it.
-            Error::InvalidInput(format!(
-                "a PostgreSQL URL cannot be read: {}",
-                ec_billing::escape(&e.to_string()).truncate(200)
-            ))
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+            // Nothing of the URL is echoed, not even what the driver says of it: its
+            // password may be anywhere in it.
+            Error::InvalidInput(
+                "a PostgreSQL URL cannot be read (check its form: \
+                 postgres://user@host:port/database?sslmode=...)"
+                    .to_string(),
+            )
         })?;
+        // A connection that went half-open (a dropped NAT entry) is found out in
+        // minutes, not hours, so that its locks are let go.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        config.tcp_user_timeout(Duration::from_secs(120));
         let shown = shown(&config);
         ec_billing::ensure_crypto_provider().map_err(|e| {
             Error::Storage(FileError::new(

@@ -360,9 +360,15 @@ impl SqliteStore {
             .await
     }
 
-    /// Takes the file's sync lock, waiting at most `wait`.
-    pub(crate) async fn lock(&self, wait: Duration) -> Result<FileLock> {
-        FileLock::take(&self.file, &self.shown, wait).await
+    /// Takes the file's sync lock, waiting at most `wait`. It is let go through the
+    /// connection's queue, after every write queued before it (a sync that returns
+    /// early, or is cancelled, leaves writes queued).
+    pub(crate) async fn lock(&self, wait: Duration) -> Result<QueuedLock> {
+        let lock = FileLock::take(&self.file, &self.shown, wait).await?;
+        Ok(QueuedLock {
+            lock: Some(lock),
+            jobs: self.jobs.clone(),
+        })
     }
 
     pub(crate) async fn windows(&self, scope: &Query) -> Result<Vec<StoredWindow>> {
@@ -602,6 +608,29 @@ impl SqliteStore {
     }
 }
 
+/// The sync lock of a store, let go after the writes queued before it.
+#[derive(Debug)]
+pub(crate) struct QueuedLock {
+    lock: Option<FileLock>,
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+impl Drop for QueuedLock {
+    fn drop(&mut self) {
+        let (Some(lock), Some(jobs)) = (self.lock.take(), self.jobs.take()) else {
+            return;
+        };
+        let release: Job = Box::new(move |_| drop(lock));
+        // Queued behind the writes already sent; from a thread of its own, since this
+        // may be dropped on an async worker and the queue may be full.
+        let _ = std::thread::Builder::new()
+            .name("ec-billing-ledger-unlock".to_string())
+            .spawn(move || {
+                let _ = jobs.blocking_send(release);
+            });
+    }
+}
+
 /// A read-only store's mode, and its shared hold on the sync lock. At rest (no sync
 /// running: its lock is free, and it is held shared for as long as the store is open;
 /// no write-ahead log waiting) the file is read as immutable: nothing is written in its
@@ -637,12 +666,8 @@ fn read_only_mode(file: &Path) -> Result<(Mode, Option<File>)> {
             },
             Some(lock),
         ),
-        SharedLock::NoLockFile => (
-            Mode::ReadOnly {
-                immutable: wal_empty,
-            },
-            None,
-        ),
+        // No sync ever ran beside it here, but one may start now: SQLite's own locks.
+        SharedLock::NoLockFile => (Mode::ReadOnly { immutable: false }, None),
         SharedLock::Busy => (Mode::ReadOnly { immutable: false }, None),
     })
 }
