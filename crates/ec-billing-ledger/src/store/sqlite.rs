@@ -1115,7 +1115,7 @@ fn open_error(path: &Path, error: rusqlite::Error) -> Error {
         }
         _ => Error::Storage(FileError::new(
             path,
-            format!("cannot open it ({error})"),
+            "cannot open it",
             Some(Box::new(error)),
         )),
     }
