@@ -118,8 +118,14 @@ enum Command {
 #[derive(Debug, Args)]
 struct SyncArgs {
     /// The ledger: a SQLite file (created when there is none), or a postgres:// URL
-    /// (the ledger lives in its schema ec_billing, created on first use).
-    #[arg(long, value_name = "PATH|URL")]
+    /// (the ledger lives in its schema ec_billing, created on first use); from
+    /// EC_LEDGER_DB when not given, so that a password need not be on the command line.
+    #[arg(
+        long,
+        env = "EC_LEDGER_DB",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     db: PathBuf,
 
     /// The organization id.
@@ -166,8 +172,13 @@ struct SyncArgs {
 
 #[derive(Debug, Args)]
 struct ExportArgs {
-    /// The ledger: a SQLite file, or a postgres:// URL.
-    #[arg(long, value_name = "PATH|URL")]
+    /// The ledger: a SQLite file, or a postgres:// URL (or EC_LEDGER_DB).
+    #[arg(
+        long,
+        env = "EC_LEDGER_DB",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     db: PathBuf,
 
     /// Only this organization.

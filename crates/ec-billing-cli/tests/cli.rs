@@ -71,6 +71,7 @@ fn ec_billing() -> assert_cmd::Command {
     command
         .env_remove("EC_API_KEY")
         .env_remove("EC_BASE_URL")
+        .env_remove("EC_LEDGER_DB")
         .env_remove("RUST_LOG");
     command
 }
@@ -1039,13 +1040,22 @@ fn assert_no_url_secret(printed: &str) {
 
 #[test]
 fn help_shows_neither_the_base_url_nor_the_key_from_the_environment() {
-    for args in [&["--help"][..], &["items", "--help"], &["sync", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["items", "--help"],
+        &["sync", "--help"],
+        &["export", "--help"],
+    ] {
         let output = ec_billing()
             .env(
                 "EC_BASE_URL",
                 "http://alice:hunter2@127.0.0.1:1/api/v1?token=sekrit#fragile",
             )
             .env("EC_API_KEY", KEY)
+            .env(
+                "EC_LEDGER_DB",
+                "postgres://alice:hunter2@127.0.0.1:5432/costs",
+            )
             .args(args)
             .output()
             .unwrap();

@@ -318,6 +318,13 @@ impl PostgresStore {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         config.tcp_user_timeout(Duration::from_secs(120));
+        // No statement of the ledger's runs for ever: ten minutes is far beyond the
+        // largest window's insert.
+        let options = match config.get_options() {
+            Some(options) => format!("{options} -c statement_timeout=600000"),
+            None => "-c statement_timeout=600000".to_string(),
+        };
+        config.options(&options);
         let shown = shown(&config);
         ec_billing::ensure_crypto_provider().map_err(|e| {
             Error::Storage(FileError::new(
