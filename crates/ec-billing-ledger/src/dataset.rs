@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Ledger,
     error::{Error, FileError, Result},
-    export::{Export, FocusVersion, focus_record},
+    export::{Export, FocusVersion, focus_amounts, focus_record},
     query::Query,
 };
 
@@ -247,13 +247,14 @@ impl Ledger {
         let focus = Export::clone(export);
         let mut checked = Decimal::ZERO;
         self.each_line(query, 2, |pass, line| {
-            let record = focus_record(&line, &focus)?;
             if pass == 0 {
+                focus_amounts(&line, &focus)?;
                 checked = checked
                     .checked_add(line.cost)
                     .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
                 return Ok(());
             }
+            let record = focus_record(&line, &focus)?;
             let period: String = record[period_at].chars().take(7).collect();
             let spool = match spools.get_mut(&period) {
                 Some(spool) => spool,

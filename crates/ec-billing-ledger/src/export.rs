@@ -385,7 +385,7 @@ impl Ledger {
                     .checked_add(line.cost)
                     .ok_or_else(|| overflow("the total of the lines asked for"))?;
                 if export.format == ExportFormat::Focus {
-                    focus_record(&line, export)?;
+                    focus_amounts(&line, export)?;
                 }
                 return Ok(());
             }
@@ -916,10 +916,20 @@ fn focus_decimal(amount: Decimal) -> String {
     }
 }
 
-/// A line's FOCUS record, in the order of its version's
-/// [`columns`](FocusVersion::columns). An amount that cannot be exact is an error
-/// naming the line.
-pub(crate) fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
+/// What a line's FOCUS record computes, and can fail on.
+pub(crate) struct FocusAmounts {
+    pricing: Pricing,
+    billed: Decimal,
+    list_unit_price: Decimal,
+    list_cost: Decimal,
+    period: (jiff::Timestamp, jiff::Timestamp),
+    unit: &'static str,
+}
+
+/// A line's FOCUS amounts, exact, at the export's rate: what an export checks of every
+/// line before it writes any (an amount that cannot be exact is an error naming the
+/// line).
+pub(crate) fn focus_amounts(line: &LedgerLine, export: &Export) -> Result<FocusAmounts> {
     let rate = export.rate;
     let at_rate = rate != Decimal::ONE;
     let refused = |what: &str| {
@@ -957,13 +967,35 @@ pub(crate) fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<Str
     let list_cost = exact_mul(list_unit_price, pricing.quantity)
         .map(|amount| amount.normalize())
         .ok_or_else(|| refused("its list cost has more digits than an exact decimal holds"))?;
-    let (period_start, period_end) = billing_period(line.key.period_start)
+    let period = billing_period(line.key.period_start)
         .ok_or_else(|| refused("its billing month ends past the end of the time scale"))?;
+    let unit = pricing.unit.clone().map_err(|what| refused(&what))?;
+    Ok(FocusAmounts {
+        pricing,
+        billed,
+        list_unit_price,
+        list_cost,
+        period,
+        unit,
+    })
+}
+
+/// A line's FOCUS record, in the order of its version's
+/// [`columns`](FocusVersion::columns). An amount that cannot be exact is an error
+/// naming the line.
+pub(crate) fn focus_record(line: &LedgerLine, export: &Export) -> Result<Vec<String>> {
+    let FocusAmounts {
+        pricing,
+        billed,
+        list_unit_price,
+        list_cost,
+        period: (period_start, period_end),
+        unit,
+    } = focus_amounts(line, export)?;
     let (period_start, period_end) = (period_start.to_string(), period_end.to_string());
     let key = &line.key;
     let sku_price_id = format!("{}@{}", key.sku, pricing.unit_price.normalize());
     let (service_name, category, subcategory) = service(line);
-    let unit = pricing.unit.clone().map_err(|what| refused(&what))?;
     let empty = String::new;
     let record = vec![
         empty(),                                             // AvailabilityZone

@@ -446,7 +446,8 @@ impl SqliteStore {
         mut each: impl FnMut(u8, StoredWindow, Vec<AnswerLine>) -> Result<()>,
     ) -> Result<()> {
         let scope = scope.clone();
-        let (items, mut received) = mpsc::channel::<Result<(u8, StoredWindow, Vec<AnswerLine>)>>(4);
+        // One window waits while another is read: memory holds two windows at most.
+        let (items, mut received) = mpsc::channel::<Result<(u8, StoredWindow, Vec<AnswerLine>)>>(1);
         let done = self
             .submit(move |conn, path| {
                 // One snapshot for every pass.
