@@ -84,6 +84,27 @@ pub(crate) struct StoredWindow {
     pub(crate) unreadable: bool,
 }
 
+impl StoredWindow {
+    /// The record of a window of which only the organization, deployment and start
+    /// could be read as the ledger writes them: marked unreadable, so that the window
+    /// is named, and repaired, rather than the whole read failing.
+    pub(crate) fn unreadable(organization: String, deployment: String, start: Timestamp) -> Self {
+        Self {
+            organization,
+            deployment,
+            start,
+            end: start,
+            first_fetched_at: start,
+            fetched_at: start,
+            final_: false,
+            lines: 0,
+            total: String::new(),
+            digest: String::new(),
+            unreadable: true,
+        }
+    }
+}
+
 /// A window's lines as a store reads them for a sync: those it could read, and whether
 /// any row could not be read as the ledger writes it (then the window is repaired).
 #[derive(Debug)]

@@ -998,19 +998,7 @@ impl PostgresStore {
                 unreadable: false,
             })
         })();
-        Ok(record.unwrap_or(StoredWindow {
-            organization,
-            deployment,
-            start,
-            end: start,
-            first_fetched_at: start,
-            fetched_at: start,
-            final_: false,
-            lines: 0,
-            total: String::new(),
-            digest: String::new(),
-            unreadable: true,
-        }))
+        Ok(record.unwrap_or_else(|| StoredWindow::unreadable(organization, deployment, start)))
     }
 }
 

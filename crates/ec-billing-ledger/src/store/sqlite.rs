@@ -732,20 +732,11 @@ fn stored_window_row(row: &Row<'_>) -> rusqlite::Result<StoredWindow> {
 /// failing).
 fn tolerant_window_row(row: &Row<'_>) -> rusqlite::Result<StoredWindow> {
     stored_window_row(row).or_else(|_| {
-        let start = instant(row, 2)?;
-        Ok(StoredWindow {
-            organization: row.get(0)?,
-            deployment: row.get(1)?,
-            start,
-            end: start,
-            first_fetched_at: start,
-            fetched_at: start,
-            final_: false,
-            lines: 0,
-            total: String::new(),
-            digest: String::new(),
-            unreadable: true,
-        })
+        Ok(StoredWindow::unreadable(
+            row.get(0)?,
+            row.get(1)?,
+            instant(row, 2)?,
+        ))
     })
 }
 
