@@ -4,7 +4,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser as _};
 use ec_billing::{ApiKey, Bucketing, DateRange, Decimal, Format, Pacing, RetryPolicy, WindowSize};
 use ec_billing_ledger::{Export, ExportFormat, Query, SyncPlan};
 use jiff::{SignedDuration, Timestamp};
@@ -124,9 +124,10 @@ struct SyncArgs {
         long,
         env = "EC_LEDGER_DB",
         hide_env_values = true,
-        value_name = "PATH|URL"
+        value_name = "PATH|URL",
+        value_parser = clap::builder::PathBufValueParser::new().map(DbLocation)
     )]
-    db: PathBuf,
+    db: DbLocation,
 
     /// The organization id.
     #[arg(long = "org", value_name = "ORG")]
@@ -177,9 +178,10 @@ struct ExportArgs {
         long,
         env = "EC_LEDGER_DB",
         hide_env_values = true,
-        value_name = "PATH|URL"
+        value_name = "PATH|URL",
+        value_parser = clap::builder::PathBufValueParser::new().map(DbLocation)
     )]
-    db: PathBuf,
+    db: DbLocation,
 
     /// Only this organization.
     #[arg(long = "org", value_name = "ORG")]
@@ -329,11 +331,37 @@ pub(crate) struct ClientSettings {
     pub(crate) simulate_at: Option<Timestamp>,
 }
 
+/// A ledger's `--db`: a file path or a PostgreSQL URL, whose `Debug` never shows a
+/// password (a URL is shown without its userinfo and query).
+#[derive(Clone)]
+pub(crate) struct DbLocation(pub(crate) PathBuf);
+
+impl std::fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string_lossy();
+        write!(f, "{:?}", ec_billing::redact_url(&text).to_string())
+    }
+}
+
+impl std::ops::Deref for DbLocation {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for DbLocation {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
 /// What `sync` does, checked.
 #[derive(Debug)]
 pub(crate) struct SyncTask {
     pub(crate) client: ClientSettings,
-    pub(crate) db: PathBuf,
+    pub(crate) db: DbLocation,
     /// The window size asked for; `None`: the ledger's own.
     pub(crate) window: Option<WindowSize>,
     pub(crate) plan: SyncPlan,
@@ -343,7 +371,7 @@ pub(crate) struct SyncTask {
 /// What `export` does, checked.
 #[derive(Debug)]
 pub(crate) struct ExportTask {
-    pub(crate) db: PathBuf,
+    pub(crate) db: DbLocation,
     pub(crate) query: Query,
     pub(crate) export: Export,
     /// `--dataset DIR` and its file format.
@@ -454,7 +482,7 @@ impl Cli {
         let command = std::mem::replace(
             &mut self.command,
             Command::Export(ExportArgs {
-                db: PathBuf::new(),
+                db: DbLocation(PathBuf::new()),
                 organization: None,
                 deployments: Vec::new(),
                 from: None,
@@ -619,4 +647,28 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
         export,
         dataset,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_db_url_shows_no_password_in_debug() {
+        let parsed = Cli::try_parse_from([
+            "ec-billing",
+            "export",
+            "--db",
+            "postgres://alice:hunter2@db.internal:5432/costs",
+            "--format",
+            "csv",
+        ])
+        .unwrap();
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://db.internal:5432/costs"),
+            "{shown}"
+        );
+    }
 }
