@@ -105,6 +105,54 @@ impl StoredWindow {
     }
 }
 
+/// The rows of a windows ⟕ lines join, in window order, grouped into windows with their
+/// lines in the export's order: what both stores' scans read.
+#[derive(Debug, Default)]
+pub(crate) struct WindowGroups {
+    current: Option<(StoredWindow, Vec<AnswerLine>)>,
+}
+
+impl WindowGroups {
+    /// Takes one row: its window's record, and its line (`None` for the one row of a
+    /// window of no lines; `Some(None)` for a line that could not be read as the ledger
+    /// writes it, which marks its window unreadable). Returns the window this row
+    /// finished, if any.
+    pub(crate) fn row(
+        &mut self,
+        window: StoredWindow,
+        line: Option<Option<AnswerLine>>,
+    ) -> Option<(StoredWindow, Vec<AnswerLine>)> {
+        let same = self.current.as_ref().is_some_and(|(w, _)| {
+            w.start == window.start
+                && w.deployment == window.deployment
+                && w.organization == window.organization
+        });
+        let done = if same {
+            None
+        } else {
+            self.current.replace((window, Vec::new())).map(sorted)
+        };
+        if let (Some(line), Some((window, lines))) = (line, &mut self.current) {
+            match line {
+                Some(line) => lines.push(line),
+                // Named with its window, which is then repaired.
+                None => window.unreadable = true,
+            }
+        }
+        done
+    }
+
+    /// The last window, once every row is taken.
+    pub(crate) fn finish(self) -> Option<(StoredWindow, Vec<AnswerLine>)> {
+        self.current.map(sorted)
+    }
+}
+
+fn sorted((window, mut lines): (StoredWindow, Vec<AnswerLine>)) -> (StoredWindow, Vec<AnswerLine>) {
+    lines.sort_by(crate::record::export_order);
+    (window, lines)
+}
+
 /// A window's lines as a store reads them for a sync: those it could read, and whether
 /// any row could not be read as the ledger writes it (then the window is repaired).
 #[derive(Debug)]

@@ -13,13 +13,13 @@ use jiff::Timestamp;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::{
-    Access, JournalEnd, StoredLines, StoredWindow, WindowUpdate, WindowWrite, parse_window,
-    window_text,
+    Access, JournalEnd, StoredLines, StoredWindow, WindowGroups, WindowUpdate, WindowWrite,
+    parse_window, window_text,
 };
 use crate::{
     error::{Error, FileError, Result},
     query::{Change, Query, Revision, decimal},
-    record::{AnswerLine, LineKey, LineType, export_order},
+    record::{AnswerLine, LineKey, LineType},
 };
 
 /// How messages name the database `config` connects to: its host, port and name, read
@@ -791,38 +791,21 @@ impl PostgresStore {
                 .await
                 .map_err(|e| self.failed(e))?;
             let mut rows = std::pin::pin!(rows);
-            let mut current: Option<(StoredWindow, Vec<AnswerLine>)> = None;
+            let mut groups = WindowGroups::default();
             while let Some(row) = rows.next().await {
                 let row = row.map_err(|e| self.failed(e))?;
                 let window = self.stored_window(&row, 0)?;
-                let same = current.as_ref().is_some_and(|(w, _)| {
-                    w.start == window.start
-                        && w.deployment == window.deployment
-                        && w.organization == window.organization
-                });
-                if !same && let Some((done, mut lines)) = current.replace((window, Vec::new())) {
-                    lines.sort_by(export_order);
-                    each(pass, done, lines)?;
-                }
                 // A window of no lines has one row, of nulls.
-                if row
+                let line = row
                     .try_get::<_, Option<String>>(WINDOW_WIDTH)
                     .ok()
                     .flatten()
-                    .is_none()
-                {
-                    continue;
-                }
-                if let Some((window, lines)) = &mut current {
-                    match answer_line(&row, WINDOW_WIDTH) {
-                        Some(line) => lines.push(line),
-                        // Named with its window, which is then repaired.
-                        None => window.unreadable = true,
-                    }
+                    .map(|_| answer_line(&row, WINDOW_WIDTH));
+                if let Some((done, lines)) = groups.row(window, line) {
+                    each(pass, done, lines)?;
                 }
             }
-            if let Some((done, mut lines)) = current {
-                lines.sort_by(export_order);
+            if let Some((done, lines)) = groups.finish() {
                 each(pass, done, lines)?;
             }
         }

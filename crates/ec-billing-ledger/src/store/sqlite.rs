@@ -20,13 +20,13 @@ use rusqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Access, JournalEnd, StoredLines, StoredWindow, WindowUpdate, WindowWrite, parse_window,
-    window_text,
+    Access, JournalEnd, StoredLines, StoredWindow, WindowGroups, WindowUpdate, WindowWrite,
+    parse_window, window_text,
 };
 use crate::{
     error::{Error, FileError, Result},
     query::{Change, Query, Revision},
-    record::{AnswerLine, LineKey, LineType, Tally, export_order},
+    record::{AnswerLine, LineKey, LineType, Tally},
 };
 
 /// What `meta.application` says in every ledger.
@@ -792,43 +792,27 @@ fn scan_once(
     let mut rows = statement
         .query(params_from_iter(values))
         .map_err(|e| storage(path, e))?;
-    let mut current: Option<(StoredWindow, Vec<AnswerLine>)> = None;
+    let mut groups = WindowGroups::default();
     while let Some(row) = rows.next().map_err(|e| storage(path, e))? {
         let window = tolerant_window_row(row).map_err(|e| corrupt(path, e))?;
-        let same = current.as_ref().is_some_and(|(w, _)| {
-            w.start == window.start
-                && w.deployment == window.deployment
-                && w.organization == window.organization
-        });
-        if !same && let Some((done, mut lines)) = current.replace((window, Vec::new())) {
-            lines.sort_by(export_order);
-            if !each(done, lines) {
-                return Ok(false);
-            }
-        }
         // A window of no lines has one row, of nulls.
-        let first = WINDOW_WIDTH;
-        if row
-            .get_ref(first)
+        let line = match row
+            .get_ref(WINDOW_WIDTH)
             .map_err(|e| storage(path, e))?
             .data_type()
-            == rusqlite::types::Type::Null
         {
-            continue;
-        }
-        if let Some((window, lines)) = &mut current {
-            match answer_line(row, first) {
-                Ok(line) => lines.push(line),
-                // Named with its window, which is then repaired.
-                Err(_) => window.unreadable = true,
-            }
+            rusqlite::types::Type::Null => None,
+            _ => Some(answer_line(row, WINDOW_WIDTH).ok()),
+        };
+        if let Some((done, lines)) = groups.row(window, line)
+            && !each(done, lines)
+        {
+            return Ok(false);
         }
     }
-    if let Some((done, mut lines)) = current {
-        lines.sort_by(export_order);
-        return Ok(each(done, lines));
-    }
-    Ok(true)
+    Ok(groups
+        .finish()
+        .is_none_or(|(done, lines)| each(done, lines)))
 }
 
 /// How many columns [`WINDOW_COLUMNS`] has.
