@@ -7,7 +7,7 @@ use crate::{
     Ledger,
     error::{Error, FileError, Inconsistency, Result},
     record::{AnswerLine, LedgerLine, LineKey, LineType, Tally},
-    store::StoredWindow,
+    store::{Scanned, StoredWindow},
 };
 
 /// Which part of the ledger to read: an organization, some deployments, a range.
@@ -151,6 +151,102 @@ impl Change {
     }
 }
 
+/// A line of the ledger as a read gives it: borrowed from its window's record and the
+/// line read (nothing is copied per line).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineOf<'a> {
+    pub(crate) window: &'a StoredWindow,
+    pub(crate) line: &'a AnswerLine,
+}
+
+impl std::ops::Deref for LineOf<'_> {
+    type Target = AnswerLine;
+
+    fn deref(&self) -> &AnswerLine {
+        self.line
+    }
+}
+
+impl LineOf<'_> {
+    /// Whether its window may still be revised.
+    pub(crate) fn provisional(&self) -> bool {
+        !self.window.final_
+    }
+
+    /// The window it was fetched in.
+    pub(crate) fn window_bounds(&self) -> (Timestamp, Timestamp) {
+        (self.window.start, self.window.end)
+    }
+
+    /// The line, owned.
+    pub(crate) fn to_ledger_line(self) -> LedgerLine {
+        let (window, line) = (self.window, self.line.clone());
+        LedgerLine {
+            organization: window.organization.clone(),
+            deployment: window.deployment.clone(),
+            window: (window.start, window.end),
+            provisional: !window.final_,
+            key: line.key,
+            hours: line.hours,
+            instance_count: line.instance_count,
+            price_per_hour: line.price_per_hour,
+            quantity: line.quantity,
+            quantity_formatted: line.quantity_formatted,
+            rate: line.rate,
+            rate_formatted: line.rate_formatted,
+            cost: line.cost,
+        }
+    }
+}
+
+/// What a read of one window's lines finds, a line at a time: their tally, whether
+/// their DTS lines are keyed by the window's bounds, and whether they came in the
+/// export's order.
+#[derive(Debug)]
+pub(crate) struct WindowCheck {
+    tally: Tally,
+    dts_elsewhere: bool,
+    in_order: bool,
+    /// The key of the last line taken.
+    last: Option<LineKey>,
+}
+
+impl WindowCheck {
+    pub(crate) fn new() -> Self {
+        Self {
+            tally: Tally::new(),
+            dts_elsewhere: false,
+            in_order: true,
+            last: None,
+        }
+    }
+
+    /// Takes a chunk of the window's lines, in the order read.
+    pub(crate) fn add(&mut self, window: &StoredWindow, lines: &[AnswerLine]) {
+        let mut previous = self.last.as_ref();
+        for line in lines {
+            self.tally.add(line);
+            if line.key.line_type == LineType::Dts
+                && (line.key.period_start, line.key.period_end) != (window.start, window.end)
+            {
+                self.dts_elsewhere = true;
+            }
+            if previous.is_some_and(|p| key_order(p, &line.key).is_gt()) {
+                self.in_order = false;
+            }
+            previous = Some(&line.key);
+        }
+        if let Some(last) = lines.last() {
+            self.last = Some(last.key.clone());
+        }
+    }
+
+    /// Whether the lines came in the export's order.
+    pub(crate) fn in_order(&self) -> bool {
+        self.in_order
+    }
+}
+
 impl Ledger {
     /// Every line in `query`, by organization, deployment, window and natural key.
     ///
@@ -161,23 +257,43 @@ impl Ledger {
     pub async fn lines(&self, query: &Query) -> Result<Vec<LedgerLine>> {
         let mut lines = Vec::new();
         self.each_line(query, 1, |_, line| {
-            lines.push(line);
+            lines.push(line.to_ledger_line());
             Ok(())
         })
         .await?;
+        // One pass gives a window's lines as the store holds them: put them in the
+        // export's order (windows already are).
+        lines.sort_by(|a, b| {
+            (
+                a.organization.as_bytes(),
+                a.deployment.as_bytes(),
+                a.window.0,
+            )
+                .cmp(&(
+                    b.organization.as_bytes(),
+                    b.deployment.as_bytes(),
+                    b.window.0,
+                ))
+                .then_with(|| key_order(&a.key, &b.key))
+        });
         Ok(lines)
     }
 
-    /// Calls `each` with every line in `query`, in the order of [`lines`](Self::lines),
-    /// `passes` times over one snapshot, a window at a time: each window's lines are
-    /// checked against its record (their count, sum and digest) before any of them is
-    /// given, so a window deleted, duplicated or edited in part is an error, never a
-    /// wrong number. Memory holds one window, whatever the ledger's size.
+    /// Calls `each` with every line in `query`, `passes` times over one snapshot,
+    /// streaming: memory holds a few thousand lines, whatever the size of a window or
+    /// of the ledger.
+    ///
+    /// Pass 0 checks: each window's lines are checked against its record (their count,
+    /// sum and digest) once its last line is read, and a mismatch ends the read with an
+    /// error, so pass 0 may give lines of a window that then fails (a caller acts on
+    /// them only once the read has succeeded, or in a later pass). Pass 0 gives a
+    /// window's lines in the order the store holds them; later passes, of windows
+    /// already checked, in the export's order ([`export_order`](crate::record::export_order)).
     pub(crate) async fn each_line(
         &self,
         query: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, LedgerLine) -> Result<()>,
+        mut each: impl FnMut(u8, LineOf<'_>) -> Result<()>,
     ) -> Result<()> {
         if let Some((organization, deployment, start)) =
             self.store.orphans(query).await?.into_iter().next()
@@ -190,35 +306,66 @@ impl Ledger {
                 "its lines have no window record",
             )));
         }
+        let mut reading = Reading::default();
         self.store
-            .scan(query, passes, |pass, window, lines| {
-                // Every pass reads one snapshot: what the first checked, the others
-                // read again as it was.
-                if pass == 0 {
-                    self.verify(&window, &lines)?;
-                }
-                for line in lines {
-                    if query.holds(line.key.period_start) {
-                        each(pass, ledger_line(&window, line))?;
-                    }
-                }
-                Ok(())
+            .scan(query, passes, |pass, item| {
+                reading.take(
+                    pass,
+                    item,
+                    |window, check| match check {
+                        Some(check) => self.verify_check(window, check),
+                        None => Ok(()),
+                    },
+                    |pass, window, lines| {
+                        for line in lines {
+                            if query.holds(line.key.period_start) {
+                                each(pass, LineOf { window, line })?;
+                            }
+                        }
+                        Ok(())
+                    },
+                )
             })
             .await
     }
 
-    /// Checks the `lines` read of `window` against its record: its bounds are a
+    /// Calls `each` with every window of `scope` and whether its lines match its
+    /// record, read a chunk at a time.
+    pub(crate) async fn check_windows(
+        &self,
+        scope: &Query,
+        mut each: impl FnMut(&StoredWindow, Result<()>),
+    ) -> Result<()> {
+        let mut reading = Reading::default();
+        self.store
+            .scan(scope, 1, |pass, item| {
+                reading.take(
+                    pass,
+                    item,
+                    |window, check| {
+                        if let Some(check) = check {
+                            each(window, self.verify_check(window, check));
+                        }
+                        Ok(())
+                    },
+                    |_, _, _| Ok(()),
+                )
+            })
+            .await
+    }
+
+    /// Checks the `lines` read of `window` against its record (see
+    /// [`verify_check`](Self::verify_check)).
+    pub(crate) fn verify(&self, window: &StoredWindow, lines: &[AnswerLine]) -> Result<()> {
+        let mut check = WindowCheck::new();
+        check.add(window, lines);
+        self.verify_check(window, &check)
+    }
+
+    /// Checks what was read of `window`'s lines against its record: its bounds are a
     /// window's, its DTS lines are keyed by those bounds, and their count, exact sum and
     /// digest are the record's.
-    pub(crate) fn verify(&self, window: &StoredWindow, lines: &[AnswerLine]) -> Result<()> {
-        let mut tally = Tally::new();
-        for line in lines {
-            tally.add(line);
-        }
-        let dts_elsewhere = lines.iter().any(|line| {
-            line.key.line_type == LineType::Dts
-                && (line.key.period_start, line.key.period_end) != (window.start, window.end)
-        });
+    pub(crate) fn verify_check(&self, window: &StoredWindow, check: &WindowCheck) -> Result<()> {
         let mismatch = if window.unreadable {
             Some("a value in its record or its lines is not what the ledger writes".to_string())
         } else if !crate::plan::is_window(window.start, window.end, self.window_size()) {
@@ -226,10 +373,12 @@ impl Ledger {
                 "its bounds are not those of a {} window",
                 crate::store::window_text(self.window_size())
             ))
-        } else if dts_elsewhere {
+        } else if check.dts_elsewhere {
             Some("its data-transfer lines are keyed by other bounds than its own".to_string())
         } else {
-            tally.mismatch(window.lines, &window.total, &window.digest)
+            check
+                .tally
+                .mismatch(window.lines, &window.total, &window.digest)
         };
         match mismatch {
             None => Ok(()),
@@ -311,23 +460,83 @@ impl Ledger {
     }
 }
 
-/// A line of `window`, as the ledger gives it.
-fn ledger_line(window: &StoredWindow, line: AnswerLine) -> LedgerLine {
-    LedgerLine {
-        organization: window.organization.clone(),
-        deployment: window.deployment.clone(),
-        window: (window.start, window.end),
-        provisional: !window.final_,
-        key: line.key,
-        hours: line.hours,
-        instance_count: line.instance_count,
-        price_per_hour: line.price_per_hour,
-        quantity: line.quantity,
-        quantity_formatted: line.quantity_formatted,
-        rate: line.rate,
-        rate_formatted: line.rate_formatted,
-        cost: line.cost,
+/// A scan's items, followed: each window's check in pass 0, and in later passes each
+/// window's lines in the export's order (a window pass 0 found out of order is held
+/// and sorted; a ledger as the ledger writes it has none).
+#[derive(Debug, Default)]
+struct Reading {
+    pass: u8,
+    window: Option<StoredWindow>,
+    /// The window's place in its pass.
+    index: usize,
+    check: Option<WindowCheck>,
+    /// Pass 0's finding, by window place: those whose lines came out of order.
+    unordered: std::collections::BTreeSet<usize>,
+    /// The lines of a window being held to be sorted.
+    held: Vec<AnswerLine>,
+}
+
+impl Reading {
+    /// Takes one item of pass `pass`: `checked` is called with each window and its
+    /// check when pass 0 has read it whole (`None` in later passes), `give` with lines.
+    fn take(
+        &mut self,
+        pass: u8,
+        item: Scanned,
+        mut checked: impl FnMut(&StoredWindow, Option<&WindowCheck>) -> Result<()>,
+        mut give: impl FnMut(u8, &StoredWindow, &[AnswerLine]) -> Result<()>,
+    ) -> Result<()> {
+        if pass != self.pass {
+            self.pass = pass;
+            self.index = 0;
+        }
+        match item {
+            Scanned::Start(window) => {
+                self.window = Some(window);
+                self.check = (pass == 0).then(WindowCheck::new);
+                Ok(())
+            }
+            Scanned::Lines(lines) => {
+                let Some(window) = &self.window else {
+                    return Ok(());
+                };
+                if let Some(check) = &mut self.check {
+                    check.add(window, &lines);
+                }
+                if pass > 0 && self.unordered.contains(&self.index) {
+                    self.held.extend(lines);
+                    return Ok(());
+                }
+                give(pass, window, &lines)
+            }
+            Scanned::End { unreadable } => {
+                let Some(mut window) = self.window.take() else {
+                    return Ok(());
+                };
+                window.unreadable |= unreadable;
+                let index = self.index;
+                self.index += 1;
+                if let Some(check) = self.check.take() {
+                    if !check.in_order() {
+                        self.unordered.insert(index);
+                    }
+                    return checked(&window, Some(&check));
+                }
+                checked(&window, None)?;
+                if self.held.is_empty() {
+                    return Ok(());
+                }
+                let mut held = std::mem::take(&mut self.held);
+                held.sort_by(crate::record::export_order);
+                give(pass, &window, &held)
+            }
+        }
     }
+}
+
+/// The export's order of two keys (see [`export_order`](crate::record::export_order)).
+fn key_order(a: &LineKey, b: &LineKey) -> std::cmp::Ordering {
+    crate::record::key_order(a, b)
 }
 
 /// Decimal text as the ledger writes it (`Decimal`'s own, e.g. `-0.1301`), read

@@ -278,26 +278,30 @@ pub(crate) fn number(lines: &mut [AnswerLine]) {
     renumber(lines, |line| line);
 }
 
-/// The order an export gives a window's lines in (and both stores read them in):
-/// line type, period, kind, SKU, name, ordinal, compared as bytes and instants (never
-/// by a database's collation).
+/// The order an export gives a window's lines in (and both stores hold them in): line
+/// type (as its text: `dts` before `resource`), kind, SKU, name, period, ordinal,
+/// compared as bytes and instants (never by a database's collation).
 pub(crate) fn export_order(a: &AnswerLine, b: &AnswerLine) -> std::cmp::Ordering {
-    let (a, b) = (&a.key, &b.key);
+    key_order(&a.key, &b.key)
+}
+
+/// [`export_order`] of two keys.
+pub(crate) fn key_order(a: &LineKey, b: &LineKey) -> std::cmp::Ordering {
     (
-        a.line_type,
-        a.period_start,
+        a.line_type.as_str().as_bytes(),
         a.kind.as_bytes(),
         a.sku.as_bytes(),
         a.name.as_bytes(),
+        a.period_start,
         a.period_end,
         a.ordinal,
     )
         .cmp(&(
-            b.line_type,
-            b.period_start,
+            b.line_type.as_str().as_bytes(),
             b.kind.as_bytes(),
             b.sku.as_bytes(),
             b.name.as_bytes(),
+            b.period_start,
             b.period_end,
             b.ordinal,
         ))

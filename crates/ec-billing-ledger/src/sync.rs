@@ -586,26 +586,24 @@ impl Ledger {
             Ok::<(), Error>(())
         };
         let mut broken: Vec<(Timestamp, Timestamp)> = Vec::new();
-        self.store
-            .scan(&scope, 1, |_, window, lines| {
-                if !scope.holds(window.start) {
-                    return Ok(());
-                }
-                if self.verify(&window, &lines).is_ok() {
-                    held.insert(
-                        window.start,
-                        Held {
-                            end: window.end,
-                            final_: window.final_,
-                            consistent: true,
-                        },
-                    );
-                } else {
-                    broken.push((window.start, window.end));
-                }
-                Ok(())
-            })
-            .await?;
+        self.check_windows(&scope, |window, checked| {
+            if !scope.holds(window.start) {
+                return;
+            }
+            if checked.is_ok() {
+                held.insert(
+                    window.start,
+                    Held {
+                        end: window.end,
+                        final_: window.final_,
+                        consistent: true,
+                    },
+                );
+            } else {
+                broken.push((window.start, window.end));
+            }
+        })
+        .await?;
         for (start, end) in broken {
             repair(&mut held, start, end)?;
         }

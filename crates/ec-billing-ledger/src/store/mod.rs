@@ -105,52 +105,107 @@ impl StoredWindow {
     }
 }
 
-/// The rows of a windows ⟕ lines join, in window order, grouped into windows with their
-/// lines in the export's order: what both stores' scans read.
-#[derive(Debug, Default)]
-pub(crate) struct WindowGroups {
-    current: Option<(StoredWindow, Vec<AnswerLine>)>,
+/// How many lines a scan hands over at once: what memory holds of a window while it is
+/// read, however many lines the window has.
+pub(crate) const SCAN_CHUNK: usize = 2048;
+
+/// What a scan gives, in order, for each window: its record, its lines in chunks of at
+/// most [`SCAN_CHUNK`] (in the store's order: the export's for a ledger as it writes
+/// them), and its end.
+#[derive(Debug)]
+pub(crate) enum Scanned {
+    /// A window starts: its record.
+    Start(StoredWindow),
+    /// Lines of the window that started last.
+    Lines(Vec<AnswerLine>),
+    /// The window ends. `unreadable`: a row of it could not be read as the ledger
+    /// writes it (the window is then named, and repaired).
+    End {
+        /// A row of the window could not be read.
+        unreadable: bool,
+    },
 }
 
-impl WindowGroups {
-    /// Takes one row: its window's record, and its line (`None` for the one row of a
-    /// window of no lines; `Some(None)` for a line that could not be read as the ledger
-    /// writes it, which marks its window unreadable). Returns the window this row
-    /// finished, if any.
-    pub(crate) fn row(
+/// The rows of a windows ⟕ lines join, in window order, cut into [`Scanned`] items:
+/// what both stores' scans give. `emit` says whether to go on.
+#[derive(Debug, Default)]
+pub(crate) struct WindowChunks {
+    /// The organization, deployment and start of the window being read.
+    current: Option<(String, String, Timestamp)>,
+    lines: Vec<AnswerLine>,
+    unreadable: bool,
+}
+
+impl WindowChunks {
+    /// Whether a row of this organization, deployment and start is of the window being
+    /// read (a store asks before it reads a row's record: a record is read once).
+    pub(crate) fn is_current(
+        &self,
+        organization: &str,
+        deployment: &str,
+        start: Timestamp,
+    ) -> bool {
+        self.current.as_ref().is_some_and(|(o, d, s)| {
+            *s == start && d.as_str() == deployment && o.as_str() == organization
+        })
+    }
+
+    /// A new window starts: the one being read ends.
+    pub(crate) fn start(
         &mut self,
         window: StoredWindow,
-        line: Option<Option<AnswerLine>>,
-    ) -> Option<(StoredWindow, Vec<AnswerLine>)> {
-        let same = self.current.as_ref().is_some_and(|(w, _)| {
-            w.start == window.start
-                && w.deployment == window.deployment
-                && w.organization == window.organization
-        });
-        let done = if same {
-            None
-        } else {
-            self.current.replace((window, Vec::new())).map(sorted)
-        };
-        if let (Some(line), Some((window, lines))) = (line, &mut self.current) {
-            match line {
-                Some(line) => lines.push(line),
-                // Named with its window, which is then repaired.
-                None => window.unreadable = true,
-            }
+        emit: &mut impl FnMut(Scanned) -> bool,
+    ) -> bool {
+        if !self.end(emit) {
+            return false;
         }
-        done
+        self.current = Some((
+            window.organization.clone(),
+            window.deployment.clone(),
+            window.start,
+        ));
+        emit(Scanned::Start(window))
     }
 
-    /// The last window, once every row is taken.
-    pub(crate) fn finish(self) -> Option<(StoredWindow, Vec<AnswerLine>)> {
-        self.current.map(sorted)
+    /// A row's line: `None` for the one row of a window of no lines; `Some(None)` for
+    /// a line that could not be read as the ledger writes it.
+    pub(crate) fn line(
+        &mut self,
+        line: Option<Option<AnswerLine>>,
+        emit: &mut impl FnMut(Scanned) -> bool,
+    ) -> bool {
+        match line {
+            None => {}
+            Some(Some(line)) => {
+                if self.lines.capacity() == 0 {
+                    self.lines.reserve_exact(SCAN_CHUNK);
+                }
+                self.lines.push(line);
+                if self.lines.len() >= SCAN_CHUNK {
+                    return emit(Scanned::Lines(std::mem::take(&mut self.lines)));
+                }
+            }
+            Some(None) => self.unreadable = true,
+        }
+        true
     }
-}
 
-fn sorted((window, mut lines): (StoredWindow, Vec<AnswerLine>)) -> (StoredWindow, Vec<AnswerLine>) {
-    lines.sort_by(crate::record::export_order);
-    (window, lines)
+    /// Every row is taken: the last window ends.
+    pub(crate) fn finish(mut self, emit: &mut impl FnMut(Scanned) -> bool) -> bool {
+        self.end(emit)
+    }
+
+    fn end(&mut self, emit: &mut impl FnMut(Scanned) -> bool) -> bool {
+        if self.current.take().is_none() {
+            return true;
+        }
+        if !self.lines.is_empty() && !emit(Scanned::Lines(std::mem::take(&mut self.lines))) {
+            return false;
+        }
+        emit(Scanned::End {
+            unreadable: std::mem::take(&mut self.unreadable),
+        })
+    }
 }
 
 /// A window's lines as a store reads them for a sync: those it could read, and whether
@@ -280,14 +335,15 @@ impl Store {
     }
 
     /// Calls `each` with every window of `scope`'s organization and deployments (the
-    /// range is the caller's to apply) and its lines, a window at a time, `passes`
-    /// times over one snapshot. Lines come in the export's order (see
-    /// [`crate::record::export_order`]).
+    /// range is the caller's to apply) and its lines, as [`Scanned`] items, `passes`
+    /// times over one snapshot. Lines come in the store's key order, the export's (see
+    /// [`crate::record::export_order`]) for a ledger as it writes them; the reader
+    /// checks it.
     pub(crate) async fn scan(
         &self,
         scope: &Query,
         passes: u8,
-        each: impl FnMut(u8, StoredWindow, Vec<AnswerLine>) -> Result<()>,
+        each: impl FnMut(u8, Scanned) -> Result<()>,
     ) -> Result<()> {
         match self {
             Self::Sqlite(s) => s.scan(scope, passes, each).await,

@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use tokio_postgres::{Row, types::ToSql};
 
 use super::{
-    Access, JournalEnd, StoredLines, StoredWindow, WindowGroups, WindowUpdate, WindowWrite,
-    parse_window, window_text,
+    Access, JournalEnd, Scanned, StoredLines, StoredWindow, WindowChunks, WindowUpdate,
+    WindowWrite, parse_window, window_text,
 };
 use crate::{
     error::{Error, FileError, Result},
@@ -758,7 +758,7 @@ impl PostgresStore {
         &self,
         scope: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, StoredWindow, Vec<AnswerLine>) -> Result<()>,
+        mut each: impl FnMut(u8, Scanned) -> Result<()>,
     ) -> Result<()> {
         let mut client = self.connection().await?;
         // One snapshot for every pass.
@@ -777,11 +777,14 @@ impl PostgresStore {
                ON l.organization = w.organization AND l.deployment = w.deployment
               AND l.window_start = w.window_start
              WHERE {condition}
-             ORDER BY w.organization COLLATE \"C\", w.deployment COLLATE \"C\", w.window_start",
+             ORDER BY w.organization COLLATE \"C\", w.deployment COLLATE \"C\", w.window_start,
+                      l.line_type COLLATE \"C\", l.kind COLLATE \"C\", l.sku COLLATE \"C\",
+                      l.name COLLATE \"C\", l.period_start, l.period_end, l.ordinal",
             window_columns(),
             line_columns()
         );
         let statement = tx.prepare(&sql).await.map_err(|e| self.failed(e))?;
+        let mut failed = None;
         for pass in 0..passes {
             let rows = tx
                 .query_raw(
@@ -791,22 +794,46 @@ impl PostgresStore {
                 .await
                 .map_err(|e| self.failed(e))?;
             let mut rows = std::pin::pin!(rows);
-            let mut groups = WindowGroups::default();
+            let mut chunks = WindowChunks::default();
+            let mut emit = |item| match each(pass, item) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            };
+            let mut going = true;
             while let Some(row) = rows.next().await {
                 let row = row.map_err(|e| self.failed(e))?;
-                let window = self.stored_window(&row, 0)?;
+                // A window's record is read from its first row only.
+                let same = match (
+                    row.try_get::<_, &str>(0),
+                    row.try_get::<_, &str>(1),
+                    row.try_get::<_, i64>(2).ok().and_then(instant),
+                ) {
+                    (Ok(o), Ok(d), Some(s)) => chunks.is_current(o, d, s),
+                    _ => false,
+                };
+                if !same && !chunks.start(self.stored_window(&row, 0)?, &mut emit) {
+                    going = false;
+                    break;
+                }
                 // A window of no lines has one row, of nulls.
                 let line = row
-                    .try_get::<_, Option<String>>(WINDOW_WIDTH)
+                    .try_get::<_, Option<&str>>(WINDOW_WIDTH)
                     .ok()
                     .flatten()
                     .map(|_| answer_line(&row, WINDOW_WIDTH));
-                if let Some((done, lines)) = groups.row(window, line) {
-                    each(pass, done, lines)?;
+                if !chunks.line(line, &mut emit) {
+                    going = false;
+                    break;
                 }
             }
-            if let Some((done, lines)) = groups.finish() {
-                each(pass, done, lines)?;
+            if going {
+                chunks.finish(&mut emit);
+            }
+            if let Some(e) = failed.take() {
+                return Err(e);
             }
         }
         tx.commit().await.map_err(|e| self.failed(e))

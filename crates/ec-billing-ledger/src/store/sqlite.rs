@@ -15,13 +15,13 @@ use ec_billing::{Decimal, WindowSize};
 use jiff::Timestamp;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, params, params_from_iter,
-    types::Value,
+    types::{Value, ValueRef},
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Access, JournalEnd, StoredLines, StoredWindow, WindowGroups, WindowUpdate, WindowWrite,
-    parse_window, window_text,
+    Access, JournalEnd, Scanned, StoredLines, StoredWindow, WindowChunks, WindowUpdate,
+    WindowWrite, parse_window, window_text,
 };
 use crate::{
     error::{Error, FileError, Result},
@@ -443,18 +443,19 @@ impl SqliteStore {
         &self,
         scope: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, StoredWindow, Vec<AnswerLine>) -> Result<()>,
+        mut each: impl FnMut(u8, Scanned) -> Result<()>,
     ) -> Result<()> {
         let scope = scope.clone();
-        // One window waits while another is read: memory holds two windows at most.
-        let (items, mut received) = mpsc::channel::<Result<(u8, StoredWindow, Vec<AnswerLine>)>>(1);
+        // A few chunks wait while the next is read: memory holds a few chunks of lines
+        // at most, whatever the size of a window.
+        let (items, mut received) = mpsc::channel::<Result<(u8, Scanned)>>(4);
         let done = self
             .submit(move |conn, path| {
                 // One snapshot for every pass.
                 let snapshot = conn.unchecked_transaction().map_err(|e| storage(path, e))?;
                 for pass in 0..passes {
-                    let sent = scan_once(&snapshot, path, &scope, |window, lines| {
-                        items.blocking_send(Ok((pass, window, lines))).is_ok()
+                    let sent = scan_once(&snapshot, path, &scope, |item| {
+                        items.blocking_send(Ok((pass, item))).is_ok()
                     });
                     match sent {
                         Ok(true) => {}
@@ -470,8 +471,8 @@ impl SqliteStore {
             })
             .await?;
         while let Some(item) = received.recv().await {
-            let (pass, window, lines) = item?;
-            each(pass, window, lines)?;
+            let (pass, item) = item?;
+            each(pass, item)?;
         }
         done.await.map_err(|_| self.gone())?
     }
@@ -777,7 +778,7 @@ fn scan_once(
     conn: &Connection,
     path: &Path,
     scope: &Query,
-    mut each: impl FnMut(StoredWindow, Vec<AnswerLine>) -> bool,
+    mut emit: impl FnMut(Scanned) -> bool,
 ) -> Result<bool> {
     let (condition, values) = condition(scope, "w", false);
     let sql = format!(
@@ -792,9 +793,31 @@ fn scan_once(
     let mut rows = statement
         .query(params_from_iter(values))
         .map_err(|e| storage(path, e))?;
-    let mut groups = WindowGroups::default();
+    // A window's lines come in the order of the lines' primary key (the join reads
+    // them through it); the reader checks that order, and sorts a window that is not
+    // in it (asking SQLite to sort would hold each window in its sorter).
+    let mut chunks = WindowChunks::default();
     while let Some(row) = rows.next().map_err(|e| storage(path, e))? {
-        let window = tolerant_window_row(row).map_err(|e| corrupt(path, e))?;
+        // A window's record is read from its first row only.
+        let same = match (row.get_ref(0), row.get_ref(1), row.get_ref(2)) {
+            (Ok(ValueRef::Text(o)), Ok(ValueRef::Text(d)), Ok(ValueRef::Integer(s))) => {
+                match (
+                    std::str::from_utf8(o),
+                    std::str::from_utf8(d),
+                    Timestamp::from_second(s),
+                ) {
+                    (Ok(o), Ok(d), Ok(s)) => chunks.is_current(o, d, s),
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !same {
+            let window = tolerant_window_row(row).map_err(|e| corrupt(path, e))?;
+            if !chunks.start(window, &mut emit) {
+                return Ok(false);
+            }
+        }
         // A window of no lines has one row, of nulls.
         let line = match row
             .get_ref(WINDOW_WIDTH)
@@ -804,15 +827,11 @@ fn scan_once(
             rusqlite::types::Type::Null => None,
             _ => Some(answer_line(row, WINDOW_WIDTH).ok()),
         };
-        if let Some((done, lines)) = groups.row(window, line)
-            && !each(done, lines)
-        {
+        if !chunks.line(line, &mut emit) {
             return Ok(false);
         }
     }
-    Ok(groups
-        .finish()
-        .is_none_or(|(done, lines)| each(done, lines)))
+    Ok(chunks.finish(&mut emit))
 }
 
 /// How many columns [`WINDOW_COLUMNS`] has.

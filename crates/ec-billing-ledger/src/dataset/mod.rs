@@ -6,30 +6,27 @@
 //! never sees half a file and an unchanged period stays byte-identical; periods it
 //! does not hold (another range) are left as they are.
 
+mod parquet;
+mod spool;
+
 use std::{
     collections::BTreeMap,
     fs::File,
     io::{BufWriter, Write},
-    path::{Path, PathBuf},
-    sync::Arc,
+    path::Path,
 };
 
 use ec_billing::Decimal;
-use parquet::{
-    basic::Compression,
-    data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int64Type},
-    file::{properties::WriterProperties, writer::SerializedFileWriter},
-    schema::parser::parse_message_type,
-};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
     Ledger,
     error::{Error, FileError, Result},
-    export::{Export, FocusVersion, focus_amounts, focus_record},
+    export::{Export, FocusCsv, FocusRow},
     query::Query,
 };
+use spool::{Spool, SpoolFile};
 
 /// The file format of a dataset's periods.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -133,16 +130,6 @@ fn kind(column: &str) -> Kind {
     }
 }
 
-/// One period's rows while they are read: spooled to a CSV file, with what the
-/// decimal columns need (the most digits before and after the point).
-struct Spool {
-    path: PathBuf,
-    writer: csv::Writer<BufWriter<File>>,
-    rows: u64,
-    /// Per decimal column (by index): most integer digits, most fraction digits.
-    digits: BTreeMap<usize, (u32, u32)>,
-}
-
 /// The manifest of a dataset (JSON).
 #[derive(Serialize)]
 struct Manifest<'a> {
@@ -227,82 +214,50 @@ impl Ledger {
     ) -> Result<DatasetSummary> {
         let version = export.version();
         let columns = version.columns();
-        let period_at = columns
-            .iter()
-            .position(|c| *c == "BillingPeriodStart")
-            .unwrap_or_default();
-        let decimal_at: Vec<usize> = (0..columns.len())
-            .filter(|&i| kind(columns[i]) == Kind::Decimal)
-            .collect();
-        let written = |e: csv::Error| {
-            Error::Storage(FileError::new(
-                spool_dir,
-                "cannot spool the dataset's rows",
-                Some(Box::new(e)),
-            ))
-        };
-        // Each line's record, spooled by billing period (one pass; the export's own
-        // first pass has checked and priced every line).
+        let indices = version.indices();
+        // Each line's FOCUS record, priced (an amount that cannot be exact fails the
+        // export) and spooled by billing period, in one pass: a window whose lines do
+        // not match its record fails the read, and nothing is put in place before
+        // every period is spooled.
         let mut spools: BTreeMap<String, Spool> = BTreeMap::new();
-        let focus = Export::clone(export);
         let mut checked = Decimal::ZERO;
-        self.each_line(query, 2, |pass, line| {
-            if pass == 0 {
-                focus_amounts(&line, &focus)?;
-                checked = checked
-                    .checked_add(line.cost)
-                    .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
-                return Ok(());
-            }
-            let record = focus_record(&line, &focus)?;
-            let period: String = record[period_at].chars().take(7).collect();
+        let mut last_period: Option<(jiff::Timestamp, String)> = None;
+        self.each_line(query, 1, |_, line| {
+            checked = checked
+                .checked_add(line.cost)
+                .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
+            let row = FocusRow::new(line, export)?;
+            let start = row.period_start();
+            let period = match &last_period {
+                Some((at, period)) if *at == start => period.clone(),
+                _ => {
+                    let period = start.strftime("%Y-%m").to_string();
+                    last_period = Some((start, period.clone()));
+                    period
+                }
+            };
             let spool = match spools.get_mut(&period) {
                 Some(spool) => spool,
                 None => {
-                    let path = spool_dir.join(format!("{period}.csv"));
-                    let file = File::create(&path).map_err(|e| {
-                        Error::Storage(FileError::new(&path, "cannot spool", Some(Box::new(e))))
-                    })?;
-                    spools.entry(period.clone()).or_insert(Spool {
-                        path,
-                        writer: csv::Writer::from_writer(BufWriter::new(file)),
-                        rows: 0,
-                        digits: BTreeMap::new(),
-                    })
+                    let path = spool_dir.join(format!("{period}.spool"));
+                    spools
+                        .entry(period)
+                        .or_insert(Spool::create(path, columns.len())?)
                 }
             };
-            for &i in &decimal_at {
-                if let Ok(amount) = record[i].parse::<Decimal>() {
-                    let scale = amount.scale();
-                    let integer = amount
-                        .trunc()
-                        .abs()
-                        .to_string()
-                        .trim_start_matches('0')
-                        .len();
-                    let entry = spool.digits.entry(i).or_insert((0, 0));
-                    entry.0 = entry.0.max(u32::try_from(integer).unwrap_or(u32::MAX));
-                    entry.1 = entry.1.max(scale);
-                }
-            }
-            spool.writer.write_record(&record).map_err(written)?;
-            spool.rows += 1;
-            Ok(())
+            let cells = row.cells();
+            spool.push(indices.iter().filter_map(|&i| cells.get(i).copied()))
         })
         .await?;
+        let spools: Vec<(String, SpoolFile)> = spools
+            .into_iter()
+            .map(|(period, spool)| Ok((period, spool.finish()?)))
+            .collect::<Result<_>>()?;
 
         let mut summary = DatasetSummary::default();
         let mut files = Vec::new();
         let mut kept = std::collections::BTreeSet::new();
-        for (period, mut spool) in spools {
-            spool.writer.flush().map_err(|e| {
-                Error::Storage(FileError::new(
-                    &spool.path,
-                    "cannot spool",
-                    Some(Box::new(e)),
-                ))
-            })?;
-            drop(spool.writer);
+        for (period, spool) in spools {
             let folder_name = format!("BILLING_PERIOD={period}");
             let folder = dir.join(&folder_name);
             std::fs::create_dir_all(&folder).map_err(|e| {
@@ -316,10 +271,8 @@ impl Ledger {
             let target = folder.join(&name);
             let temp = folder.join(format!(".{name}.{}.tmp", unique()));
             match format {
-                DatasetFormat::Csv => csv_file(&spool.path, &temp, columns)?,
-                DatasetFormat::Parquet => {
-                    parquet_file(&spool.path, &temp, columns, &spool.digits, version)?
-                }
+                DatasetFormat::Csv => csv_file(&spool, &temp, columns)?,
+                DatasetFormat::Parquet => parquet::parquet_file(&spool, &temp, columns, version)?,
             }
             let (bytes, sha256) = digest_of(&temp)?;
             let unchanged = target.exists() && digest_of(&target)?.1 == sha256;
@@ -461,225 +414,29 @@ fn unique() -> String {
     format!("{}-{nanos}-{n}", std::process::id())
 }
 
-/// The period's CSV file: the header, then the spooled rows.
-fn csv_file(spool: &Path, target: &Path, columns: &[&str]) -> Result<()> {
-    let failed = |e: std::io::Error| {
+/// The period's CSV file: the header, then the spooled rows, as a FOCUS export writes
+/// them.
+fn csv_file(spool: &SpoolFile, target: &Path, columns: &[&str]) -> Result<()> {
+    let failed = |e: csv::Error| {
         Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
     };
-    let mut out = BufWriter::new(File::create(target).map_err(failed)?);
-    let mut header = csv::Writer::from_writer(Vec::new());
-    header.write_record(columns).map_err(|e| {
-        Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
-    })?;
-    let header = header.into_inner().map_err(|e| failed(e.into_error()))?;
-    out.write_all(&header).map_err(failed)?;
-    let mut input = File::open(spool).map_err(failed)?;
-    std::io::copy(&mut input, &mut out).map_err(failed)?;
-    out.flush().map_err(failed)
-}
-
-/// The Parquet schema of `columns`, decimal columns with the precision and scale their
-/// `digits` need.
-fn schema(columns: &[&str], digits: &BTreeMap<usize, (u32, u32)>) -> Result<String> {
-    let mut message = String::from("message focus {\n");
-    for (i, column) in columns.iter().enumerate() {
-        let field = match kind(column) {
-            Kind::String => format!("  OPTIONAL BYTE_ARRAY {column} (STRING);\n"),
-            Kind::Timestamp => {
-                format!("  OPTIONAL INT64 {column} (TIMESTAMP(MICROS,true));\n")
-            }
-            Kind::Decimal => {
-                let (integer, scale) = digits.get(&i).copied().unwrap_or((0, 0));
-                let precision = (integer + scale).max(1);
-                if precision > 38 {
-                    return Err(Error::InvalidInput(format!(
-                        "the column {column} would need {precision} digits, more than a \
-                         Parquet DECIMAL holds exactly (38): export this period as CSV"
-                    )));
-                }
-                format!(
-                    "  OPTIONAL FIXED_LEN_BYTE_ARRAY (16) {column} (DECIMAL({precision},{scale}));\n"
-                )
-            }
-        };
-        message.push_str(&field);
-    }
-    message.push('}');
-    Ok(message)
-}
-
-/// One column's values of a row group, with their definition levels (0: null).
-enum Values {
-    Text(Vec<ByteArray>, Vec<i16>),
-    Micros(Vec<i64>, Vec<i16>),
-    Decimal(Vec<FixedLenByteArray>, Vec<i16>),
-}
-
-/// The period's Parquet file, from its spooled rows, a row group at a time.
-fn parquet_file(
-    spool: &Path,
-    target: &Path,
-    columns: &[&str],
-    digits: &BTreeMap<usize, (u32, u32)>,
-    version: FocusVersion,
-) -> Result<()> {
-    let failed = |e: parquet::errors::ParquetError| {
-        Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
-    };
-    let message = schema(columns, digits)?;
-    let schema = Arc::new(parse_message_type(&message).map_err(failed)?);
-    let properties = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            // The same rows, the same bytes: no version of this program inside.
-            .set_created_by(format!("ec-billing FOCUS {version}"))
-            .build(),
-    );
-    let file = File::create(target).map_err(|e| {
-        Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
-    })?;
-    let mut writer =
-        SerializedFileWriter::new(BufWriter::new(file), schema, properties).map_err(failed)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(spool)
-        .map_err(|e| {
-            Error::Storage(FileError::new(
-                spool,
-                "cannot read the spool",
-                Some(Box::new(e)),
-            ))
-        })?;
-    let mut group: Vec<csv::StringRecord> = Vec::with_capacity(ROW_GROUP);
-    let mut records = reader.records();
-    loop {
-        group.clear();
-        for record in records.by_ref().take(ROW_GROUP) {
-            group.push(record.map_err(|e| {
-                Error::Storage(FileError::new(
-                    spool,
-                    "cannot read the spool",
-                    Some(Box::new(e)),
-                ))
-            })?);
+    let file = File::create(target).map_err(|e| failed(e.into()))?;
+    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 16, file));
+    out.write_record(columns).map_err(failed)?;
+    let mut cells = FocusCsv::default();
+    let mut reader = spool.reader()?;
+    let mut written: Option<csv::Error> = None;
+    while reader.next_row(|cell| {
+        if written.is_none()
+            && let Err(e) = cells.write_cell(cell, &mut out)
+        {
+            written = Some(e);
         }
-        if group.is_empty() {
-            break;
+    })? {
+        if let Some(e) = written.take() {
+            return Err(failed(e));
         }
-        let mut row_group = writer.next_row_group().map_err(failed)?;
-        let mut index = 0;
-        while let Some(mut column) = row_group.next_column().map_err(failed)? {
-            let name = columns.get(index).copied().unwrap_or_default();
-            let cells = group.iter().map(|r| r.get(index).unwrap_or_default());
-            let values = match kind(name) {
-                Kind::String => {
-                    let (mut values, mut levels) = (Vec::new(), Vec::new());
-                    for cell in cells {
-                        levels.push(i16::from(!cell.is_empty()));
-                        if !cell.is_empty() {
-                            values.push(ByteArray::from(cell.as_bytes().to_vec()));
-                        }
-                    }
-                    Values::Text(values, levels)
-                }
-                Kind::Timestamp => {
-                    let (mut values, mut levels) = (Vec::new(), Vec::new());
-                    for cell in cells {
-                        match cell.parse::<jiff::Timestamp>() {
-                            Ok(at) => {
-                                values.push(at.as_microsecond());
-                                levels.push(1);
-                            }
-                            Err(_) => levels.push(0),
-                        }
-                    }
-                    Values::Micros(values, levels)
-                }
-                Kind::Decimal => {
-                    let scale = digits.get(&index).map_or(0, |d| d.1);
-                    let (mut values, mut levels) = (Vec::new(), Vec::new());
-                    for cell in cells {
-                        if cell.is_empty() {
-                            levels.push(0);
-                            continue;
-                        }
-                        let unscaled = unscaled(cell, scale).ok_or_else(|| {
-                            Error::InvalidInput(format!(
-                                "the amount {} of column {name} cannot be held exactly at \
-                                 scale {scale}",
-                                ec_billing::escape(cell).truncate(48)
-                            ))
-                        })?;
-                        values.push(FixedLenByteArray::from(unscaled.to_be_bytes().to_vec()));
-                        levels.push(1);
-                    }
-                    Values::Decimal(values, levels)
-                }
-            };
-            match values {
-                Values::Text(values, levels) => {
-                    column
-                        .typed::<ByteArrayType>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(failed)?;
-                }
-                Values::Micros(values, levels) => {
-                    column
-                        .typed::<Int64Type>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(failed)?;
-                }
-                Values::Decimal(values, levels) => {
-                    column
-                        .typed::<FixedLenByteArrayType>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(failed)?;
-                }
-            }
-            column.close().map_err(failed)?;
-            index += 1;
-        }
-        row_group.close().map_err(failed)?;
+        out.write_record(None::<&[u8]>).map_err(failed)?;
     }
-    writer.close().map_err(failed)?;
-    Ok(())
-}
-
-/// `cell`, an exact decimal, as an integer of `scale` digits after the point: its
-/// mantissa times a power of ten (exact, in 128 bits); `None` when it has more
-/// fraction digits than `scale` or does not fit.
-fn unscaled(cell: &str, scale: u32) -> Option<i128> {
-    let amount: Decimal = cell.parse().ok()?;
-    let up = scale.checked_sub(amount.scale())?;
-    amount.mantissa().checked_mul(10i128.checked_pow(up)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_decimal_column_gets_the_precision_and_scale_its_amounts_need() {
-        let mut digits = BTreeMap::new();
-        digits.insert(0, (3, 6));
-        let message = schema(&["BilledCost", "x_Kind"], &digits).unwrap();
-        assert!(message.contains("BilledCost (DECIMAL(9,6))"), "{message}");
-        assert!(message.contains("BYTE_ARRAY x_Kind (STRING)"), "{message}");
-        digits.insert(0, (20, 20));
-        assert!(
-            schema(&["BilledCost"], &digits).is_err(),
-            "40 digits are refused"
-        );
-    }
-
-    #[test]
-    fn an_amount_is_scaled_exactly_or_refused() {
-        assert_eq!(unscaled("1.25", 4), Some(12_500));
-        assert_eq!(unscaled("-0.5", 1), Some(-5));
-        assert_eq!(unscaled("1.25", 1), None, "never rounded");
-        assert_eq!(
-            unscaled("79228162514264337593543950335", 9),
-            Some(79_228_162_514_264_337_593_543_950_335_000_000_000)
-        );
-    }
+    out.flush().map_err(|e| failed(e.into()))
 }

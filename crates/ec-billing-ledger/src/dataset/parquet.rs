@@ -1,0 +1,310 @@
+//! A period's Parquet file, written from its spool with the `parquet` crate's
+//! low-level writer, a row group at a time: money as `DECIMAL` with the precision and
+//! scale the period's amounts need (never a float), instants as UTC timestamps in
+//! microseconds, text as UTF-8 strings.
+
+use std::{fs::File, io::BufWriter, path::Path, sync::Arc};
+
+use bytes::Bytes;
+use parquet::{
+    basic::Compression,
+    data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int64Type},
+    file::{properties::WriterProperties, writer::SerializedFileWriter},
+    schema::parser::parse_message_type,
+};
+
+use super::{Kind, ROW_GROUP, kind, spool::SpoolFile};
+use crate::{
+    error::{Error, FileError, Result},
+    export::{Cell, FocusVersion, InstantTexts},
+};
+
+/// The Parquet schema of `columns`, decimal columns with the precision and scale their
+/// `digits` (most digits before and after the point, by column) need.
+pub(super) fn schema(columns: &[&str], digits: &[(u32, u32)]) -> Result<String> {
+    let mut message = String::from("message focus {\n");
+    for (i, column) in columns.iter().enumerate() {
+        let field = match kind(column) {
+            Kind::String => format!("  OPTIONAL BYTE_ARRAY {column} (STRING);\n"),
+            Kind::Timestamp => {
+                format!("  OPTIONAL INT64 {column} (TIMESTAMP(MICROS,true));\n")
+            }
+            Kind::Decimal => {
+                let (integer, scale) = digits.get(i).copied().unwrap_or((0, 0));
+                let precision = (integer + scale).max(1);
+                if precision > 38 {
+                    return Err(Error::InvalidInput(format!(
+                        "the column {column} would need {precision} digits, more than a \
+                         Parquet DECIMAL holds exactly (38): export this period as CSV"
+                    )));
+                }
+                format!(
+                    "  OPTIONAL FIXED_LEN_BYTE_ARRAY (16) {column} (DECIMAL({precision},{scale}));\n"
+                )
+            }
+        };
+        message.push_str(&field);
+    }
+    message.push('}');
+    Ok(message)
+}
+
+/// One column's values of a row group, with their definition levels (0: null). Text
+/// and decimals are kept in one buffer per column, handed to the writer as slices of
+/// it (no allocation per value).
+enum Values {
+    Text {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+        levels: Vec<i16>,
+    },
+    Micros {
+        values: Vec<i64>,
+        levels: Vec<i16>,
+    },
+    Decimal {
+        scale: u32,
+        data: Vec<u8>,
+        levels: Vec<i16>,
+    },
+}
+
+impl Values {
+    fn new(kind: Kind, scale: u32) -> Self {
+        match kind {
+            Kind::String => Self::Text {
+                data: Vec::new(),
+                ends: Vec::new(),
+                levels: Vec::new(),
+            },
+            Kind::Timestamp => Self::Micros {
+                values: Vec::new(),
+                levels: Vec::new(),
+            },
+            Kind::Decimal => Self::Decimal {
+                scale,
+                data: Vec::new(),
+                levels: Vec::new(),
+            },
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Self::Text { data, ends, levels } => {
+                data.clear();
+                ends.clear();
+                levels.clear();
+            }
+            Self::Micros { values, levels } => {
+                values.clear();
+                levels.clear();
+            }
+            Self::Decimal { data, levels, .. } => {
+                data.clear();
+                levels.clear();
+            }
+        }
+    }
+
+    /// Takes one cell; `Err` names what does not fit the column (a cell of another
+    /// type, an amount with more fraction digits than the column's scale).
+    fn push(
+        &mut self,
+        cell: Cell<'_>,
+        instants: &mut InstantTexts,
+    ) -> std::result::Result<(), String> {
+        match (self, cell) {
+            (
+                Self::Text { levels, .. }
+                | Self::Micros { levels, .. }
+                | Self::Decimal { levels, .. },
+                Cell::Null,
+            ) => {
+                levels.push(0);
+            }
+            (Self::Text { data, ends, levels }, cell) => {
+                cell.push_text(data, instants);
+                ends.push(data.len());
+                levels.push(1);
+            }
+            (Self::Micros { values, levels }, Cell::Instant(at)) => {
+                values.push(at.as_microsecond());
+                levels.push(1);
+            }
+            (
+                Self::Decimal {
+                    scale,
+                    data,
+                    levels,
+                },
+                Cell::Decimal(amount),
+            ) => {
+                let unscaled = unscaled(amount, *scale).ok_or_else(|| {
+                    format!("the amount {amount} cannot be held exactly at scale {scale}")
+                })?;
+                data.extend_from_slice(&unscaled.to_be_bytes());
+                levels.push(1);
+            }
+            (_, cell) => return Err(format!("a cell {cell:?} of another type than its column's")),
+        }
+        Ok(())
+    }
+
+    /// Writes the values to `column`.
+    fn write(
+        &mut self,
+        column: &mut parquet::file::writer::SerializedColumnWriter<'_>,
+    ) -> parquet::errors::Result<()> {
+        match self {
+            Self::Text { data, ends, levels } => {
+                let bytes = Bytes::from(std::mem::take(data));
+                let mut start = 0;
+                let values: Vec<ByteArray> = ends
+                    .iter()
+                    .map(|&end| {
+                        let value = ByteArray::from(bytes.slice(start..end));
+                        start = end;
+                        value
+                    })
+                    .collect();
+                column
+                    .typed::<ByteArrayType>()
+                    .write_batch(&values, Some(levels), None)?;
+            }
+            Self::Micros { values, levels } => {
+                column
+                    .typed::<Int64Type>()
+                    .write_batch(values, Some(levels), None)?;
+            }
+            Self::Decimal { data, levels, .. } => {
+                let bytes = Bytes::from(std::mem::take(data));
+                let values: Vec<FixedLenByteArray> = (0..bytes.len() / 16)
+                    .map(|i| {
+                        FixedLenByteArray::from(ByteArray::from(bytes.slice(i * 16..i * 16 + 16)))
+                    })
+                    .collect();
+                column
+                    .typed::<FixedLenByteArrayType>()
+                    .write_batch(&values, Some(levels), None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The period's Parquet file at `target`, from its spool, a row group at a time.
+pub(super) fn parquet_file(
+    spool: &SpoolFile,
+    target: &Path,
+    columns: &[&str],
+    version: FocusVersion,
+) -> Result<()> {
+    let failed = |e: parquet::errors::ParquetError| {
+        Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
+    };
+    let message = schema(columns, &spool.digits)?;
+    let schema = Arc::new(parse_message_type(&message).map_err(failed)?);
+    let properties = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            // The same rows, the same bytes: no version of this program inside.
+            .set_created_by(format!("ec-billing FOCUS {version}"))
+            .build(),
+    );
+    let file = File::create(target).map_err(|e| {
+        Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
+    })?;
+    let mut writer =
+        SerializedFileWriter::new(BufWriter::with_capacity(1 << 16, file), schema, properties)
+            .map_err(failed)?;
+    let mut values: Vec<Values> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| Values::new(kind(column), spool.digits.get(i).map_or(0, |d| d.1)))
+        .collect();
+    let mut instants = InstantTexts::default();
+    let mut reader = spool.reader()?;
+    let mut more = true;
+    while more {
+        values.iter_mut().for_each(Values::clear);
+        let mut rows = 0;
+        let mut wrong: Option<String> = None;
+        while rows < ROW_GROUP {
+            let mut index = 0;
+            more = reader.next_row(|cell| {
+                if let Some(column) = values.get_mut(index)
+                    && let Err(what) = column.push(cell, &mut instants)
+                {
+                    wrong.get_or_insert(format!("column {}: {what}", columns[index]));
+                }
+                index += 1;
+            })?;
+            if !more {
+                break;
+            }
+            if index != columns.len() {
+                wrong.get_or_insert(format!("a row of {index} cells, not {}", columns.len()));
+            }
+            rows += 1;
+        }
+        if let Some(what) = wrong {
+            return Err(Error::InvalidInput(format!(
+                "the period's rows cannot be written as Parquet: {}",
+                ec_billing::escape(&what).truncate(160)
+            )));
+        }
+        if rows == 0 {
+            break;
+        }
+        let mut row_group = writer.next_row_group().map_err(failed)?;
+        let mut index = 0;
+        while let Some(mut column) = row_group.next_column().map_err(failed)? {
+            if let Some(values) = values.get_mut(index) {
+                values.write(&mut column).map_err(failed)?;
+            }
+            column.close().map_err(failed)?;
+            index += 1;
+        }
+        row_group.close().map_err(failed)?;
+    }
+    writer.close().map_err(failed)?;
+    Ok(())
+}
+
+/// `amount` as an integer of `scale` digits after the point: its mantissa times a
+/// power of ten (exact, in 128 bits); `None` when it has more fraction digits than
+/// `scale` or does not fit.
+pub(super) fn unscaled(amount: ec_billing::Decimal, scale: u32) -> Option<i128> {
+    let amount = amount.normalize();
+    let up = scale.checked_sub(amount.scale())?;
+    amount.mantissa().checked_mul(10i128.checked_pow(up)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decimal_column_gets_the_precision_and_scale_its_amounts_need() {
+        let message = schema(&["BilledCost", "x_Kind"], &[(3, 6), (0, 0)]).unwrap();
+        assert!(message.contains("BilledCost (DECIMAL(9,6))"), "{message}");
+        assert!(message.contains("BYTE_ARRAY x_Kind (STRING)"), "{message}");
+        assert!(
+            schema(&["BilledCost"], &[(20, 20)]).is_err(),
+            "40 digits are refused"
+        );
+    }
+
+    #[test]
+    fn an_amount_is_scaled_exactly_or_refused() {
+        let d = |text: &str| text.parse::<ec_billing::Decimal>().unwrap();
+        assert_eq!(unscaled(d("1.25"), 4), Some(12_500));
+        assert_eq!(unscaled(d("-0.5"), 1), Some(-5));
+        assert_eq!(unscaled(d("1.25"), 1), None, "never rounded");
+        assert_eq!(
+            unscaled(d("79228162514264337593543950335"), 9),
+            Some(79_228_162_514_264_337_593_543_950_335_000_000_000)
+        );
+    }
+}
