@@ -71,6 +71,9 @@ mod ledger;
 // exported that cannot be exact.
 mod ledger_integrity;
 
+// The ledger read back a chunk at a time: big windows whole and in order, from either store.
+mod ledger_streaming;
+
 // The ledger on PostgreSQL: a shared database, several processes, cut connections.
 mod ledger_postgres;
 
