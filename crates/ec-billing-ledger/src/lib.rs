@@ -127,6 +127,7 @@ mod query;
 mod record;
 mod store;
 mod sync;
+mod text;
 
 use std::{
     ffi::OsStr,

@@ -542,6 +542,5 @@ fn key_order(a: &LineKey, b: &LineKey) -> std::cmp::Ordering {
 /// Decimal text as the ledger writes it (`Decimal`'s own, e.g. `-0.1301`), read
 /// exactly; anything else (`1e5`, `+7`, `.5`, a rounded long value) is not the ledger's.
 pub(crate) fn decimal(text: &str) -> Option<Decimal> {
-    let value: Decimal = text.parse().ok()?;
-    (value.to_string() == text).then_some(value)
+    crate::text::parse_decimal_text(text)
 }

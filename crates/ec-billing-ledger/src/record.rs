@@ -412,36 +412,58 @@ pub(crate) fn digest(lines: &[AnswerLine]) -> String {
 /// One line's hash: 128-bit FNV-1a over each field's length and text. It tells whether
 /// lines changed; it is not a security digest.
 fn line_hash(line: &AnswerLine) -> u128 {
+    use crate::text::{push_decimal_text, push_instant};
+    // Each field's text is made in one buffer, as `to_string` would make it.
+    let mut text: Vec<u8> = Vec::with_capacity(64);
     let mut hash = Fnv128::new();
-    let key = &line.key;
-    for field in [
-        key.line_type.as_str(),
-        &key.kind,
-        &key.sku,
-        &key.name,
-        &key.period_start.to_string(),
-        &key.period_end.to_string(),
-        &key.ordinal.to_string(),
-        &optional(line.hours),
-        &optional(line.instance_count),
-        &optional(line.price_per_hour),
-        &optional(line.quantity),
-        line.quantity_formatted.as_deref().unwrap_or("\u{0}"),
-        &optional(line.rate),
-        line.rate_formatted.as_deref().unwrap_or("\u{0}"),
-        &line.cost.to_string(),
-    ] {
+    let mut field = |text: &[u8]| {
         // Each field with its length first: no text of a field can pass for a boundary
         // between fields.
-        hash.write(&(field.len() as u64).to_le_bytes());
-        hash.write(field.as_bytes());
+        hash.write(&(text.len() as u64).to_le_bytes());
+        hash.write(text);
+    };
+    let key = &line.key;
+    field(key.line_type.as_str().as_bytes());
+    field(key.kind.as_bytes());
+    field(key.sku.as_bytes());
+    field(key.name.as_bytes());
+    for at in [key.period_start, key.period_end] {
+        text.clear();
+        push_instant(at, &mut text);
+        field(&text);
     }
+    field(itoa::Buffer::new().format(key.ordinal).as_bytes());
+    match line.hours {
+        Some(hours) => field(itoa::Buffer::new().format(hours).as_bytes()),
+        None => field(NONE),
+    }
+    match line.instance_count {
+        Some(count) => field(itoa::Buffer::new().format(count).as_bytes()),
+        None => field(NONE),
+    }
+    let mut amount = |value: Option<Decimal>, field: &mut dyn FnMut(&[u8])| match value {
+        Some(value) => {
+            text.clear();
+            push_decimal_text(value, &mut text);
+            field(&text);
+        }
+        None => field(NONE),
+    };
+    amount(line.price_per_hour, &mut field);
+    amount(line.quantity, &mut field);
+    field(
+        line.quantity_formatted
+            .as_deref()
+            .map_or(NONE, str::as_bytes),
+    );
+    amount(line.rate, &mut field);
+    field(line.rate_formatted.as_deref().map_or(NONE, str::as_bytes));
+    amount(Some(line.cost), &mut field);
     hash.finish()
 }
 
-fn optional<T: ToString>(value: Option<T>) -> String {
-    value.map_or_else(|| "\u{0}".to_string(), |v| v.to_string())
-}
+/// What a field that has no value hashes as.
+const NONE: &[u8] = b"\0";
 
 /// 128-bit FNV-1a.
 struct Fnv128(u128);

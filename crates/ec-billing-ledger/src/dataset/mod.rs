@@ -417,26 +417,16 @@ fn unique() -> String {
 /// The period's CSV file: the header, then the spooled rows, as a FOCUS export writes
 /// them.
 fn csv_file(spool: &SpoolFile, target: &Path, columns: &[&str]) -> Result<()> {
-    let failed = |e: csv::Error| {
+    let failed = |e: std::io::Error| {
         Error::Storage(FileError::new(target, "cannot write it", Some(Box::new(e))))
     };
-    let file = File::create(target).map_err(|e| failed(e.into()))?;
-    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 16, file));
-    out.write_record(columns).map_err(failed)?;
-    let mut cells = FocusCsv::default();
+    let file = File::create(target).map_err(failed)?;
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    let mut csv = FocusCsv::default();
+    csv.header(columns, &mut out).map_err(failed)?;
     let mut reader = spool.reader()?;
-    let mut written: Option<csv::Error> = None;
-    while reader.next_row(|cell| {
-        if written.is_none()
-            && let Err(e) = cells.write_cell(cell, &mut out)
-        {
-            written = Some(e);
-        }
-    })? {
-        if let Some(e) = written.take() {
-            return Err(failed(e));
-        }
-        out.write_record(None::<&[u8]>).map_err(failed)?;
+    while reader.next_row(|cell| csv.cell(cell))? {
+        csv.end(&mut out).map_err(failed)?;
     }
-    out.flush().map_err(|e| failed(e.into()))
+    out.flush().map_err(failed)
 }

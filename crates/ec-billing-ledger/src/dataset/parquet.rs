@@ -16,7 +16,7 @@ use parquet::{
 use super::{Kind, ROW_GROUP, kind, spool::SpoolFile};
 use crate::{
     error::{Error, FileError, Result},
-    export::{Cell, FocusVersion, InstantTexts},
+    export::{Cell, FocusVersion},
 };
 
 /// The Parquet schema of `columns`, decimal columns with the precision and scale their
@@ -109,11 +109,7 @@ impl Values {
 
     /// Takes one cell; `Err` names what does not fit the column (a cell of another
     /// type, an amount with more fraction digits than the column's scale).
-    fn push(
-        &mut self,
-        cell: Cell<'_>,
-        instants: &mut InstantTexts,
-    ) -> std::result::Result<(), String> {
+    fn push(&mut self, cell: Cell<'_>) -> std::result::Result<(), String> {
         match (self, cell) {
             (
                 Self::Text { levels, .. }
@@ -124,7 +120,7 @@ impl Values {
                 levels.push(0);
             }
             (Self::Text { data, ends, levels }, cell) => {
-                cell.push_text(data, instants);
+                cell.push_text(data);
                 ends.push(data.len());
                 levels.push(1);
             }
@@ -223,7 +219,6 @@ pub(super) fn parquet_file(
         .enumerate()
         .map(|(i, column)| Values::new(kind(column), spool.digits.get(i).map_or(0, |d| d.1)))
         .collect();
-    let mut instants = InstantTexts::default();
     let mut reader = spool.reader()?;
     let mut more = true;
     while more {
@@ -234,7 +229,7 @@ pub(super) fn parquet_file(
             let mut index = 0;
             more = reader.next_row(|cell| {
                 if let Some(column) = values.get_mut(index)
-                    && let Err(what) = column.push(cell, &mut instants)
+                    && let Err(what) = column.push(cell)
                 {
                     wrong.get_or_insert(format!("column {}: {what}", columns[index]));
                 }

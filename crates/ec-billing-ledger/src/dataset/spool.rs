@@ -233,12 +233,11 @@ fn take<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8])> {
 /// The digits of a normalized amount before the point (none for `0.5`) and after it.
 pub(crate) fn decimal_digits(amount: Decimal) -> (u32, u32) {
     let scale = amount.scale();
-    let mut digits = 0u32;
-    let mut mantissa = amount.mantissa().unsigned_abs();
-    while mantissa > 0 {
-        digits += 1;
-        mantissa /= 10;
-    }
+    let digits = amount
+        .mantissa()
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(0, |log| log + 1);
     (digits.saturating_sub(scale), scale)
 }
 

@@ -357,50 +357,17 @@ pub(crate) enum Cell<'a> {
 }
 
 impl Cell<'_> {
-    /// Appends the cell's text as a FOCUS CSV writes it (nothing for a null). Instants
-    /// are written by `instants`, which remembers the last few it wrote.
-    pub(crate) fn push_text(&self, out: &mut Vec<u8>, instants: &mut InstantTexts) {
+    /// Appends the cell's text as a FOCUS CSV writes it (nothing for a null).
+    pub(crate) fn push_text(&self, out: &mut Vec<u8>) {
         match *self {
             Cell::Null => {}
             Cell::Text(text) => out.extend_from_slice(text.as_bytes()),
             Cell::Decimal(amount) => push_decimal(amount, out),
-            Cell::Instant(at) => out.extend_from_slice(instants.text(at).as_bytes()),
+            Cell::Instant(at) => crate::text::push_instant(at, out),
             Cell::Integer(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             Cell::Bool(true) => out.extend_from_slice(b"true"),
             Cell::Bool(false) => out.extend_from_slice(b"false"),
         }
-    }
-}
-
-/// The text of the instants written last (RFC 3339, as `Timestamp` displays them): a
-/// record's instants are mostly its neighbours', and each is formatted once.
-#[derive(Debug, Default)]
-pub(crate) struct InstantTexts {
-    recent: Vec<(Timestamp, String)>,
-    next: usize,
-}
-
-impl InstantTexts {
-    const KEPT: usize = 8;
-
-    pub(crate) fn text(&mut self, at: Timestamp) -> &str {
-        let found = self.recent.iter().position(|(t, _)| *t == at);
-        let index = match found {
-            Some(index) => index,
-            None => {
-                let entry = (at, at.to_string());
-                if self.recent.len() < Self::KEPT {
-                    self.recent.push(entry);
-                    self.recent.len() - 1
-                } else {
-                    let index = self.next;
-                    self.next = (self.next + 1) % Self::KEPT;
-                    self.recent[index] = entry;
-                    index
-                }
-            }
-        };
-        &self.recent[index].1
     }
 }
 
@@ -544,37 +511,74 @@ fn push_plain_decimal(amount: Decimal, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes [`FocusRow`]s as CSV records, each cell's text made in one reused buffer.
+/// Writes FOCUS records as CSV, as the `csv` crate writes them (a field is quoted only
+/// when it holds a comma, a quote or a line break, its quotes doubled; each record ends
+/// with `\n`), each record made in one reused buffer and written whole.
 #[derive(Debug, Default)]
 pub(crate) struct FocusCsv {
-    text: Vec<u8>,
-    instants: InstantTexts,
+    record: Vec<u8>,
+    /// Cells in the record being made.
+    cells: usize,
 }
 
 impl FocusCsv {
+    /// Writes the header: the column names.
+    pub(crate) fn header(
+        &mut self,
+        columns: &[&str],
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        for column in columns {
+            self.cell(Cell::Text(column));
+        }
+        self.end(out)
+    }
+
     /// Writes `row`'s cells at `indices` (a version's, [`FocusVersion::indices`]) as one
     /// record.
-    pub(crate) fn write<W: std::io::Write>(
+    pub(crate) fn row(
         &mut self,
         row: &FocusRow<'_>,
         indices: &[usize],
-        out: &mut csv::Writer<W>,
-    ) -> csv::Result<()> {
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
         let cells = row.cells();
         for &index in indices {
-            self.write_cell(cells.get(index).copied().unwrap_or(Cell::Null), out)?;
+            self.cell(cells.get(index).copied().unwrap_or(Cell::Null));
         }
-        out.write_record(None::<&[u8]>)
+        self.end(out)
     }
 
-    /// Writes one cell as a field of the record being written.
-    pub(crate) fn write_cell<W: std::io::Write>(
-        &mut self,
-        cell: Cell<'_>,
-        out: &mut csv::Writer<W>,
-    ) -> csv::Result<()> {
-        self.text.clear();
-        cell.push_text(&mut self.text, &mut self.instants);
-        out.write_field(&self.text)
+    /// Adds a cell to the record being made.
+    pub(crate) fn cell(&mut self, cell: Cell<'_>) {
+        if self.cells > 0 {
+            self.record.push(b',');
+        }
+        self.cells += 1;
+        let start = self.record.len();
+        cell.push_text(&mut self.record);
+        if self.record[start..]
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
+            let field = self.record.split_off(start);
+            self.record.push(b'"');
+            for &byte in &field {
+                if byte == b'"' {
+                    self.record.push(b'"');
+                }
+                self.record.push(byte);
+            }
+            self.record.push(b'"');
+        }
+    }
+
+    /// Ends the record being made and writes it.
+    pub(crate) fn end(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        self.record.push(b'\n');
+        let written = out.write_all(&self.record);
+        self.record.clear();
+        self.cells = 0;
+        written
     }
 }

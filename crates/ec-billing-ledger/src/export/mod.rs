@@ -10,7 +10,7 @@ use ec_billing::Decimal;
 use jiff::Timestamp;
 use serde::Serialize;
 
-pub(crate) use focus::{Cell, FocusCsv, FocusRow, InstantTexts, focus_amounts};
+pub(crate) use focus::{Cell, FocusCsv, FocusRow, focus_amounts};
 pub use focus::{FOCUS_COLUMNS, FOCUS_TABLE, FocusVersion};
 pub(crate) use pricing::check_line;
 
@@ -194,7 +194,6 @@ impl Ledger {
         // Two passes over one snapshot: first every line is read, checked against its
         // window's record, summed and, for FOCUS, priced; then written. An export that
         // fails writes nothing.
-        let mut cells = FocusCsv::default();
         let indices = export.version.indices();
         self.each_line(query, 2, |pass, line| {
             if pass == 0 {
@@ -214,7 +213,7 @@ impl Ledger {
             match export.format {
                 ExportFormat::Focus => {
                     let row = FocusRow::new(line, export)?;
-                    writer.focus(&row, indices, &mut cells)
+                    writer.focus(&row, indices)
                 }
                 ExportFormat::Csv => writer.record(&csv_record(line)),
                 ExportFormat::Json => writer.json(&JsonLine::from(line)),
@@ -238,6 +237,12 @@ impl Ledger {
 /// An export's output: its header (or the JSON document's start) written with the
 /// first line, or at the end when there is none.
 enum Writer<W: Write> {
+    Focus {
+        out: std::io::BufWriter<W>,
+        csv: FocusCsv,
+        header: &'static [&'static str],
+        started: bool,
+    },
     Csv {
         writer: Box<csv::Writer<W>>,
         header: &'static [&'static str],
@@ -280,8 +285,9 @@ impl std::error::Error for WriteError {
 impl<W: Write> Writer<W> {
     fn new(format: ExportFormat, version: FocusVersion, out: W) -> Self {
         match format {
-            ExportFormat::Focus => Self::Csv {
-                writer: Box::new(csv::Writer::from_writer(out)),
+            ExportFormat::Focus => Self::Focus {
+                out: std::io::BufWriter::with_capacity(1 << 16, out),
+                csv: FocusCsv::default(),
                 header: version.columns(),
                 started: false,
             },
@@ -298,6 +304,17 @@ impl<W: Write> Writer<W> {
     }
 
     fn start(&mut self) -> std::result::Result<(), WriteError> {
+        if let Self::Focus {
+            out,
+            csv,
+            header,
+            started,
+        } = self
+            && !*started
+        {
+            csv.header(header, out).map_err(WriteError::Io)?;
+            *started = true;
+        }
         if let Self::Csv {
             writer,
             header,
@@ -315,11 +332,10 @@ impl<W: Write> Writer<W> {
         &mut self,
         row: &FocusRow<'_>,
         indices: &[usize],
-        cells: &mut FocusCsv,
     ) -> std::result::Result<(), WriteError> {
         self.start()?;
-        if let Self::Csv { writer, .. } = self {
-            cells.write(row, indices, writer).map_err(WriteError::Csv)?;
+        if let Self::Focus { out, csv, .. } = self {
+            csv.row(row, indices, out).map_err(WriteError::Io)?;
         }
         Ok(())
     }
@@ -345,6 +361,7 @@ impl<W: Write> Writer<W> {
     fn finish(mut self, summary: &ExportSummary) -> std::result::Result<(), WriteError> {
         self.start()?;
         match self {
+            Self::Focus { mut out, .. } => out.flush().map_err(WriteError::Io),
             Self::Csv { mut writer, .. } => writer.flush().map_err(WriteError::Io),
             Self::Json { mut out, lines } => {
                 if lines == 0 {

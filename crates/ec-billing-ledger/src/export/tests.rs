@@ -195,3 +195,24 @@ fn an_export_format_reads_from_its_name() {
     }
     assert!("xlsx".parse::<ExportFormat>().is_err());
 }
+
+#[test]
+fn a_focus_record_is_written_as_the_csv_crate_writes_it() {
+    let fields = [
+        "", "plain", "a,b", "say \"hi\"", "two\nlines", "carriage\rreturn", "", "é ü", " pad ",
+    ];
+    let mut ours = Vec::new();
+    let mut csv = focus::FocusCsv::default();
+    csv.header(&fields, &mut ours).unwrap();
+    for field in fields {
+        csv.cell(Cell::Text(field));
+    }
+    csv.end(&mut ours).unwrap();
+    let mut theirs = ::csv::Writer::from_writer(Vec::new());
+    theirs.write_record(fields).unwrap();
+    theirs.write_record(fields).unwrap();
+    assert_eq!(
+        String::from_utf8(ours).unwrap(),
+        String::from_utf8(theirs.into_inner().unwrap()).unwrap()
+    );
+}

@@ -970,8 +970,8 @@ fn key(row: &Row<'_>, first: usize) -> rusqlite::Result<LineKey> {
 
 /// An instant stored as RFC 3339 text.
 fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
-    let text: String = row.get(index)?;
-    text.parse().map_err(|_| invalid(index, &text))
+    let text = row.get_ref(index)?.as_str()?;
+    crate::text::parse_instant(text).ok_or_else(|| invalid(index, text))
 }
 
 /// An instant stored as epoch seconds.
@@ -981,13 +981,14 @@ fn instant(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
 }
 
 fn money(row: &Row<'_>, index: usize) -> rusqlite::Result<Decimal> {
-    let text: String = row.get(index)?;
-    crate::query::decimal(&text).ok_or_else(|| invalid(index, &text))
+    let text = row.get_ref(index)?.as_str()?;
+    crate::query::decimal(text).ok_or_else(|| invalid(index, text))
 }
 
 fn optional_money(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Decimal>> {
-    row.get::<_, Option<String>>(index)?
-        .map(|text| crate::query::decimal(&text).ok_or_else(|| invalid(index, &text)))
+    row.get_ref(index)?
+        .as_str_or_null()?
+        .map(|text| crate::query::decimal(text).ok_or_else(|| invalid(index, text)))
         .transpose()
 }
 
