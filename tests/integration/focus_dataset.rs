@@ -12,7 +12,7 @@ use parquet::{
 };
 
 use crate::{
-    ledger::{at, client, revising_simulator},
+    ledger::{answer, at, client, month, revising_simulator},
     support::TempDir,
 };
 
@@ -42,7 +42,16 @@ fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
                         .unwrap()
                         .to_string(),
                     Field::Decimal(decimal) => {
-                        let bytes: [u8; 16] = decimal.data().try_into().unwrap();
+                        // Big-endian two's complement of 4, 8 or 16 bytes (INT32, INT64
+                        // or FIXED_LEN_BYTE_ARRAY), sign-extended.
+                        let data = decimal.data();
+                        let fill = if data.first().is_some_and(|b| b & 0x80 != 0) {
+                            0xff
+                        } else {
+                            0
+                        };
+                        let mut bytes = [fill; 16];
+                        bytes[16 - data.len()..].copy_from_slice(data);
                         let unscaled = i128::from_be_bytes(bytes);
                         let scale = u32::try_from(decimal.scale()).unwrap();
                         focus_text(Decimal::try_from_i128_with_scale(unscaled, scale).unwrap())
@@ -219,4 +228,56 @@ async fn a_parquet_dataset_holds_every_row_and_amount_of_the_csv_export_and_rewr
     whole.sort();
     split.sort();
     assert!(split == whole);
+}
+
+#[tokio::test]
+async fn amounts_of_every_width_read_back_from_parquet_exactly_as_the_csv_export_writes_them() {
+    let dir = TempDir::new("dataset-widths");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    // Small amounts (INT32), larger ones (INT64) and ones of more than 18 digits
+    // (16 bytes), one per deployment so that each period's columns take a width.
+    let months = [
+        ("2024-01-01", "2024-02-01", "0.25"),
+        ("2024-02-01", "2024-03-01", "123456789.123456"),
+        ("2024-03-01", "2024-04-01", "-98765432109876.5432109876"),
+    ];
+    for (from, to, cost) in months {
+        ledger
+            .record(
+                "o",
+                "d",
+                month(from, to),
+                &answer(&[("data_out", cost), ("data_in", "0.5")]),
+                at("2024-06-01T00:00:00Z"),
+                jiff::SignedDuration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    let export = Export::new(ExportFormat::Focus);
+    let mut csv_out = Vec::new();
+    ledger
+        .export(&Query::all(), &export, &mut csv_out)
+        .await
+        .unwrap();
+    let (_, expected) = csv_rows(&csv_out);
+    let out = dir.join("focus");
+    ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    for period in ["2024-01", "2024-02", "2024-03"] {
+        read.extend(parquet_rows(
+            &out.join(format!("BILLING_PERIOD={period}/part-0.parquet")),
+        ));
+    }
+    assert_eq!(read, expected);
+    assert!(
+        expected
+            .iter()
+            .flatten()
+            .any(|cell| cell == "-98765432109876.5432109876"),
+        "the widest amount is there"
+    );
 }

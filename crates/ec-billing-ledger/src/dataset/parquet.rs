@@ -8,7 +8,9 @@ use std::{fs::File, io::BufWriter, path::Path, sync::Arc};
 use bytes::Bytes;
 use parquet::{
     basic::Compression,
-    data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int64Type},
+    data_type::{
+        ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int32Type, Int64Type,
+    },
     file::{properties::WriterProperties, writer::SerializedFileWriter},
     schema::parser::parse_message_type,
 };
@@ -38,9 +40,14 @@ pub(super) fn schema(columns: &[&str], digits: &[(u32, u32)]) -> Result<String> 
                          Parquet DECIMAL holds exactly (38): export this period as CSV"
                     )));
                 }
-                format!(
-                    "  OPTIONAL FIXED_LEN_BYTE_ARRAY (16) {column} (DECIMAL({precision},{scale}));\n"
-                )
+                // The physical type the format recommends for the precision: 32-bit
+                // integers to 9 digits, 64-bit to 18, 16 bytes beyond.
+                let physical = match precision {
+                    ..=9 => "INT32",
+                    ..=18 => "INT64",
+                    _ => "FIXED_LEN_BYTE_ARRAY (16)",
+                };
+                format!("  OPTIONAL {physical} {column} (DECIMAL({precision},{scale}));\n")
             }
         };
         message.push_str(&field);
@@ -64,13 +71,33 @@ enum Values {
     },
     Decimal {
         scale: u32,
-        data: Vec<u8>,
+        /// The unscaled amounts, written as the column's physical type says.
+        values: Vec<i128>,
+        physical: Physical,
         levels: Vec<i16>,
     },
 }
 
+/// How a decimal column is stored, by its precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Physical {
+    Int32,
+    Int64,
+    Bytes16,
+}
+
+impl Physical {
+    fn of(precision: u32) -> Self {
+        match precision {
+            ..=9 => Self::Int32,
+            ..=18 => Self::Int64,
+            _ => Self::Bytes16,
+        }
+    }
+}
+
 impl Values {
-    fn new(kind: Kind, scale: u32) -> Self {
+    fn new(kind: Kind, (integer, scale): (u32, u32)) -> Self {
         match kind {
             Kind::String => Self::Text {
                 data: Vec::new(),
@@ -83,7 +110,8 @@ impl Values {
             },
             Kind::Decimal => Self::Decimal {
                 scale,
-                data: Vec::new(),
+                values: Vec::new(),
+                physical: Physical::of((integer + scale).max(1)),
                 levels: Vec::new(),
             },
         }
@@ -100,8 +128,8 @@ impl Values {
                 values.clear();
                 levels.clear();
             }
-            Self::Decimal { data, levels, .. } => {
-                data.clear();
+            Self::Decimal { values, levels, .. } => {
+                values.clear();
                 levels.clear();
             }
         }
@@ -131,15 +159,16 @@ impl Values {
             (
                 Self::Decimal {
                     scale,
-                    data,
+                    values,
                     levels,
+                    ..
                 },
                 Cell::Decimal(amount),
             ) => {
                 let unscaled = unscaled(amount, *scale).ok_or_else(|| {
                     format!("the amount {amount} cannot be held exactly at scale {scale}")
                 })?;
-                data.extend_from_slice(&unscaled.to_be_bytes());
+                values.push(unscaled);
                 levels.push(1);
             }
             (_, cell) => return Err(format!("a cell {cell:?} of another type than its column's")),
@@ -173,16 +202,49 @@ impl Values {
                     .typed::<Int64Type>()
                     .write_batch(values, Some(levels), None)?;
             }
-            Self::Decimal { data, levels, .. } => {
-                let bytes = Bytes::from(std::mem::take(data));
-                let values: Vec<FixedLenByteArray> = (0..bytes.len() / 16)
-                    .map(|i| {
-                        FixedLenByteArray::from(ByteArray::from(bytes.slice(i * 16..i * 16 + 16)))
-                    })
-                    .collect();
-                column
-                    .typed::<FixedLenByteArrayType>()
-                    .write_batch(&values, Some(levels), None)?;
+            Self::Decimal {
+                values,
+                physical,
+                levels,
+                ..
+            } => {
+                // The schema's precision holds every amount: each fits its type.
+                let narrow = |_| {
+                    parquet::errors::ParquetError::General("an amount wider than its column".into())
+                };
+                match physical {
+                    Physical::Int32 => {
+                        let values: Vec<i32> = values
+                            .iter()
+                            .map(|&v| i32::try_from(v).map_err(narrow))
+                            .collect::<parquet::errors::Result<_>>()?;
+                        column
+                            .typed::<Int32Type>()
+                            .write_batch(&values, Some(levels), None)?;
+                    }
+                    Physical::Int64 => {
+                        let values: Vec<i64> = values
+                            .iter()
+                            .map(|&v| i64::try_from(v).map_err(narrow))
+                            .collect::<parquet::errors::Result<_>>()?;
+                        column
+                            .typed::<Int64Type>()
+                            .write_batch(&values, Some(levels), None)?;
+                    }
+                    Physical::Bytes16 => {
+                        // Each value its own bytes: statistics kept until the file
+                        // closes hold a value, never a row group's buffer.
+                        let values: Vec<FixedLenByteArray> = values
+                            .iter()
+                            .map(|v| FixedLenByteArray::from(v.to_be_bytes().to_vec()))
+                            .collect();
+                        column.typed::<FixedLenByteArrayType>().write_batch(
+                            &values,
+                            Some(levels),
+                            None,
+                        )?;
+                    }
+                }
             }
         }
         Ok(())
@@ -217,7 +279,9 @@ pub(super) fn parquet_file(
     let mut values: Vec<Values> = columns
         .iter()
         .enumerate()
-        .map(|(i, column)| Values::new(kind(column), spool.digits.get(i).map_or(0, |d| d.1)))
+        .map(|(i, column)| {
+            Values::new(kind(column), spool.digits.get(i).copied().unwrap_or((0, 0)))
+        })
         .collect();
     let mut reader = spool.reader()?;
     let mut more = true;
@@ -283,7 +347,20 @@ mod tests {
     #[test]
     fn a_decimal_column_gets_the_precision_and_scale_its_amounts_need() {
         let message = schema(&["BilledCost", "x_Kind"], &[(3, 6), (0, 0)]).unwrap();
-        assert!(message.contains("BilledCost (DECIMAL(9,6))"), "{message}");
+        assert!(
+            message.contains("INT32 BilledCost (DECIMAL(9,6))"),
+            "{message}"
+        );
+        let message = schema(&["BilledCost"], &[(12, 6)]).unwrap();
+        assert!(
+            message.contains("INT64 BilledCost (DECIMAL(18,6))"),
+            "{message}"
+        );
+        let message = schema(&["BilledCost"], &[(12, 7)]).unwrap();
+        assert!(
+            message.contains("FIXED_LEN_BYTE_ARRAY (16) BilledCost (DECIMAL(19,7))"),
+            "{message}"
+        );
         assert!(message.contains("BYTE_ARRAY x_Kind (STRING)"), "{message}");
         assert!(
             schema(&["BilledCost"], &[(20, 20)]).is_err(),

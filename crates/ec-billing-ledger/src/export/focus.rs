@@ -251,17 +251,31 @@ pub(crate) fn focus_decimal(amount: Decimal) -> String {
 
 /// Appends `amount` as [`focus_decimal`] writes it, without an allocation.
 pub(crate) fn push_decimal(amount: Decimal, out: &mut Vec<u8>) {
-    let (mut mantissa, mut scale) = (amount.mantissa(), amount.scale());
-    // No trailing zero after the point.
-    while scale > 0 && mantissa % 10 == 0 {
-        mantissa /= 10;
-        scale -= 1;
-    }
+    let (mantissa, mut scale) = (amount.mantissa(), amount.scale());
     if mantissa < 0 {
         out.push(b'-');
     }
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(mantissa.unsigned_abs()).as_bytes();
+    let mut buffer = itoa::Buffer::new();
+    // No trailing zero after the point (in 64 bits when the amount fits: most do, and
+    // a 128-bit division is slow).
+    let digits = match u64::try_from(mantissa.unsigned_abs()) {
+        Ok(mut small) => {
+            while scale > 0 && small % 10 == 0 {
+                small /= 10;
+                scale -= 1;
+            }
+            buffer.format(small)
+        }
+        Err(_) => {
+            let mut large = mantissa.unsigned_abs();
+            while scale > 0 && large % 10 == 0 {
+                large /= 10;
+                scale -= 1;
+            }
+            buffer.format(large)
+        }
+    }
+    .as_bytes();
     let scale = scale as usize;
     if scale == 0 {
         out.extend_from_slice(digits);
@@ -557,9 +571,12 @@ impl FocusCsv {
         self.cells += 1;
         let start = self.record.len();
         cell.push_text(&mut self.record);
-        if self.record[start..]
-            .iter()
-            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        // Only text can hold a comma, a quote or a line break: numbers, instants and
+        // booleans never do.
+        if matches!(cell, Cell::Text(_))
+            && self.record[start..]
+                .iter()
+                .any(|&b| SPECIAL[usize::from(b)])
         {
             let field = self.record.split_off(start);
             self.record.push(b'"');
@@ -582,3 +599,13 @@ impl FocusCsv {
         written
     }
 }
+
+/// The bytes that make a CSV field quoted: comma, quote, line feed, carriage return.
+static SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    special[b',' as usize] = true;
+    special[b'"' as usize] = true;
+    special[b'\n' as usize] = true;
+    special[b'\r' as usize] = true;
+    special
+};

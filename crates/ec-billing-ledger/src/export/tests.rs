@@ -199,7 +199,15 @@ fn an_export_format_reads_from_its_name() {
 #[test]
 fn a_focus_record_is_written_as_the_csv_crate_writes_it() {
     let fields = [
-        "", "plain", "a,b", "say \"hi\"", "two\nlines", "carriage\rreturn", "", "é ü", " pad ",
+        "",
+        "plain",
+        "a,b",
+        "say \"hi\"",
+        "two\nlines",
+        "carriage\rreturn",
+        "",
+        "é ü",
+        " pad ",
     ];
     let mut ours = Vec::new();
     let mut csv = focus::FocusCsv::default();
