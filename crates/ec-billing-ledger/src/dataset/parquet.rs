@@ -276,66 +276,115 @@ pub(super) fn parquet_file(
     let mut writer =
         SerializedFileWriter::new(BufWriter::with_capacity(1 << 16, file), schema, properties)
             .map_err(failed)?;
-    let mut values: Vec<Values> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            Values::new(kind(column), spool.digits.get(i).copied().unwrap_or((0, 0)))
-        })
-        .collect();
-    let mut reader = spool.reader()?;
-    let mut more = true;
-    while more {
-        values.iter_mut().for_each(Values::clear);
-        let mut rows = 0;
-        let mut wrong: Option<String> = None;
-        while rows < ROW_GROUP {
-            let mut index = 0;
-            more = reader.next_row(|cell| {
-                if let Some(column) = values.get_mut(index)
-                    && let Err(what) = column.push(cell)
-                {
-                    wrong.get_or_insert(format!("column {}: {what}", columns[index]));
-                }
-                index += 1;
-            })?;
-            if !more {
-                break;
-            }
-            if index != columns.len() {
-                wrong.get_or_insert(format!("a row of {index} cells, not {}", columns.len()));
-            }
-            rows += 1;
-        }
-        if let Some(what) = wrong {
-            return Err(Error::InvalidInput(format!(
-                "the period's rows cannot be written as Parquet: {}",
-                ec_billing::escape(&what).truncate(160)
-            )));
-        }
-        if rows == 0 {
-            break;
-        }
-        let mut row_group = writer.next_row_group().map_err(failed)?;
-        let mut index = 0;
-        while let Some(mut column) = row_group.next_column().map_err(failed)? {
-            if let Some(values) = values.get_mut(index) {
-                values.write(&mut column).map_err(failed)?;
-            }
-            column.close().map_err(failed)?;
-            index += 1;
-        }
-        row_group.close().map_err(failed)?;
+    let fresh = || -> Vec<Values> {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                Values::new(kind(column), spool.digits.get(i).copied().unwrap_or((0, 0)))
+            })
+            .collect()
+    };
+    // Two row groups in flight: one read from the spool on a thread of its own while
+    // the other is encoded and written here.
+    let (filled_tx, filled) = std::sync::mpsc::sync_channel::<Result<Vec<Values>>>(1);
+    let (empty, empty_rx) = std::sync::mpsc::channel::<Vec<Values>>();
+    for _ in 0..2 {
+        let _ = empty.send(fresh());
     }
+    std::thread::scope(|scope| {
+        // Owned here: when this returns early, the reader's `recv` ends, and so does it.
+        let (empty, filled) = (empty, filled);
+        scope.spawn(move || {
+            let mut reader = match spool.reader() {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = filled_tx.send(Err(e));
+                    return;
+                }
+            };
+            while let Ok(mut values) = empty_rx.recv() {
+                match row_group(&mut reader, &mut values, columns) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if filled_tx.send(Ok(values)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = filled_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        for values in filled {
+            let mut values = values?;
+            let mut row_group = writer.next_row_group().map_err(failed)?;
+            let mut index = 0;
+            while let Some(mut column) = row_group.next_column().map_err(failed)? {
+                if let Some(values) = values.get_mut(index) {
+                    values.write(&mut column).map_err(failed)?;
+                }
+                column.close().map_err(failed)?;
+                index += 1;
+            }
+            row_group.close().map_err(failed)?;
+            let _ = empty.send(values);
+        }
+        Ok::<(), Error>(())
+    })?;
     writer.close().map_err(failed)?;
     Ok(())
+}
+
+/// Reads the next row group's rows (at most [`ROW_GROUP`]) from `reader` into
+/// `values` (cleared first); returns how many.
+fn row_group(
+    reader: &mut super::spool::SpoolReader,
+    values: &mut [Values],
+    columns: &[&str],
+) -> Result<usize> {
+    values.iter_mut().for_each(Values::clear);
+    let mut rows = 0;
+    let mut wrong: Option<String> = None;
+    while rows < ROW_GROUP {
+        let mut index = 0;
+        let more = reader.next_row(|cell| {
+            if let Some(column) = values.get_mut(index)
+                && let Err(what) = column.push(cell)
+            {
+                wrong.get_or_insert(format!("column {}: {what}", columns[index]));
+            }
+            index += 1;
+        })?;
+        if !more {
+            break;
+        }
+        if index != columns.len() {
+            wrong.get_or_insert(format!("a row of {index} cells, not {}", columns.len()));
+        }
+        rows += 1;
+    }
+    match wrong {
+        Some(what) => Err(Error::InvalidInput(format!(
+            "the period's rows cannot be written as Parquet: {}",
+            ec_billing::escape(&what).truncate(160)
+        ))),
+        None => Ok(rows),
+    }
 }
 
 /// `amount` as an integer of `scale` digits after the point: its mantissa times a
 /// power of ten (exact, in 128 bits); `None` when it has more fraction digits than
 /// `scale` or does not fit.
 pub(super) fn unscaled(amount: ec_billing::Decimal, scale: u32) -> Option<i128> {
-    let amount = amount.normalize();
+    // The spool holds amounts normalized; another amount is normalized here.
+    let amount = if amount.mantissa() % 10 == 0 && amount.scale() > 0 {
+        amount.normalize()
+    } else {
+        amount
+    };
     let up = scale.checked_sub(amount.scale())?;
     amount.mantissa().checked_mul(10i128.checked_pow(up)?)
 }
