@@ -24,6 +24,9 @@ const INSTANT: u8 = 3;
 const INTEGER: u8 = 4;
 const FALSE: u8 = 5;
 const TRUE: u8 = 6;
+/// The same text or amount as the cell above it (most are: a period's rows share
+/// their organization, units, currency and prices).
+const REPEAT: u8 = 7;
 
 /// The most bytes a spooled row may have: far above any the ledger writes (its texts
 /// are bounded when fetched); a longer one is a damaged spool.
@@ -38,6 +41,20 @@ pub(crate) struct Spool {
     rows: u64,
     /// Per column: the most digits before and after the point of its decimals.
     digits: Vec<(u32, u32)>,
+    /// Per column: the last row's cell, when it was text or an amount.
+    above: Vec<Above>,
+}
+
+/// The cell above, kept to write (or read) a repeat of it as one byte.
+#[derive(Debug, Clone, Default)]
+enum Above {
+    #[default]
+    Nothing,
+    /// Text being written.
+    Text(Vec<u8>),
+    /// Text read (checked once, when it was read).
+    Read(String),
+    Decimal(Decimal),
 }
 
 impl Spool {
@@ -54,6 +71,7 @@ impl Spool {
             row: Vec::with_capacity(1024),
             rows: 0,
             digits: vec![(0, 0); width],
+            above: vec![Above::Nothing; width],
         })
     }
 
@@ -67,22 +85,47 @@ impl Spool {
         for (column, cell) in cells.into_iter().enumerate() {
             match cell {
                 Cell::Null => self.row.push(NULL),
-                Cell::Text(text) => {
-                    self.row.push(TEXT);
-                    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-                    self.row.extend_from_slice(&len.to_le_bytes());
-                    self.row.extend_from_slice(text.as_bytes());
-                }
-                Cell::Decimal(amount) => {
-                    let amount = amount.normalize();
-                    if let Some(digits) = self.digits.get_mut(column) {
-                        let (integer, scale) = decimal_digits(amount);
-                        digits.0 = digits.0.max(integer);
-                        digits.1 = digits.1.max(scale);
+                Cell::Text(text) => match self.above.get_mut(column) {
+                    Some(Above::Text(above)) if above.as_slice() == text.as_bytes() => {
+                        self.row.push(REPEAT);
                     }
-                    self.row.push(DECIMAL);
-                    self.row.extend_from_slice(&amount.serialize());
-                }
+                    above => {
+                        self.row.push(TEXT);
+                        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+                        self.row.extend_from_slice(&len.to_le_bytes());
+                        self.row.extend_from_slice(text.as_bytes());
+                        match above {
+                            Some(Above::Text(kept)) => {
+                                kept.clear();
+                                kept.extend_from_slice(text.as_bytes());
+                            }
+                            Some(other) => *other = Above::Text(text.as_bytes().to_vec()),
+                            None => {}
+                        }
+                    }
+                },
+                Cell::Decimal(amount) => match self.above.get_mut(column) {
+                    // The same amount at the same scale: its digits are counted.
+                    Some(Above::Decimal(above))
+                        if above.mantissa() == amount.mantissa()
+                            && above.scale() == amount.scale() =>
+                    {
+                        self.row.push(REPEAT);
+                    }
+                    above => {
+                        if let Some(above) = above {
+                            *above = Above::Decimal(amount);
+                        }
+                        let amount = amount.normalize();
+                        if let Some(digits) = self.digits.get_mut(column) {
+                            let (integer, scale) = decimal_digits(amount);
+                            digits.0 = digits.0.max(integer);
+                            digits.1 = digits.1.max(scale);
+                        }
+                        self.row.push(DECIMAL);
+                        self.row.extend_from_slice(&amount.serialize());
+                    }
+                },
                 Cell::Instant(at) => {
                     self.row.push(INSTANT);
                     self.row.extend_from_slice(&at.as_second().to_le_bytes());
@@ -140,6 +183,7 @@ impl SpoolFile {
             path: self.path.clone(),
             input: BufReader::with_capacity(1 << 16, file),
             row: Vec::new(),
+            above: vec![Above::Nothing; self.digits.len()],
         })
     }
 }
@@ -150,6 +194,8 @@ pub(crate) struct SpoolReader {
     path: PathBuf,
     input: BufReader<File>,
     row: Vec<u8>,
+    /// Per column: the last row's cell, when it was text or an amount.
+    above: Vec<Above>,
 }
 
 impl SpoolReader {
@@ -177,8 +223,11 @@ impl SpoolReader {
         let path = &self.path;
         let damaged = || damaged(path);
         let mut rest: &[u8] = &self.row;
+        let mut column = 0;
         while let Some((&tag, tail)) = rest.split_first() {
             rest = tail;
+            let above = self.above.get_mut(column).ok_or_else(damaged)?;
+            column += 1;
             let cell = match tag {
                 NULL => Cell::Null,
                 TEXT => {
@@ -189,13 +238,28 @@ impl SpoolReader {
                     }
                     let (text, tail) = tail.split_at(len);
                     rest = tail;
-                    Cell::Text(std::str::from_utf8(text).map_err(|_| damaged())?)
+                    let text = std::str::from_utf8(text).map_err(|_| damaged())?;
+                    match above {
+                        Above::Read(kept) => {
+                            kept.clear();
+                            kept.push_str(text);
+                        }
+                        other => *other = Above::Read(text.to_string()),
+                    }
+                    Cell::Text(text)
                 }
                 DECIMAL => {
                     let (bytes, tail) = take::<16>(rest).ok_or_else(damaged)?;
                     rest = tail;
-                    Cell::Decimal(Decimal::deserialize(bytes))
+                    let amount = Decimal::deserialize(bytes);
+                    *above = Above::Decimal(amount);
+                    Cell::Decimal(amount)
                 }
+                REPEAT => match above {
+                    Above::Read(text) => Cell::Text(text),
+                    Above::Decimal(amount) => Cell::Decimal(*amount),
+                    Above::Nothing | Above::Text(_) => return Err(damaged()),
+                },
                 INSTANT => {
                     let (second, tail) = take::<8>(rest).ok_or_else(damaged)?;
                     let (nanos, tail) = take::<4>(tail).ok_or_else(damaged)?;
@@ -279,8 +343,10 @@ mod tests {
         let mut spool = Spool::create(dir.join("p.spool"), cells.len()).unwrap();
         spool.push(cells).unwrap();
         spool.push([Cell::Null; 8]).unwrap();
+        // The same texts and amounts again: each a repeat of the last one above it.
+        spool.push(cells).unwrap();
         let file = spool.finish().unwrap();
-        assert_eq!(file.rows, 2);
+        assert_eq!(file.rows, 3);
         assert_eq!(file.digits[2], (0, 4), "normalized: 0.0231");
         let mut reader = file.reader().unwrap();
         let mut read = Vec::new();
@@ -300,6 +366,13 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(read, vec![true; 8]);
+        let mut again = Vec::new();
+        assert!(
+            reader
+                .next_row(|cell| again.push(format!("{cell:?}")))
+                .unwrap()
+        );
+        assert_eq!(again, expected, "repeats read back as what they repeat");
         assert!(!reader.next_row(|_| ()).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
