@@ -400,6 +400,7 @@ mod tests {
             message.contains("INT32 BilledCost (DECIMAL(9,6))"),
             "{message}"
         );
+        assert!(message.contains("BYTE_ARRAY x_Kind (STRING)"), "{message}");
         let message = schema(&["BilledCost"], &[(12, 6)]).unwrap();
         assert!(
             message.contains("INT64 BilledCost (DECIMAL(18,6))"),
@@ -410,7 +411,6 @@ mod tests {
             message.contains("FIXED_LEN_BYTE_ARRAY (16) BilledCost (DECIMAL(19,7))"),
             "{message}"
         );
-        assert!(message.contains("BYTE_ARRAY x_Kind (STRING)"), "{message}");
         assert!(
             schema(&["BilledCost"], &[(20, 20)]).is_err(),
             "40 digits are refused"

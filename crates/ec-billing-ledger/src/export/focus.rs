@@ -528,11 +528,26 @@ fn push_plain_decimal(amount: Decimal, out: &mut Vec<u8>) {
 /// Writes FOCUS records as CSV, as the `csv` crate writes them (a field is quoted only
 /// when it holds a comma, a quote or a line break, its quotes doubled; each record ends
 /// with `\n`), each record made in one reused buffer and written whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct FocusCsv {
     record: Vec<u8>,
     /// Cells in the record being made.
     cells: usize,
+    /// The texts of the instants written last: a record's instants are mostly those
+    /// of the records before it (its window, its billing period).
+    instants: [(Option<Timestamp>, [u8; 40], usize); 8],
+    next: usize,
+}
+
+impl Default for FocusCsv {
+    fn default() -> Self {
+        Self {
+            record: Vec::new(),
+            cells: 0,
+            instants: [(None, [0; 40], 0); 8],
+            next: 0,
+        }
+    }
 }
 
 impl FocusCsv {
@@ -570,6 +585,10 @@ impl FocusCsv {
         }
         self.cells += 1;
         let start = self.record.len();
+        if let Cell::Instant(at) = cell {
+            self.push_instant(at);
+            return;
+        }
         cell.push_text(&mut self.record);
         // Only text can hold a comma, a quote or a line break: numbers, instants and
         // booleans never do.
@@ -587,6 +606,24 @@ impl FocusCsv {
                 self.record.push(byte);
             }
             self.record.push(b'"');
+        }
+    }
+
+    /// Appends `at`'s text, made once for the last few instants.
+    fn push_instant(&mut self, at: Timestamp) {
+        if let Some((_, text, len)) = self.instants.iter().find(|(t, ..)| *t == Some(at)) {
+            self.record.extend_from_slice(&text[..*len]);
+            return;
+        }
+        let start = self.record.len();
+        crate::text::push_instant(at, &mut self.record);
+        let written = &self.record[start..];
+        let slots = self.instants.len();
+        let slot = &mut self.instants[self.next];
+        self.next = (self.next + 1) % slots;
+        if written.len() <= slot.1.len() {
+            slot.1[..written.len()].copy_from_slice(written);
+            *slot = (Some(at), slot.1, written.len());
         }
     }
 
