@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Ledger,
     error::{Error, FileError, Result},
-    export::{Export, FocusCsv, FocusRow},
+    export::{Export, FocusCsv, FocusRow, FocusVersion},
     query::Query,
 };
 use spool::{Spool, SpoolFile};
@@ -200,7 +200,8 @@ impl Ledger {
         let result = self
             .write_dataset(query, export, dir, &spool_dir, format)
             .await;
-        let _ = std::fs::remove_dir_all(&spool_dir);
+        // A spool may be large: removed off the async executor.
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(spool_dir)).await;
         result
     }
 
@@ -254,81 +255,7 @@ impl Ledger {
             .map(|(period, spool)| Ok((period, spool.finish()?)))
             .collect::<Result<_>>()?;
 
-        let mut summary = DatasetSummary::default();
-        let mut files = Vec::new();
-        let mut kept = std::collections::BTreeSet::new();
-        for (period, spool) in spools {
-            let folder_name = format!("BILLING_PERIOD={period}");
-            let folder = dir.join(&folder_name);
-            std::fs::create_dir_all(&folder).map_err(|e| {
-                Error::Storage(FileError::new(
-                    &folder,
-                    "cannot make the period's folder",
-                    Some(Box::new(e)),
-                ))
-            })?;
-            let name = format!("part-0.{}", format.extension());
-            let target = folder.join(&name);
-            let temp = folder.join(format!(".{name}.{}.tmp", unique()));
-            match format {
-                DatasetFormat::Csv => csv_file(&spool, &temp, columns)?,
-                DatasetFormat::Parquet => parquet::parquet_file(&spool, &temp, columns, version)?,
-            }
-            let (bytes, sha256) = digest_of(&temp)?;
-            let unchanged = target.exists() && digest_of(&target)?.1 == sha256;
-            if unchanged {
-                let _ = std::fs::remove_file(&temp);
-            } else {
-                std::fs::rename(&temp, &target).map_err(|e| {
-                    Error::Storage(FileError::new(
-                        &target,
-                        "cannot put the file in place",
-                        Some(Box::new(e)),
-                    ))
-                })?;
-                summary.rewritten += 1;
-            }
-            summary.periods += 1;
-            summary.rows += spool.rows;
-            kept.insert(folder_name.clone());
-            files.push(ManifestFile {
-                billing_period: period,
-                path: format!("{folder_name}/{name}"),
-                rows: spool.rows,
-                bytes,
-                sha256,
-            });
-        }
-        // Periods of an earlier export into this folder that this one does not hold
-        // (another range, other deployments) are left as they are, and stay named in
-        // the manifest while their files are there.
-        let written: std::collections::BTreeSet<String> =
-            files.iter().map(|f| f.billing_period.clone()).collect();
-        if let Ok(old) = std::fs::read(dir.join(MANIFEST))
-            && let Ok(old) = serde_json::from_slice::<serde_json::Value>(&old)
-            && old["focus_version"] == version.as_str()
-            && old["file_format"] == format.extension()
-        {
-            for file in old["files"].as_array().into_iter().flatten() {
-                let (Some(period), Some(path)) =
-                    (file["billing_period"].as_str(), file["path"].as_str())
-                else {
-                    continue;
-                };
-                if written.contains(period) || !dir.join(path).is_file() {
-                    continue;
-                }
-                files.push(ManifestFile {
-                    billing_period: period.to_string(),
-                    path: path.to_string(),
-                    rows: file["rows"].as_u64().unwrap_or_default(),
-                    bytes: file["bytes"].as_u64().unwrap_or_default(),
-                    sha256: file["sha256"].as_str().unwrap_or_default().to_string(),
-                });
-            }
-            files.sort_by(|a, b| a.billing_period.cmp(&b.billing_period));
-        }
-        drop(kept);
+        // The ledger's last change, for the manifest (not the time of the export).
         let changed_at = self
             .windows(query)
             .await?
@@ -336,42 +263,147 @@ impl Ledger {
             .map(|w| w.fetched_at)
             .max()
             .map(|at| at.to_string());
-        let manifest = Manifest {
-            focus_version: version.as_str(),
-            file_format: format.extension(),
-            ledger_changed_at: changed_at,
-            columns: columns
-                .iter()
-                .map(|name| ManifestColumn {
-                    name,
-                    kind: kind(name),
-                })
-                .collect(),
-            files,
-        };
-        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        // Files are written and renamed off the async executor.
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            place_periods(spools, &dir, columns, version, format, changed_at)
+        })
+        .await
+        .map_err(|e| {
             Error::Storage(FileError::new(
-                dir,
-                "cannot write the manifest",
+                spool_dir,
+                "the dataset's writer stopped",
+                Some(Box::new(e)),
+            ))
+        })?
+    }
+}
+
+/// Writes each spooled period beside its place in `dir` and renames it into place when
+/// its bytes changed, then the manifest (naming `changed_at` as the ledger's last
+/// change).
+fn place_periods(
+    spools: Vec<(String, SpoolFile)>,
+    dir: &Path,
+    columns: &'static [&'static str],
+    version: FocusVersion,
+    format: DatasetFormat,
+    changed_at: Option<String>,
+) -> Result<DatasetSummary> {
+    let mut summary = DatasetSummary::default();
+    let mut files = Vec::new();
+    let mut kept = std::collections::BTreeSet::new();
+    for (period, spool) in spools {
+        let folder_name = format!("BILLING_PERIOD={period}");
+        let folder = dir.join(&folder_name);
+        std::fs::create_dir_all(&folder).map_err(|e| {
+            Error::Storage(FileError::new(
+                &folder,
+                "cannot make the period's folder",
                 Some(Box::new(e)),
             ))
         })?;
-        let target = dir.join(MANIFEST);
-        let temp = dir.join(format!(".{MANIFEST}.{}.tmp", unique()));
-        let same = std::fs::read(&target).is_ok_and(|old| old == text);
-        if !same {
-            std::fs::write(&temp, &text)
-                .and_then(|()| std::fs::rename(&temp, &target))
-                .map_err(|e| {
-                    Error::Storage(FileError::new(
-                        &target,
-                        "cannot write the manifest",
-                        Some(Box::new(e)),
-                    ))
-                })?;
+        let name = format!("part-0.{}", format.extension());
+        let target = folder.join(&name);
+        let temp = folder.join(format!(".{name}.{}.tmp", unique()));
+        let written = match format {
+            DatasetFormat::Csv => csv_file(&spool, &temp, columns),
+            DatasetFormat::Parquet => parquet::parquet_file(&spool, &temp, columns, version),
+        };
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
         }
-        Ok(summary)
+        let (bytes, sha256) = digest_of(&temp)?;
+        let unchanged = target.exists() && digest_of(&target)?.1 == sha256;
+        if unchanged {
+            let _ = std::fs::remove_file(&temp);
+        } else {
+            std::fs::rename(&temp, &target).map_err(|e| {
+                Error::Storage(FileError::new(
+                    &target,
+                    "cannot put the file in place",
+                    Some(Box::new(e)),
+                ))
+            })?;
+            summary.rewritten += 1;
+        }
+        summary.periods += 1;
+        summary.rows += spool.rows;
+        kept.insert(folder_name.clone());
+        files.push(ManifestFile {
+            billing_period: period,
+            path: format!("{folder_name}/{name}"),
+            rows: spool.rows,
+            bytes,
+            sha256,
+        });
     }
+    // Periods of an earlier export into this folder that this one does not hold
+    // (another range, other deployments) are left as they are, and stay named in
+    // the manifest while their files are there.
+    let written: std::collections::BTreeSet<String> =
+        files.iter().map(|f| f.billing_period.clone()).collect();
+    if let Ok(old) = std::fs::read(dir.join(MANIFEST))
+        && let Ok(old) = serde_json::from_slice::<serde_json::Value>(&old)
+        && old["focus_version"] == version.as_str()
+        && old["file_format"] == format.extension()
+    {
+        for file in old["files"].as_array().into_iter().flatten() {
+            let (Some(period), Some(path)) =
+                (file["billing_period"].as_str(), file["path"].as_str())
+            else {
+                continue;
+            };
+            if written.contains(period) || !dir.join(path).is_file() {
+                continue;
+            }
+            files.push(ManifestFile {
+                billing_period: period.to_string(),
+                path: path.to_string(),
+                rows: file["rows"].as_u64().unwrap_or_default(),
+                bytes: file["bytes"].as_u64().unwrap_or_default(),
+                sha256: file["sha256"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        files.sort_by(|a, b| a.billing_period.cmp(&b.billing_period));
+    }
+    drop(kept);
+    let manifest = Manifest {
+        focus_version: version.as_str(),
+        file_format: format.extension(),
+        ledger_changed_at: changed_at,
+        columns: columns
+            .iter()
+            .map(|name| ManifestColumn {
+                name,
+                kind: kind(name),
+            })
+            .collect(),
+        files,
+    };
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| {
+        Error::Storage(FileError::new(
+            dir,
+            "cannot write the manifest",
+            Some(Box::new(e)),
+        ))
+    })?;
+    let target = dir.join(MANIFEST);
+    let temp = dir.join(format!(".{MANIFEST}.{}.tmp", unique()));
+    let same = std::fs::read(&target).is_ok_and(|old| old == text);
+    if !same {
+        std::fs::write(&temp, &text)
+            .and_then(|()| std::fs::rename(&temp, &target))
+            .map_err(|e| {
+                Error::Storage(FileError::new(
+                    &target,
+                    "cannot write the manifest",
+                    Some(Box::new(e)),
+                ))
+            })?;
+    }
+    Ok(summary)
 }
 
 /// The size and SHA-256 (hex) of a file, read a block at a time.
