@@ -169,6 +169,37 @@ impl Ledger {
     }
 
     /// Calls `each` with every line in `query`, in the order of [`lines`](Self::lines),
+    /// a window at a time: what a report or a sum over a large ledger reads, in the
+    /// memory of one window. Each window's lines are checked against its record before
+    /// any of them is given.
+    ///
+    /// ```no_run
+    /// # async fn run() -> ec_billing_ledger::Result<()> {
+    /// use ec_billing_ledger::{Ledger, Query};
+    ///
+    /// let ledger = Ledger::open_read_only("costs.db").await?;
+    /// let mut lines = 0_u64;
+    /// ledger.for_each_line(&Query::all(), |_line| {
+    ///     lines += 1;
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`lines`](Self::lines); and the first error `each` returns, which ends the
+    /// read.
+    pub async fn for_each_line(
+        &self,
+        query: &Query,
+        mut each: impl FnMut(LedgerLine) -> Result<()>,
+    ) -> Result<()> {
+        self.each_line(query, 1, |_, line| each(line)).await
+    }
+
+    /// Calls `each` with every line in `query`, in the order of [`lines`](Self::lines),
     /// `passes` times over one snapshot, a window at a time: each window's lines are
     /// checked against its record (their count, sum and digest) before any of them is
     /// given, so a window deleted, duplicated or edited in part is an error, never a
