@@ -55,16 +55,22 @@ const FONT: &str = "sans-serif";
 /// Units of the charts' value axis per ECU.
 const UNITS: i64 = 10_000;
 
-/// An amount in the value axis' units (geometry only; saturating).
+/// The largest amount a chart's axis reaches, in its units (10^13 ECU): beyond it a
+/// bar is drawn at this height (its tooltip and the tables still say the exact amount),
+/// and the axis' arithmetic stays far from `i64`'s bounds.
+const MAX_UNITS: i64 = 100_000_000_000_000_000;
+
+/// An amount in the value axis' units (geometry only; saturating at [`MAX_UNITS`]).
 fn units(value: Decimal) -> i64 {
     value
         .checked_mul(Decimal::from(UNITS))
         .and_then(|v| v.round().to_i64())
         .unwrap_or(if value.is_sign_negative() {
-            i64::MIN / 2
+            -MAX_UNITS
         } else {
-            i64::MAX / 2
+            MAX_UNITS
         })
+        .clamp(-MAX_UNITS, MAX_UNITS)
 }
 
 /// A tick of the value axis as an exact decimal.
@@ -160,7 +166,12 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
             *total = total.saturating_add(*value);
         }
     }
-    let top = totals.iter().map(|t| units(*t)).max().unwrap_or(0).max(1);
+    let top = totals
+        .iter()
+        .map(|t| units(*t))
+        .max()
+        .unwrap_or(0)
+        .max(UNITS);
     let bottom = chart
         .series
         .iter()
@@ -201,7 +212,7 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
         };
         ctx.configure_mesh()
             .disable_x_mesh()
-            .x_labels(count)
+            .x_labels(count.max(1))
             .x_label_formatter(&label)
             .x_label_style(x_font)
             .y_label_formatter(&tick)
@@ -240,10 +251,11 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
             let colour = colour(s, chart.series.len());
             let mut bars = Vec::new();
             for (i, value) in values.iter().enumerate().take(count) {
-                let height = units(*value);
-                if height == 0 {
+                if value.is_zero() {
                     continue;
                 }
+                // An amount too small to see still has its tooltip.
+                let height = units(*value);
                 let slot = if height > 0 {
                     &mut base[i]
                 } else {
@@ -318,7 +330,7 @@ pub(crate) fn ranked(chart: &Ranked<'_>) -> Result<String> {
         .map(|(_, v)| units(*v))
         .max()
         .unwrap_or(0)
-        .max(1);
+        .max(UNITS);
     let left = chart
         .bars
         .iter()
@@ -327,6 +339,14 @@ pub(crate) fn ranked(chart: &Ranked<'_>) -> Result<String> {
         .unwrap_or(0)
         .min(0);
     let height = 70 + 26 * n.min(40);
+    // Room for the longest label, at about 7 pixels a character.
+    let longest = chart
+        .bars
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_area = u32::try_from(longest).unwrap_or(40).min(40) * 7 + 24;
     let mut svg = String::new();
     let mut tips = Vec::new();
     {
@@ -336,7 +356,7 @@ pub(crate) fn ranked(chart: &Ranked<'_>) -> Result<String> {
             .margin(12)
             .margin_right(28)
             .x_label_area_size(40)
-            .y_label_area_size(290)
+            .y_label_area_size(label_area)
             .build_cartesian_2d(
                 left..right.saturating_add(right / 20),
                 (0..n).into_segmented(),
@@ -354,7 +374,7 @@ pub(crate) fn ranked(chart: &Ranked<'_>) -> Result<String> {
         };
         ctx.configure_mesh()
             .disable_y_mesh()
-            .y_labels(count)
+            .y_labels(count.max(1))
             .y_label_formatter(&label)
             .y_label_style((FONT, 12).into_font().color(&INK))
             .x_label_formatter(&tick)
@@ -427,4 +447,95 @@ pub(crate) fn sparkline(title: &str, points: &[(String, Decimal)]) -> Result<Str
         root.present().map_err(failed(title))?;
     }
     Ok(finish(svg, "spark", title, &tips))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parses(svg: &str) {
+        let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{e}: {svg}"));
+        assert!(
+            doc.root_element()
+                .children()
+                .any(|n| n.has_tag_name("title"))
+        );
+    }
+
+    #[test]
+    fn charts_of_no_bar_or_of_extreme_amounts_are_drawn_not_panicked() {
+        for values in [
+            vec![],
+            vec![Decimal::ZERO],
+            vec![Decimal::MAX, Decimal::MIN, Decimal::new(1, 28)],
+            vec![Decimal::new(-5, 0), Decimal::new(3, 0)],
+        ] {
+            let n = values.len();
+            let chart = Stacked {
+                title: "t",
+                x_desc: "x",
+                labels: vec!["a".to_string(); n],
+                names: vec!["a".to_string(); n],
+                series: vec![
+                    ("s".to_string(), values.clone()),
+                    ("u".to_string(), values.clone()),
+                ],
+                marked: vec![true; n],
+                turn_labels: n > 1,
+            };
+            parses(&stacked(&chart).unwrap());
+            let bars = values.iter().map(|v| ("b".to_string(), *v)).collect();
+            parses(
+                &ranked(&Ranked {
+                    title: "t",
+                    y_desc: "y",
+                    bars,
+                })
+                .unwrap(),
+            );
+            let points: Vec<_> = values.iter().map(|v| ("p".to_string(), *v)).collect();
+            parses(&sparkline("t", &points).unwrap());
+        }
+    }
+
+    #[test]
+    fn each_bar_has_a_tooltip_with_its_exact_amount() {
+        let chart = Stacked {
+            title: "Costs <per> month",
+            x_desc: "Month",
+            labels: vec!["2024-01".to_string(), "2024-02".to_string()],
+            names: vec!["January 2024".to_string(), "February 2024".to_string()],
+            series: vec![(
+                "capacity".to_string(),
+                vec!["1.2345678".parse().unwrap(), "0.0000001".parse().unwrap()],
+            )],
+            marked: vec![false, true],
+            turn_labels: false,
+        };
+        let svg = stacked(&chart).unwrap();
+        parses(&svg);
+        assert!(svg.starts_with(
+            "<svg class=\"chart\" role=\"img\" aria-label=\"Costs &lt;per&gt; month\""
+        ));
+        assert!(!svg.contains("http"));
+        assert!(
+            svg.contains("<title>January 2024, capacity: 1.2345678 ECU (of 1.2345678 ECU)</title>")
+        );
+        assert!(svg.contains(
+            "<title>February 2024, capacity: 0.0000001 ECU (of 0.0000001 ECU), provisional</title>"
+        ));
+    }
+
+    #[test]
+    fn the_palette_darkens_step_by_step() {
+        // Relative luminance, in integer thousandths (Rec. 709 weights): strictly
+        // increasing, so the steps stay apart in grey-scale.
+        let luminance =
+            |c: &RGBColor| 2126 * u32::from(c.0) + 7152 * u32::from(c.1) + 722 * u32::from(c.2);
+        assert!(
+            PALETTE
+                .windows(2)
+                .all(|w| luminance(&w[0]) < luminance(&w[1]))
+        );
+    }
 }

@@ -119,7 +119,7 @@ fn headline(out: &mut String, s: &Summary) {
     );
     let _ = write!(
         out,
-        "<div><dt>Deployments</dt><dd>{}</dd></div>\n<div><dt>Lines</dt><dd>{}</dd></div>\n</dl>\n</section>\n",
+        "<div><dt>Deployments</dt><dd>{} <small>{} lines</small></dd></div>\n</dl>\n</section>\n",
         s.deployments.len(),
         s.lines
     );
@@ -132,7 +132,7 @@ fn monthly(out: &mut String, s: &Summary) -> Result<()> {
         labels: s.months.iter().map(|m| month_label(m.start)).collect(),
         names: s.months.iter().map(|m| month_name(m.start)).collect(),
         series: series(s, &s.months),
-        marked: vec![false; s.months.len()],
+        marked: s.months.iter().map(|m| m.provisional).collect(),
         turn_labels: s.months.len() > 12,
     })?;
     let _ = write!(
@@ -193,15 +193,23 @@ fn daily(out: &mut String, s: &Summary) -> Result<()> {
     let svg = charts::stacked(&Stacked {
         title: "Costs per day in the most recent months",
         x_desc: "Day (UTC)",
+        // A label a week, from the first of each month: every day's name is in its
+        // tooltip.
         labels: s
             .days
             .iter()
-            .map(|d| d.start.strftime("%b %d").to_string())
+            .map(|d| {
+                if matches!(d.start.day(), 1 | 8 | 15 | 22) {
+                    d.start.strftime("%b %-d").to_string()
+                } else {
+                    String::new()
+                }
+            })
             .collect(),
         names: s.days.iter().map(|d| d.start.to_string()).collect(),
         series: series(s, &s.days),
         marked: s.days.iter().map(|d| d.provisional).collect(),
-        turn_labels: true,
+        turn_labels: false,
     })?;
     let provisional = s.days.iter().filter(|d| d.provisional).count();
     let _ = write!(

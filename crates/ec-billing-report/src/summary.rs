@@ -217,6 +217,8 @@ pub(crate) struct Tally {
     unsplit: BTreeMap<Date, Decimal>,
     deployments: BTreeMap<(String, String), BTreeMap<Date, Decimal>>,
     skus: BTreeMap<(String, String), Decimal>,
+    /// The windows that may still be revised: every day in one is provisional.
+    provisional_windows: BTreeSet<(Timestamp, Timestamp)>,
 }
 
 impl Tally {
@@ -232,6 +234,7 @@ impl Tally {
             add_to(&mut self.provisional, cost, || {
                 "the provisional total".to_string()
             })?;
+            self.provisional_windows.insert(line.window);
         }
         self.first = Some(self.first.map_or(start, |first| first.min(start)));
         let end = line.key.period_end;
@@ -258,10 +261,6 @@ impl Tally {
             add_to(slot, cost, || {
                 format!("the cost not split by day in {month}")
             })?;
-            if line.provisional {
-                // Its days are provisional too, whatever their own lines say.
-                self.days.entry(day).or_default().provisional = true;
-            }
         }
         let deployment = self
             .deployments
@@ -309,11 +308,16 @@ impl Tally {
                 }
                 total = add(total, *cost, || format!("the total of {start}"))?;
             }
+            let day = midnight(start);
+            let in_window = |(from, to): &(Timestamp, Timestamp)| {
+                day.is_some_and(|day| *from <= day && day < *to)
+            };
             Ok(Period {
                 start,
                 costs: values,
                 total,
-                provisional: costs.is_some_and(|c| c.provisional),
+                provisional: costs.is_some_and(|c| c.provisional)
+                    || self.provisional_windows.iter().any(in_window),
             })
         };
         let month_periods = months
