@@ -153,6 +153,8 @@ pub(crate) struct Stacked<'a> {
     pub(crate) marked: Vec<bool>,
     /// Whether to draw the axis' labels upright (few bars) or turned.
     pub(crate) turn_labels: bool,
+    /// The chart's height in pixels (its width is the page's).
+    pub(crate) height: u32,
 }
 
 /// Draws `chart`: one segment per series and bar, a legend, tooltips with each
@@ -183,7 +185,8 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
     let mut svg = String::new();
     let mut tips = Vec::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 380)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (960, chart.height.max(160))).into_drawing_area();
         root.fill(&WHITE).map_err(failed(chart.title))?;
         let (plot, side) = root.split_horizontally(770);
         let mut ctx = ChartBuilder::on(&plot)
@@ -482,6 +485,7 @@ mod tests {
                 ],
                 marked: vec![true; n],
                 turn_labels: n > 1,
+                height: 300,
             };
             parses(&stacked(&chart).unwrap());
             let bars = values.iter().map(|v| ("b".to_string(), *v)).collect();
@@ -511,6 +515,7 @@ mod tests {
             )],
             marked: vec![false, true],
             turn_labels: false,
+            height: 300,
         };
         let svg = stacked(&chart).unwrap();
         parses(&svg);

@@ -134,6 +134,7 @@ fn monthly(out: &mut String, s: &Summary) -> Result<()> {
         series: series(s, &s.months),
         marked: s.months.iter().map(|m| m.provisional).collect(),
         turn_labels: s.months.len() > 12,
+        height: 360,
     })?;
     let _ = write!(
         out,
@@ -210,6 +211,7 @@ fn daily(out: &mut String, s: &Summary) -> Result<()> {
         series: series(s, &s.days),
         marked: s.days.iter().map(|d| d.provisional).collect(),
         turn_labels: false,
+        height: 320,
     })?;
     let provisional = s.days.iter().filter(|d| d.provisional).count();
     let _ = write!(
@@ -360,6 +362,7 @@ fn revisions(out: &mut String, s: &Summary) -> Result<()> {
         )],
         marked: vec![false; s.revisions.len()],
         turn_labels: s.revisions.len() > 12,
+        height: 240,
     })?;
     let _ = write!(
         out,
