@@ -72,7 +72,7 @@ async fn figures(db: &std::path::Path) -> Result<Vec<Figure>> {
 async fn build(db: &std::path::Path) -> Result<(usize, u64)> {
     let data = Dataset::standard()
         .with_fleet(DEPLOYMENTS)
-        .with_revisions(SignedDuration::from_hours(24));
+        .with_revisions(SignedDuration::from_hours(72));
     let ledger = Ledger::open(db).await?;
     let settle = SignedDuration::from_hours(14 * 24);
     let (early, late): (Timestamp, Timestamp) = (

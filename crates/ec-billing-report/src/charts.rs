@@ -11,6 +11,7 @@
 use plotters::{
     coord::{Shift, types::RangedCoordi64},
     prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
 };
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 
@@ -192,7 +193,7 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
         let mut ctx = ChartBuilder::on(&plot)
             .margin(12)
             .margin_right(4)
-            .x_label_area_size(if chart.turn_labels { 58 } else { 40 })
+            .x_label_area_size(if chart.turn_labels { 66 } else { 40 })
             .y_label_area_size(78)
             .build_cartesian_2d(
                 (0..n).into_segmented(),
@@ -205,19 +206,20 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
             }
             SegmentValue::Last => String::new(),
         };
-        let x_font = if chart.turn_labels {
-            (FONT, 11)
-                .into_font()
-                .transform(FontTransform::Rotate270)
-                .color(&INK)
-        } else {
-            (FONT, 12).into_font().color(&INK)
+        // Turned labels are drawn below (plotters' mesh centres a turned label on its
+        // tick, half of it inside the plot); upright ones by the mesh.
+        let upright = |v: &SegmentValue<u32>| {
+            if chart.turn_labels {
+                String::new()
+            } else {
+                label(v)
+            }
         };
         ctx.configure_mesh()
             .disable_x_mesh()
             .x_labels(count.max(1))
-            .x_label_formatter(&label)
-            .x_label_style(x_font)
+            .x_label_formatter(&upright)
+            .x_label_style((FONT, 12).into_font().color(&INK))
             .y_label_formatter(&tick)
             .y_labels(6)
             .y_label_style((FONT, 12).into_font().color(&INK))
@@ -229,6 +231,20 @@ pub(crate) fn stacked(chart: &Stacked<'_>) -> Result<String> {
             .axis_style(INK)
             .draw()
             .map_err(failed(chart.title))?;
+        if chart.turn_labels {
+            // Turned a quarter left, its end just below the axis: it reads upwards.
+            let font = (FONT, 12)
+                .into_font()
+                .transform(FontTransform::Rotate270)
+                .color(&INK)
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            for i in 0..n {
+                let (x, y) = ctx.backend_coord(&(SegmentValue::CenterOf(i), bottom));
+                let text = label(&SegmentValue::CenterOf(i));
+                plot.draw(&Text::new(text, (x, y + 6), font.clone()))
+                    .map_err(failed(chart.title))?;
+            }
+        }
         let high = top.saturating_add(top / 12);
         ctx.draw_series(
             chart

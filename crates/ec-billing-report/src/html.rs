@@ -61,12 +61,12 @@ pub(crate) fn page(summary: &Summary) -> Result<String> {
         |(from, to)| format!("{} to {} (UTC, end excluded)", instant(from), instant(to)),
     );
     let mut out = String::with_capacity(256 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Elastic Cloud costs: {org}, {range}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <header>\n<h1>Elastic Cloud costs</h1>\n<p class=\"subtitle\">{org} · {range}</p>\n</header>\n<main>\n",
+         <header>\n<h1>Elastic Cloud costs</h1>\n<p class=\"subtitle\">{org} · {range}</p>\n</header>\n<main>",
         org = xml(&organizations),
         range = xml(&range),
     );
@@ -96,30 +96,30 @@ fn headline(out: &mut String, s: &Summary) {
             .map(|p| p.round_dp(1))
     };
     out.push_str("<section id=\"headline\">\n<h2>Total</h2>\n<dl class=\"figures\">\n");
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<div><dt>Total</dt><dd><span class=\"amount\" id=\"total\">{}</span> ECU</dd></div>\n",
+        "<div><dt>Total</dt><dd><span class=\"amount\" id=\"total\">{}</span> ECU</dd></div>",
         amount(s.total)
     );
     if let Some(billing) = &s.billing {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div><dt>In {code}, at {rate} per ECU</dt><dd><span class=\"amount\" id=\"billed\">{}</span> {code}</dd></div>\n",
+            "<div><dt>In {code}, at {rate} per ECU</dt><dd><span class=\"amount\" id=\"billed\">{}</span> {code}</dd></div>",
             amount(billing.total),
             code = xml(&billing.currency),
             rate = amount(billing.per_ecu),
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<div><dt>Still provisional</dt><dd><span class=\"amount\" id=\"provisional\">{}</span> ECU \
-         <small>({} of the total, may still be revised)</small></dd></div>\n",
+         <small>({} of the total, may still be revised)</small></dd></div>",
         amount(s.provisional),
         share(provisional_share),
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<div><dt>Deployments</dt><dd>{} <small>{} lines</small></dd></div>\n</dl>\n</section>\n",
+        "<div><dt>Deployments</dt><dd>{} <small>{} lines</small></dd></div>\n</dl>\n</section>",
         s.deployments.len(),
         s.lines
     );
@@ -159,7 +159,7 @@ fn monthly(out: &mut String, s: &Summary) -> Result<()> {
         for cost in &month.costs {
             let _ = write!(out, "<td class=\"num\">{}</td>", amount(*cost));
         }
-        let _ = write!(out, "<td class=\"num\">{}</td></tr>\n", amount(month.total));
+        let _ = writeln!(out, "<td class=\"num\">{}</td></tr>", amount(month.total));
     }
     out.push_str("</tbody>\n</table>\n</details>\n</section>\n");
     Ok(())
@@ -299,7 +299,7 @@ fn deployments(out: &mut String, s: &Summary) -> Result<()> {
             .map(|(m, v)| (month_name(m.start), *v))
             .collect();
         let spark = charts::sparkline(&format!("{name}, per month"), &points)?;
-        let _ = write!(out, "<td>{spark}</td></tr>\n");
+        let _ = writeln!(out, "<td>{spark}</td></tr>");
     }
     out.push_str("</tbody>\n</table>\n");
     if last_two.is_some() {
@@ -322,16 +322,16 @@ fn skus(out: &mut String, s: &Summary) -> Result<()> {
             .map(|k| (label(&k.sku, 36), k.total))
             .collect(),
     })?;
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<section id=\"skus\">\n<h2>Top SKUs by cost</h2>\n<figure>\n{svg}</figure>\n<table>\n\
          <thead><tr><th>SKU</th><th>Dimension</th><th class=\"num\">Total (ECU)</th>\
-         <th class=\"num\">Share</th></tr></thead>\n<tbody>\n"
+         <th class=\"num\">Share</th></tr></thead>\n<tbody>"
     );
     for k in &s.skus {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             xml(&label(&k.sku, 80)),
             xml(&label(&k.dimension, 40)),
             amount(k.total),
@@ -364,9 +364,9 @@ fn revisions(out: &mut String, s: &Summary) -> Result<()> {
         turn_labels: s.revisions.len() > 12,
         height: 240,
     })?;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<section id=\"revisions\">\n<h2>Revisions of provisional costs</h2>\n<figure>\n{svg}</figure>\n"
+        "<section id=\"revisions\">\n<h2>Revisions of provisional costs</h2>\n<figure>\n{svg}</figure>"
     );
     let revised: Vec<_> = s.revisions.iter().filter(|r| r.count > 0).collect();
     if revised.is_empty() {
@@ -378,9 +378,9 @@ fn revisions(out: &mut String, s: &Summary) -> Result<()> {
          <th class=\"num\">Net change (ECU)</th><th class=\"num\">Moved (ECU)</th></tr></thead>\n<tbody>\n",
     );
     for r in revised {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             r.month.map(month_name).unwrap_or_default(),
             r.count,
             signed(r.net),

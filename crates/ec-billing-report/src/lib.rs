@@ -202,3 +202,36 @@ impl Report {
 pub fn html(summary: &Summary) -> Result<String> {
     html::page(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crate's sources, by file.
+    const SOURCES: [(&str, &str); 6] = [
+        ("lib.rs", include_str!("lib.rs")),
+        ("charts.rs", include_str!("charts.rs")),
+        ("error.rs", include_str!("error.rs")),
+        ("html.rs", include_str!("html.rs")),
+        ("summary.rs", include_str!("summary.rs")),
+        ("text.rs", include_str!("text.rs")),
+    ];
+
+    #[test]
+    fn only_the_charts_name_plotters_and_no_file_holds_a_float() {
+        for (file, text) in SOURCES {
+            // Code, not comments, docs or this test's own words.
+            let code: String = text
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .filter(|line| !line.contains("SOURCES") && !line.contains("float_type"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if file != "charts.rs" {
+                let plotters = concat!("plotters", "::");
+                assert!(!code.contains(plotters), "{file} names plotters");
+            }
+            for float_type in ["f32", "f64"] {
+                assert!(!code.contains(float_type), "{file} holds an {float_type}");
+            }
+        }
+    }
+}
