@@ -522,3 +522,59 @@ pub(crate) fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
     }
     Decimal::try_from_i128_with_scale(mantissa, scale).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_month_the_range_touches_is_named_across_a_year_end() {
+        let months = months_of(at("2023-11-15T00:00:00Z"), at("2024-02-01T00:00:00Z"));
+        let names: Vec<String> = months.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["2023-11-01", "2023-12-01", "2024-01-01"]);
+        assert_eq!(
+            months_of(at("2024-01-01T00:00:00Z"), at("2024-01-01T00:00:01Z")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn dimensions_past_eight_are_folded_into_other_and_none_is_counted_twice() {
+        let mut totals = BTreeMap::new();
+        for i in 0..10_i64 {
+            totals.insert((LineType::Dts, format!("kind{i}")), Decimal::from(i));
+        }
+        // A resource kind and a DTS kind a server named alike are one dimension.
+        totals.insert((LineType::Dts, "data_out".to_string()), Decimal::ONE);
+        totals.insert((LineType::Dts, "data out".to_string()), Decimal::ONE);
+        let (names, column) = columns(&totals);
+        assert_eq!(names.len(), MAX_DIMENSIONS);
+        assert_eq!(names.last().map(String::as_str), Some("other"));
+        assert!(names.contains(&"kind9".to_string()) && !names.contains(&"kind0".to_string()));
+        assert_eq!(column["kind0"], MAX_DIMENSIONS - 1);
+        assert_eq!(column.len(), 11);
+    }
+
+    #[test]
+    fn shares_and_prices_are_exact_or_refused() {
+        assert_eq!(
+            percent(Decimal::ONE, Decimal::from(3)),
+            Some("33.3".parse().unwrap())
+        );
+        assert_eq!(percent(Decimal::ONE, Decimal::ZERO), None);
+        assert_eq!(
+            exact_mul("12.5".parse().unwrap(), "0.92".parse().unwrap()),
+            Some("11.5".parse().unwrap())
+        );
+        // 28 decimal places times 2 more: the product would be rounded, so it is refused.
+        assert_eq!(
+            exact_mul(Decimal::new(1, 28), "0.33".parse().unwrap()),
+            None
+        );
+        assert_eq!(exact_mul(Decimal::MAX, Decimal::TWO), None);
+    }
+}
