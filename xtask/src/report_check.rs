@@ -74,7 +74,7 @@ pub(crate) fn run(keep: Option<&Path>) -> Result<()> {
 
     let url = format!("file://{}", page.display());
     let dom = run_ok(
-        Command::new(&chromium)
+        browser(&chromium)
             .args(browser_flags())
             .arg("--dump-dom")
             .arg(&url),
@@ -85,7 +85,7 @@ pub(crate) fn run(keep: Option<&Path>) -> Result<()> {
     let shot = work.join("report.png");
     let _ = std::fs::remove_file(&shot);
     run_ok(
-        Command::new(&chromium)
+        browser(&chromium)
             .args(browser_flags())
             .arg(format!("--window-size={WINDOW}"))
             .arg(format!("--screenshot={}", shot.display()))
@@ -108,7 +108,7 @@ pub(crate) fn run(keep: Option<&Path>) -> Result<()> {
     if let Some(keep) = keep {
         // The README's: the whole page at three quarters of its size (a small file).
         run_ok(
-            Command::new(&chromium)
+            browser(&chromium)
                 .args(&browser_flags()[..6])
                 .args([
                     "--force-device-scale-factor=0.75",
@@ -145,6 +145,14 @@ fn chromium() -> Result<PathBuf> {
         bail!("no chromium: install it (apt-get install -y chromium) or set CHROMIUM");
     }
     Ok(PathBuf::from(path))
+}
+
+/// Chromium, ended if it runs past two minutes (coreutils' `timeout`): a browser that
+/// hangs fails the check instead of holding CI.
+fn browser(chromium: &Path) -> Command {
+    let mut command = Command::new("timeout");
+    command.args(["--kill-after=10", "120"]).arg(chromium);
+    command
 }
 
 /// Headless, with no network of its own. (The page holds no script at all, which the
