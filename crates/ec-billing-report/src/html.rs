@@ -60,15 +60,22 @@ pub(crate) fn page(summary: &Summary) -> Result<String> {
         || "no cost recorded".to_string(),
         |(from, to)| format!("{} to {} (UTC, end excluded)", instant(from), instant(to)),
     );
+    let fetched = summary.as_of.map_or_else(String::new, |at| {
+        format!(
+            " · as fetched up to {}",
+            at.round(jiff::Unit::Second).unwrap_or(at)
+        )
+    });
     let mut out = String::with_capacity(256 * 1024);
     let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Elastic Cloud costs: {org}, {range}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <header>\n<h1>Elastic Cloud costs</h1>\n<p class=\"subtitle\">{org} · {range}</p>\n</header>\n<main>",
+         <header>\n<h1>Elastic Cloud costs</h1>\n<p class=\"subtitle\">{org} · {range}{fetched}</p>\n</header>\n<main>",
         org = xml(&organizations),
         range = xml(&range),
+        fetched = xml(&fetched),
     );
     headline(&mut out, summary);
     monthly(&mut out, summary)?;

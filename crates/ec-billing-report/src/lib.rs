@@ -151,7 +151,7 @@ impl Report {
     }
 
     /// The report's figures, read from `ledger` in one pass over its lines (memory
-    /// holds one window of lines, and the sums) and its revisions.
+    /// holds one window of lines, and the sums), its revisions and its windows' records.
     ///
     /// # Errors
     ///
@@ -183,8 +183,15 @@ impl Report {
         }
         read.map_err(Error::Ledger)?;
         let revisions = ledger.revisions(&query).await.map_err(Error::Ledger)?;
+        let as_of = ledger
+            .windows(&query)
+            .await
+            .map_err(Error::Ledger)?
+            .iter()
+            .map(|w| w.fetched_at)
+            .max();
         let rate = self.currency.as_ref().map(|(c, r)| (c.as_str(), *r));
-        tally.finish((self.from, self.to), &revisions, rate)
+        tally.finish((self.from, self.to), &revisions, rate, as_of)
     }
 
     /// The report's page, from `ledger`.

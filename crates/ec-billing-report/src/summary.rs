@@ -27,6 +27,8 @@ pub struct Summary {
     pub range: Option<(Timestamp, Timestamp)>,
     /// How many lines were read.
     pub lines: u64,
+    /// When the ledger last fetched any window in the query: how fresh the figures are.
+    pub as_of: Option<Timestamp>,
     /// The grand total.
     pub total: Decimal,
     /// The part of it from windows that may still be revised.
@@ -286,6 +288,7 @@ impl Tally {
         range: (Option<Timestamp>, Option<Timestamp>),
         revisions: &[Revision],
         rate: Option<(&str, Decimal)>,
+        as_of: Option<Timestamp>,
     ) -> Result<Summary> {
         let from = range.0.or_else(|| {
             self.first
@@ -413,6 +416,7 @@ impl Tally {
             organizations: self.organizations.into_iter().collect(),
             range,
             lines: self.lines,
+            as_of,
             total: self.total,
             provisional: self.provisional,
             billing,
