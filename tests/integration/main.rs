@@ -79,3 +79,7 @@ mod ledger_postgres;
 
 // The FOCUS dataset: Parquet read back exactly, periods rewritten only when changed.
 mod focus_dataset;
+
+// The cost report: exact totals in the text, one chart per section, valid SVG, nothing
+// outside the page, server text escaped.
+mod report;

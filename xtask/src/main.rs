@@ -5,10 +5,12 @@
 //! - `codegen --check`: regenerate in memory and fail, with a diff, when a committed file is stale.
 //! - `bench [--quick] [--only NAMES]`: build the benchmarks optimized, run them, write `target/bench/results.json`.
 //! - `focus-check`: run the FinOps Foundation's focus-validator over the FOCUS export of the simulator, in every dialect.
+//! - `report-check [--screenshot FILE]`: the cost report of the simulator in headless Chromium: its DOM and a screenshot.
 
 mod bench;
 mod codegen;
 mod focus_check;
+mod report_check;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,10 @@ tasks:
                      run the benchmarks (or those named); write target/bench/results.json
   focus-check        the FinOps Foundation's focus-validator over the FOCUS export of
                      the simulator, in every dialect (installs it in target/ once)
+  report-check [--screenshot FILE]
+                     the cost report of the simulator in headless Chromium: the DOM
+                     has every chart and the totals, the screenshot is not blank
+                     (and is kept as FILE)
 ";
 
 /// `[--quick] [--only NAMES]`, in any order.
@@ -44,6 +50,10 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::write_all(),
         ["codegen", "--check"] => codegen::check_all(),
         ["focus-check"] => focus_check::run(),
+        ["report-check"] => report_check::run(None),
+        ["report-check", "--screenshot", file] => {
+            report_check::run(Some(std::path::Path::new(file)))
+        }
         ["bench", rest @ ..] => match bench_args(rest) {
             Some((quick, only)) => bench::run(quick, only),
             None => {

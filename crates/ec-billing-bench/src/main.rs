@@ -14,6 +14,7 @@ mod focus;
 mod json_decode;
 mod ledger;
 mod pacing_matrix;
+mod report;
 
 use anyhow::{Context, Result, bail, ensure};
 use ec_billing::{
@@ -123,6 +124,9 @@ fn main() -> Result<()> {
     }
     if wanted("focus") {
         figures.extend(runtime.block_on(focus::run(size))?);
+    }
+    if wanted("report") {
+        figures.extend(runtime.block_on(report::run())?);
     }
 
     print_table(&figures);

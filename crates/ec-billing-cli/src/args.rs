@@ -113,6 +113,10 @@ enum Command {
     /// Writes a ledger's lines to stdout: FOCUS 1.2 CSV, plain CSV, or JSON. Needs no
     /// key and no network.
     Export(ExportArgs),
+    /// Writes one self-contained HTML page of charts from a ledger: months by
+    /// dimension, recent days, deployments, top SKUs, revisions. Needs no key and no
+    /// network.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +322,8 @@ pub(crate) enum Task {
     Sync(SyncTask),
     /// `export`.
     Export(ExportTask),
+    /// `report`.
+    Report(crate::report::ReportTask),
 }
 
 /// How to reach the API, for the commands that do.
@@ -498,6 +504,7 @@ impl Cli {
         let (target, window, job) = match command {
             Command::Sync(args) => return self.sync(args).map(Task::Sync),
             Command::Export(args) => return export(args).map(Task::Export),
+            Command::Report(args) => return crate::report::checked(args).map(Task::Report),
             Command::Items(a) => (a.target, a.window, Job::Items { csv: a.csv }),
             Command::Charts(a) => {
                 let bucketing = match a.bucketing {

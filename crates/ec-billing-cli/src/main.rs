@@ -18,6 +18,7 @@ mod args;
 mod json;
 mod ledger;
 mod output;
+mod report;
 
 use std::{
     io::{IsTerminal, Write},
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     let settings = match &task {
         Task::Fetch(plan) => Some(&plan.client),
         Task::Sync(sync) => Some(&sync.client),
-        Task::Export(_) => None,
+        Task::Export(_) | Task::Report(_) => None,
     };
     let key = match settings.map(|s| &s.connection) {
         Some(Connection::Api { key, .. }) => Some(key.clone()),
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         Task::Fetch(plan) => runtime.block_on(run(plan, &progress)),
         Task::Sync(sync) => runtime.block_on(ledger::sync(sync, &progress)),
         Task::Export(export) => runtime.block_on(ledger::export(export)),
+        Task::Report(report) => runtime.block_on(report::run(report)),
     };
     progress.finish_and_clear();
     match outcome {

@@ -1823,3 +1823,81 @@ fn export_writes_a_focus_dataset_folder_per_billing_period_with_a_manifest() {
     assert!(std::path::Path::new(&dir).join("manifest.json").is_file());
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
 }
+
+#[test]
+fn report_writes_one_self_contained_page_with_the_exact_total_and_refuses_bad_input() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("report");
+    let db = scratch.file("costs.db");
+    let out = scratch.file("report.html");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+
+    let report = ec_billing()
+        .args([
+            "report",
+            "--db",
+            &db,
+            "--org",
+            "acme",
+            "--deployment",
+            "staging",
+            "--rate-per-ecu",
+            "0.5",
+            "--currency",
+            "EUR",
+            "--out",
+            &out,
+        ])
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", stderr(&report));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page:.200}");
+    let total = sim.total("staging", "2024-01-01", "2024-04-01");
+    assert!(page.contains(&format!("id=\"total\">{}</span> ECU", total.normalize())));
+    let billed = (total * Decimal::new(5, 1)).normalize();
+    assert!(page.contains(&format!("id=\"billed\">{billed}</span> EUR")));
+    for outside in ["http://", "https://", "<script", "src="] {
+        assert!(!page.contains(outside), "{outside}");
+    }
+    assert!(!std::path::Path::new(&format!("{out}.part")).exists());
+
+    // Bad input: exit 2, before the ledger is opened, and no page.
+    let refused = scratch.file("refused.html");
+    for bad in [
+        &["--from", "2024-02-01", "--to", "2024-01-01"][..],
+        &["--rate-per-ecu", "1e3"],
+        &["--rate-per-ecu", "1", "--currency", "euro"],
+    ] {
+        let output = ec_billing()
+            .args([
+                "report",
+                "--db",
+                &scratch.file("missing.db"),
+                "--out",
+                &refused,
+            ])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stderr(&output).lines().count(), 1, "{bad:?}");
+    }
+    let missing = ec_billing()
+        .args([
+            "report",
+            "--db",
+            &scratch.file("missing.db"),
+            "--out",
+            &refused,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(!std::path::Path::new(&refused).exists());
+}

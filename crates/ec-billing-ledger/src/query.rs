@@ -279,6 +279,44 @@ impl Ledger {
         Ok(lines)
     }
 
+    /// Calls `each` with every line in `query`, in the order of [`lines`](Self::lines),
+    /// streaming: what a report or a sum over a large ledger reads, in the memory of a
+    /// few thousand lines whatever the ledger's size. Every window is checked against
+    /// its record (its lines' count, sum and digest) before any line is given: a first
+    /// pass over one snapshot checks, a second gives.
+    ///
+    /// ```no_run
+    /// # async fn run() -> ec_billing_ledger::Result<()> {
+    /// use ec_billing_ledger::{Ledger, Query};
+    ///
+    /// let ledger = Ledger::open_read_only("costs.db").await?;
+    /// let mut lines = 0_u64;
+    /// ledger.for_each_line(&Query::all(), |_line| {
+    ///     lines += 1;
+    ///     Ok(())
+    /// }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`lines`](Self::lines); and the first error `each` returns, which ends the
+    /// read.
+    pub async fn for_each_line(
+        &self,
+        query: &Query,
+        mut each: impl FnMut(LedgerLine) -> Result<()>,
+    ) -> Result<()> {
+        self.each_line(query, 2, |pass, line| {
+            if pass == 0 {
+                return Ok(());
+            }
+            each(line.to_ledger_line())
+        })
+        .await
+    }
+
     /// Calls `each` with every line in `query`, `passes` times over one snapshot,
     /// streaming: memory holds a few thousand lines, whatever the size of a window or
     /// of the ledger.

@@ -1,0 +1,138 @@
+//! `ec-billing report`: one self-contained HTML page of charts from the ledger.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Args, builder::TypedValueParser as _};
+use ec_billing::{Decimal, escape};
+use ec_billing_ledger::Ledger;
+use ec_billing_report::Report;
+
+use crate::{Outcome, args::DbLocation};
+
+/// The flags of `report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The ledger: a SQLite file, or a postgres:// URL (or EC_LEDGER_DB).
+    #[arg(
+        long,
+        env = "EC_LEDGER_DB",
+        hide_env_values = true,
+        value_name = "PATH|URL",
+        value_parser = clap::builder::PathBufValueParser::new().map(DbLocation)
+    )]
+    db: DbLocation,
+
+    /// Only this organization.
+    #[arg(long = "org", value_name = "ORG")]
+    organization: Option<String>,
+
+    /// Only these deployments (repeat); default: all.
+    #[arg(long = "deployment", value_name = "DEP")]
+    deployments: Vec<String>,
+
+    /// Lines whose period starts at or after this instant; default: the first month
+    /// the ledger holds.
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+
+    /// Lines whose period starts before this instant; default: the end of what the
+    /// ledger holds.
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+
+    /// The HTML file to write (replaced whole, never left half-written).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+
+    /// With --rate-per-ecu: the billing currency (ISO 4217) the total is also given in.
+    #[arg(long, default_value = "USD", value_name = "CODE")]
+    currency: String,
+
+    /// Also give the total in the billing currency, at this amount of it per ECU.
+    #[arg(long, value_name = "DECIMAL")]
+    rate_per_ecu: Option<String>,
+}
+
+/// What `report` does, checked.
+#[derive(Debug)]
+pub(crate) struct ReportTask {
+    db: DbLocation,
+    report: Report,
+    out: PathBuf,
+}
+
+/// `report`, checked: a bad range, currency or rate is refused before the ledger is
+/// opened.
+pub(crate) fn checked(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::Error>> {
+    let mut report = Report::new().deployments(args.deployments);
+    if let Some(organization) = args.organization {
+        report = report.organization(organization);
+    }
+    let from = args
+        .from
+        .as_deref()
+        .map(ec_billing::parse_instant)
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(ec_billing::parse_instant)
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(format!("invalid range: --from {from} is not before --to {to}").into());
+    }
+    if let Some(from) = from {
+        report = report.from(from);
+    }
+    if let Some(to) = to {
+        report = report.to(to);
+    }
+    if let Some(rate) = &args.rate_per_ecu {
+        // Plain decimal text only (`0.92`), read without rounding.
+        let text = rate.trim();
+        let rate = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.')
+            .then(|| Decimal::from_str_exact(text).ok())
+            .flatten()
+            .ok_or_else(|| {
+                format!(
+                    "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most \
+                     28 decimal places",
+                    escape(rate).truncate(40)
+                )
+            })?;
+        report = report.billing_currency(args.currency.trim(), rate)?;
+    }
+    Ok(ReportTask {
+        db: args.db,
+        report,
+        out: args.out,
+    })
+}
+
+/// Writes the report's page to its file, through a file beside it renamed into place.
+pub(crate) async fn run(task: ReportTask) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open_read_only(&task.db).await?;
+    let page = task.report.render(&ledger).await?;
+    let shown = escape(&task.out.display().to_string())
+        .truncate(200)
+        .to_string();
+    let mut part = task.out.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let written = std::fs::File::create(&part).and_then(|mut file| {
+        file.write_all(page.as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(err) = written.and_then(|()| std::fs::rename(&part, &task.out)) {
+        let _ = std::fs::remove_file(&part);
+        return Err(err).with_context(|| format!("cannot write {shown}"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "Report {shown}: {} bytes", page.len());
+    Ok(Outcome::Complete)
+}
