@@ -42,10 +42,10 @@ pub(super) fn schema(columns: &[&str], digits: &[(u32, u32)]) -> Result<String> 
                 }
                 // The physical type the format recommends for the precision: 32-bit
                 // integers to 9 digits, 64-bit to 18, 16 bytes beyond.
-                let physical = match precision {
-                    ..=9 => "INT32",
-                    ..=18 => "INT64",
-                    _ => "FIXED_LEN_BYTE_ARRAY (16)",
+                let physical = match Physical::of(precision) {
+                    Physical::Int32 => "INT32",
+                    Physical::Int64 => "INT64",
+                    Physical::Bytes16 => "FIXED_LEN_BYTE_ARRAY (16)",
                 };
                 format!("  OPTIONAL {physical} {column} (DECIMAL({precision},{scale}));\n")
             }
@@ -88,10 +88,12 @@ enum Physical {
 
 impl Physical {
     fn of(precision: u32) -> Self {
-        match precision {
-            ..=9 => Self::Int32,
-            ..=18 => Self::Int64,
-            _ => Self::Bytes16,
+        if precision <= 9 {
+            Self::Int32
+        } else if precision <= 18 {
+            Self::Int64
+        } else {
+            Self::Bytes16
         }
     }
 }
