@@ -21,8 +21,7 @@ use crate::{
     query::{Query, Revision},
 };
 pub(crate) use values::{
-    Access, JournalEnd, Scanned, StoredLines, StoredWindow, WindowChunks, WindowUpdate,
-    WindowWrite, parse_window, window_text,
+    Access, JournalEnd, Scanned, StoredLines, StoredWindow, WindowUpdate, WindowWrite, window_text,
 };
 
 /// Held while a sync or a record writes: for SQLite the whole file, for PostgreSQL
@@ -197,7 +196,7 @@ mod tests {
                 .join("\n");
             for (driver, owner) in [
                 ("rusqlite", "store/sqlite/"),
-                ("tokio_postgres", "store/postgres.rs"),
+                ("tokio_postgres", "store/postgres/"),
             ] {
                 if !file.starts_with(owner) {
                     assert!(
