@@ -3,7 +3,6 @@
 //! the same queue, after the writes sent before it.
 
 use std::{
-    fmt,
     path::{Path, PathBuf},
     thread::JoinHandle,
 };
@@ -26,14 +25,6 @@ pub(super) struct Worker {
     shown: PathBuf,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-}
-
-impl fmt::Debug for Worker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Worker")
-            .field("shown", &self.shown)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Drop for Worker {
