@@ -124,6 +124,7 @@ mod error;
 mod export;
 mod plan;
 mod query;
+mod read;
 mod record;
 mod store;
 mod sync;

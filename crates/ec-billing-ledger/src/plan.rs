@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 
 use crate::{
     error::{Error, Result},
-    store::StoredWindow,
+    store::values::StoredWindow,
 };
 
 /// What the ledger holds of a window of the range.

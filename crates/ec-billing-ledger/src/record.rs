@@ -360,7 +360,7 @@ impl Tally {
     /// Whether the count and the sum agree with a record's (not the digest).
     pub(crate) fn lines_and_total_match(&self, lines: i64, total: &str) -> bool {
         i64::try_from(self.lines).ok() == Some(lines)
-            && matches!((&self.sum, crate::query::decimal(total)), (Some(sum), Some(total)) if *sum == total)
+            && matches!((&self.sum, crate::text::parse_decimal_text(total)), (Some(sum), Some(total)) if *sum == total)
     }
 
     /// The digest as the record stores it.
@@ -378,7 +378,7 @@ impl Tally {
             ));
         }
         let sum = self.sum.map(|s| s.to_string());
-        let same_total = match (&self.sum, crate::query::decimal(total)) {
+        let same_total = match (&self.sum, crate::text::parse_decimal_text(total)) {
             (Some(sum), Some(total)) => *sum == total,
             _ => false,
         };

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    query::LineOf,
+    read::LineOf,
     record::{LineKey, LineType},
 };
 

@@ -17,7 +17,8 @@ pub(crate) use pricing::check_line;
 use crate::{
     Ledger,
     error::{Error, FileError, Result},
-    query::{LineOf, Query},
+    query::Query,
+    read::LineOf,
 };
 
 /// The format of an export.
@@ -239,7 +240,7 @@ impl Ledger {
 enum Writer<W: Write> {
     Focus {
         out: std::io::BufWriter<W>,
-        csv: FocusCsv,
+        csv: Box<FocusCsv>,
         header: &'static [&'static str],
         started: bool,
     },
@@ -287,7 +288,7 @@ impl<W: Write> Writer<W> {
         match format {
             ExportFormat::Focus => Self::Focus {
                 out: std::io::BufWriter::with_capacity(1 << 16, out),
-                csv: FocusCsv::default(),
+                csv: Box::default(),
                 header: version.columns(),
                 started: false,
             },

@@ -9,7 +9,7 @@
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
-mod values;
+pub(crate) mod values;
 
 use std::time::Duration;
 

@@ -8,9 +8,9 @@ use tokio_postgres::Row;
 use super::{error::corrupt, sql::micros};
 use crate::{
     error::Result,
-    query::decimal,
     record::{AnswerLine, LineKey, LineType},
     store::values::StoredWindow,
+    text::parse_decimal_text as decimal,
 };
 
 /// The columns of a window's record, as [`PostgresStore::stored_window`] reads them.

@@ -200,13 +200,13 @@ pub(super) fn instant(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp
 
 fn money(row: &Row<'_>, index: usize) -> rusqlite::Result<Decimal> {
     let text = row.get_ref(index)?.as_str()?;
-    crate::query::decimal(text).ok_or_else(|| invalid(index, text))
+    crate::text::parse_decimal_text(text).ok_or_else(|| invalid(index, text))
 }
 
 pub(super) fn optional_money(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Decimal>> {
     row.get_ref(index)?
         .as_str_or_null()?
-        .map(|text| crate::query::decimal(text).ok_or_else(|| invalid(index, text)))
+        .map(|text| crate::text::parse_decimal_text(text).ok_or_else(|| invalid(index, text)))
         .transpose()
 }
 
