@@ -9,6 +9,10 @@ use ec_billing::{ApiKey, Bucketing, DateRange, Decimal, Format, Pacing, RetryPol
 use ec_billing_ledger::{Export, ExportFormat, Query, SyncPlan};
 use jiff::{SignedDuration, Timestamp};
 
+/// What `--simulate` says in a binary built without the simulator.
+const WITHOUT_SIMULATOR: &str = "--simulate: this ec-billing was built without the simulator \
+     (cargo feature `simulate`): install it with default features to use --simulate";
+
 /// Itemized costs and usage charts of Elastic Cloud deployments.
 ///
 /// Every instant is UTC and every range is half-open, [from, to). Dates are
@@ -41,12 +45,14 @@ pub(crate) struct Cli {
     /// serves organization acme with deployments prod, staging and "we/ird id", and
     /// organization globex with search; EC_BASE_URL is ignored, --base-url refused.
     #[arg(long, global = true)]
+    #[cfg_attr(not(feature = "simulate"), arg(hide = true))]
     pub(crate) simulate: bool,
 
     /// With --simulate: the instant the simulator and `sync` take as now (what the
     /// simulator has published by then, which windows have settled). For demos and
     /// replays.
     #[arg(long, global = true, value_name = "T")]
+    #[cfg_attr(not(feature = "simulate"), arg(hide = true))]
     simulate_at: Option<String>,
 
     /// Whether --base-url was given on the command line (not from EC_BASE_URL).
@@ -394,6 +400,7 @@ pub(crate) struct Plan {
 /// Where requests go. `Debug` shows the base URL only as it may be printed, and no key.
 pub(crate) enum Connection {
     /// The embedded simulator.
+    #[cfg(feature = "simulate")]
     Simulator,
     /// A real API (or anything that speaks it).
     Api {
@@ -405,6 +412,7 @@ pub(crate) enum Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            #[cfg(feature = "simulate")]
             Self::Simulator => f.write_str("Simulator"),
             Self::Api { base_url, key } => f
                 .debug_struct("Api")
@@ -446,6 +454,9 @@ impl Cli {
 
     /// How to reach the API, checked.
     fn client_settings(&mut self) -> Result<ClientSettings, Box<dyn std::error::Error>> {
+        if !cfg!(feature = "simulate") && (self.simulate || self.simulate_at.is_some()) {
+            return Err(WITHOUT_SIMULATOR.into());
+        }
         let pacing: Pacing = self.pacing.parse()?;
         let simulate_at = match (&self.simulate_at, self.simulate) {
             (None, _) => None,
@@ -458,7 +469,12 @@ impl Cli {
                     "--simulate serves its own base URL: drop --base-url, or --simulate".into(),
                 );
             }
-            Connection::Simulator
+            #[cfg(feature = "simulate")]
+            {
+                Connection::Simulator
+            }
+            #[cfg(not(feature = "simulate"))]
+            return Err(WITHOUT_SIMULATOR.into());
         } else {
             let key = self
                 .api_key

@@ -24,7 +24,6 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::Context;
 use ec_billing::{Client, Format};
 use futures_util::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -310,6 +309,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     }
     let key = match &plan.client.connection {
         Connection::Api { key, .. } => Some(key),
+        #[cfg(feature = "simulate")]
         Connection::Simulator => None,
     };
     let outcome = if failures.is_empty() {
@@ -361,18 +361,25 @@ async fn collect<T>(
 }
 
 /// How long after a day ends the embedded simulator revises its costs.
+#[cfg(feature = "simulate")]
 const SIMULATED_REVISION_DELAY: jiff::SignedDuration = jiff::SignedDuration::from_hours(3 * 24);
+
+/// What keeps the embedded simulator running until the end of the run.
+#[cfg(feature = "simulate")]
+type SimulatorGuard = ec_billing_sim::RunningSimulator;
+/// Nothing: this binary has no simulator.
+#[cfg(not(feature = "simulate"))]
+type SimulatorGuard = std::convert::Infallible;
 
 /// The client, and the simulator it talks to when `--simulate` (kept alive until the
 /// end of the run).
-async fn connect(
-    plan: &ClientSettings,
-) -> anyhow::Result<(Client, Option<ec_billing_sim::RunningSimulator>)> {
+async fn connect(plan: &ClientSettings) -> anyhow::Result<(Client, Option<SimulatorGuard>)> {
     let builder = Client::builder()
         .concurrency(plan.concurrency)
         .retry_policy(plan.retry.clone())
         .pacing(plan.pacing);
     match &plan.connection {
+        #[cfg(feature = "simulate")]
         Connection::Simulator => {
             // The standard data, revised three days after each day ends, as Elastic
             // revises recent costs.
@@ -381,7 +388,10 @@ async fn connect(
             if let Some(now) = plan.simulate_at {
                 sim = sim.now(now);
             }
-            let sim = sim.start().await.context("cannot start the simulator")?;
+            let sim = sim
+                .start()
+                .await
+                .map_err(|err| anyhow::Error::new(err).context("cannot start the simulator"))?;
             let key = ec_billing::ApiKey::new(sim.api_key())?;
             let client = builder.base_url(sim.base_url()).api_key(key).build()?;
             Ok((client, Some(sim)))
