@@ -76,3 +76,6 @@ mod ledger_postgres;
 
 // The FOCUS dataset: Parquet read back exactly, periods rewritten only when changed.
 mod focus_dataset;
+
+// House rules read from the sources: file lengths, no long circles of imports.
+mod house_rules;
