@@ -56,7 +56,12 @@ impl std::fmt::Debug for Connection {
 ///
 /// The one line that says so.
 pub(crate) fn simulator_built(global: &GlobalArgs) -> Result<(), &'static str> {
-    if cfg!(feature = "simulate") || !(global.simulate || global.simulate_at.is_some()) {
+    simulator_asked_of(global, cfg!(feature = "simulate"))
+}
+
+/// What [`simulator_built`] says of a binary that has the simulator (`built`) or not.
+fn simulator_asked_of(global: &GlobalArgs, built: bool) -> Result<(), &'static str> {
+    if built || !(global.simulate || global.simulate_at.is_some()) {
         Ok(())
     } else {
         Err(WITHOUT_SIMULATOR)
@@ -183,5 +188,32 @@ pub(crate) async fn connect(
             };
             Ok((builder.build()?, None))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::args::Cli;
+
+    fn global(args: &[&str]) -> GlobalArgs {
+        let line = ["ec-billing"]
+            .iter()
+            .chain(args)
+            .chain(&["export", "--db", "costs.db", "--format", "csv"]);
+        Cli::try_parse_from(line).unwrap().global
+    }
+
+    #[test]
+    fn a_binary_without_the_simulator_refuses_simulate_in_one_line() {
+        for flags in [&["--simulate"][..], &["--simulate-at", "2024-03-01"]] {
+            let refused = simulator_asked_of(&global(flags), false).unwrap_err();
+            assert!(refused.contains("built without the simulator"), "{refused}");
+            assert!(!refused.contains('\n'), "{refused}");
+            assert!(simulator_asked_of(&global(flags), true).is_ok());
+        }
+        assert!(simulator_asked_of(&global(&[]), false).is_ok());
     }
 }
