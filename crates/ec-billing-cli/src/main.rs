@@ -5,6 +5,12 @@
 //! other failure, with one line on stderr naming the error code, the deployment and
 //! the window.
 //!
+//! Cargo features:
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `simulate` | on | `--simulate`: the embedded simulator (`ec-billing-sim`, and with it axum) |
+//!
 //! The modules, each importing only from those listed after it: `commands` (what each
 //! command checks and runs), `connect` (reaching the API or the embedded simulator),
 //! `args` (the flags), `render` (table, JSON, CSV), `logging` (stderr's log lines and
