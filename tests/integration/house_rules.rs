@@ -8,8 +8,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The crates whose `src/` the rules are checked on.
-const CRATES: [&str; 2] = ["ec-billing-sim", "ec-billing-cli"];
+/// The crates whose `src/` the rules are checked on. The wrapper (`ec-billing`) and the
+/// ledger join the list once their files are split by job and their circles untied.
+const CRATES: [&str; 4] = [
+    "ec-billing-sim",
+    "ec-billing-cli",
+    "ec-billing-bench",
+    "ec-billing-httpmock",
+];
 
 /// The most lines a file may have before its `#[cfg(test)]` module.
 const MAX_LINES: usize = 700;
@@ -73,7 +79,11 @@ fn use_paths(code: &str) -> Vec<String> {
             return;
         };
         let head = &tree[..open];
-        let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+        let close = tree
+            .rfind('}')
+            .filter(|&close| close > open)
+            .unwrap_or(tree.len());
+        let inner = &tree[open + 1..close];
         let mut depth = 0;
         let mut start = 0;
         for (at, c) in inner.char_indices() {
@@ -92,17 +102,22 @@ fn use_paths(code: &str) -> Vec<String> {
         }
     }
     let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("use ") {
-        let before = rest[..at].chars().next_back();
-        rest = &rest[at + 4..];
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+    // A `use` item starts a line (after its visibility); it ends at the next `;`.
+    let mut offset = 0;
+    for line in code.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        let item = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
+            .iter()
+            .find(|prefix| trimmed.starts_with(*prefix));
+        let Some(prefix) = item else { continue };
+        let from = start + (line.len() - trimmed.len()) + prefix.len();
+        let Some(end) = code[from..].find(';') else {
             continue;
-        }
-        let Some(end) = rest.find(';') else { break };
-        let tree: String = rest[..end].split_whitespace().collect();
+        };
+        let tree: String = code[from..from + end].split_whitespace().collect();
         expand("", &tree, &mut paths);
-        rest = &rest[end..];
     }
     // Paths written in place: `crate::dataset::midnight(..)`.
     for start in ["crate::", "super::"] {
@@ -227,10 +242,15 @@ fn no_hand_written_file_is_over_700_lines_outside_its_tests() {
     let mut long = Vec::new();
     for krate in CRATES {
         for file in sources(&crates_dir().join(krate).join("src")) {
+            // Generated code is exempt: it is rebuilt, not read.
+            if file.ends_with("generated.rs") {
+                continue;
+            }
             let text = std::fs::read_to_string(&file).expect("a readable source");
             let lines = code_before_tests(&text).len();
             if lines > MAX_LINES {
-                long.push(format!("{} ({lines} lines)", file.display()));
+                let name = file.strip_prefix(crates_dir()).unwrap_or(&file);
+                long.push(format!("{} ({lines} lines)", name.display()));
             }
         }
     }
