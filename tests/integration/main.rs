@@ -83,3 +83,6 @@ mod focus_dataset;
 // The cost report: exact totals in the text, one chart per section, valid SVG, nothing
 // outside the page, server text escaped.
 mod report;
+
+// House rules read from the sources: file lengths, no long circles of imports.
+mod house_rules;

@@ -1,7 +1,7 @@
 //! The layouts the simulator can write the items CSV in. Upstream documents none, so a
 //! client is tested against several plausible ones, not only against its twin.
 
-use crate::Line;
+use crate::dataset::Line;
 
 /// A layout of the items CSV: header names, column order, and what a row leaves in the
 /// columns of the other kind of line. Every layout writes CRLF line ends and quotes a

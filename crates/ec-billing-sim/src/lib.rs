@@ -43,249 +43,29 @@
 
 mod csv_layout;
 mod dataset;
-mod server;
+mod encode;
+mod faults;
+mod http;
+mod rate_limit;
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex, atomic::Ordering},
-    time::Duration,
 };
 
 pub use csv_layout::CsvLayout;
 pub use dataset::{Dataset, Line};
+pub use encode::{csv_document, json_document};
+pub use faults::{ENDLESS_RECORD_BYTES, Fault, Faults, MANY_KEYS};
+use http::{Counters, Shared};
+pub use rate_limit::RateLimitDialect;
+use rate_limit::TokenBucket;
 pub use rust_decimal::Decimal;
-pub use server::RateLimitDialect;
-use server::{Counters, Shared, TokenBucket};
-pub use server::{csv_document, json_document};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// The key the simulator accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "sim-key";
-
-/// Faults to inject; all off by default.
-///
-/// ```
-/// use ec_billing_sim::{Fault, Faults};
-///
-/// // A third of requests fail with a 502 HTML page or break off mid-body.
-/// let faults = Faults { share: 0.33, kinds: vec![Fault::BadGatewayHtml, Fault::Truncated], ..Faults::default() };
-/// # let _ = faults;
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Faults {
-    /// Added before every answer.
-    pub latency: Duration,
-    /// Requests per second allowed (a token bucket with a burst of one second's worth);
-    /// beyond it, 429 `billing_service.rate_limited` with `Retry-After`. Every answer
-    /// then announces the limit as [`rate_limit_dialect`](Self::rate_limit_dialect)
-    /// says. The limit is the platform's: one bucket for every deployment (0 counts
-    /// as 1).
-    pub rate_limit: Option<u32>,
-    /// How the rate limit is announced (by default `x-ratelimit-*` with `1s`).
-    pub rate_limit_dialect: RateLimitDialect,
-    /// The first answer to every request (the same path and query) is a 429 with
-    /// `Retry-After: 1` and no rate-limit headers, whatever the rate: transient
-    /// throttling, as some gateways do.
-    pub throttle_first_answer: bool,
-    /// The share (0 to 1) of requests answered with a fault from `kinds`.
-    pub share: f64,
-    /// The faults to pick from; empty means every transient fault ([`Fault::ALL`]).
-    pub kinds: Vec<Fault>,
-    /// The pause before each 8 KiB of a [`Fault::SlowBody`] body, and before each byte
-    /// of a [`Fault::Trickle`] one.
-    pub slow_pause: Duration,
-    /// The size of a [`Fault::HugeErrorBody`] body.
-    pub huge_body_bytes: u64,
-    /// The seed of the random choices, so that a run can be repeated.
-    pub seed: u64,
-}
-
-impl Default for Faults {
-    fn default() -> Self {
-        Self {
-            latency: Duration::ZERO,
-            rate_limit: None,
-            rate_limit_dialect: RateLimitDialect::default(),
-            throttle_first_answer: false,
-            share: 0.0,
-            kinds: Vec::new(),
-            slow_pause: Duration::from_millis(500),
-            huge_body_bytes: 500_000_000,
-            seed: 0,
-        }
-    }
-}
-
-/// One kind of injected fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Fault {
-    /// 429 `billing_service.rate_limited`, JSON body, `Retry-After: 1`.
-    RateLimited,
-    /// 429 `billing_service.rate_limited`, JSON body, no `Retry-After`.
-    RateLimitedWithoutRetryAfter,
-    /// 429 with a plain-text body and `Retry-After: 1`, as a proxy might answer.
-    RateLimitedPlainText,
-    /// 500 `billing_service.failed_request`, JSON body.
-    ServerErrorJson,
-    /// 500 with an HTML page.
-    ServerErrorHtml,
-    /// 502 with an HTML page, as a proxy answers.
-    BadGatewayHtml,
-    /// 503 with an empty body.
-    UnavailableEmpty,
-    /// 200, half the body, then the connection breaks.
-    Truncated,
-    /// 200 and its headers, then the connection breaks before any body.
-    Reset,
-    /// 200, the body trickled out (see [`Faults::slow_pause`]).
-    SlowBody,
-    /// 500 with an HTML body of [`Faults::huge_body_bytes`] (500 MB by default),
-    /// generated as it is sent.
-    HugeErrorBody,
-    /// 200 whose body comes one byte per [`Faults::slow_pause`]: it never ends in any
-    /// useful time.
-    Trickle,
-    /// 400 whose code and message (in the JSON body) hold a newline and terminal
-    /// escape sequences.
-    EscapesInError,
-    /// 200 whose names, SKUs, kinds and chart series hold a screen-clearing escape
-    /// sequence, a window-title sequence and newlines.
-    EscapesInNames,
-    /// 400 whose code (header and body) and message echo the request's API key.
-    EchoedKey,
-    /// 200 whose sums overflow an exact decimal: items with a total, a capacity
-    /// dimension and two lines of 7e28 ECU (CSV: two lines of 2^96 - 1), one of them
-    /// with `hours` of `i64::MAX` and 2 instances; charts with values of 7e28 and a
-    /// bucket at the window's end (which the next window shares).
-    OverflowingCosts,
-    /// 200 with a cost of 30 significant digits (CSV: 30 decimal places), more than an
-    /// exact decimal holds.
-    ExcessDigits,
-    /// Charts whose answer has one timestamp twice.
-    DuplicateBucket,
-    /// Charts with a bucket at 86,400,000, milliseconds meant, seconds by the contract's
-    /// rule: 1972, far outside the window.
-    BucketOutsideWindow,
-    /// An items CSV with a cell of a million characters in its cost column (its record
-    /// still under the client's 1 MiB bound on one record).
-    HugeCell,
-    /// 302 to the same URL, for ever.
-    RedirectLoop,
-    /// 302 to a `file://` URL.
-    RedirectToFile,
-    /// 200 announcing `x-ratelimit-limit: 1e-300` per `1s`.
-    TinyRateLimit,
-    /// 200 announcing `x-ratelimit-limit: 1` per `1h`, with none remaining.
-    HourlyRateLimit,
-    /// An items CSV (to a CSV request) whose second record opens a quoted cell that
-    /// never closes: [`ENDLESS_RECORD_BYTES`] of it, streamed, then the answer ends.
-    EndlessCsvRecord,
-    /// Items (JSON or CSV) with [`MANY_KEYS`] distinct usage types, each a dimension of
-    /// 0.01 ECU: JSON as that many dimensions (no lines), CSV as that many DTS rows.
-    /// The total is `MANY_KEYS × 0.01` ECU per window.
-    ManyDimensions,
-    /// Charts with one bucket, at the window's start, of [`MANY_KEYS`] values with
-    /// distinct ids, each 0.01 ECU.
-    ManyChartSeries,
-    /// Items (JSON or CSV) with the clean answer's costs, each DTS line split in two
-    /// lines of one key (same usage type, SKU and name: a third and two thirds of its
-    /// quantity, their costs adding up to its cost exactly), all in another order on
-    /// every answer: what a ledger must not take for a revision.
-    ShuffledLines,
-}
-
-/// The bytes of the unclosed quoted cell of a [`Fault::EndlessCsvRecord`] answer: 8 MiB,
-/// eight times the client's bound on one record, small enough for a quick test.
-pub const ENDLESS_RECORD_BYTES: u64 = 8 << 20;
-
-/// How many distinct keys (usage types, chart series ids) the answers of
-/// [`Fault::ManyDimensions`] and [`Fault::ManyChartSeries`] hold: 10^5.
-pub const MANY_KEYS: usize = 100_000;
-
-impl Fault {
-    /// Every hostile kind: what a client must survive without a panic, a hang, a wrong
-    /// number or a leak, rather than retry through. Never drawn unless named in
-    /// [`Faults::kinds`].
-    pub const HOSTILE: [Fault; 18] = [
-        Fault::HugeErrorBody,
-        Fault::Trickle,
-        Fault::EscapesInError,
-        Fault::EscapesInNames,
-        Fault::EchoedKey,
-        Fault::OverflowingCosts,
-        Fault::ExcessDigits,
-        Fault::DuplicateBucket,
-        Fault::BucketOutsideWindow,
-        Fault::HugeCell,
-        Fault::RedirectLoop,
-        Fault::RedirectToFile,
-        Fault::TinyRateLimit,
-        Fault::HourlyRateLimit,
-        Fault::EndlessCsvRecord,
-        Fault::ManyDimensions,
-        Fault::ManyChartSeries,
-        Fault::ShuffledLines,
-    ];
-
-    /// The kind's name, as `ec-billing-sim --fault` takes it: `rate-limited`,
-    /// `huge-error-body`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::RateLimited => "rate-limited",
-            Fault::RateLimitedWithoutRetryAfter => "rate-limited-without-retry-after",
-            Fault::RateLimitedPlainText => "rate-limited-plain-text",
-            Fault::ServerErrorJson => "server-error-json",
-            Fault::ServerErrorHtml => "server-error-html",
-            Fault::BadGatewayHtml => "bad-gateway-html",
-            Fault::UnavailableEmpty => "unavailable-empty",
-            Fault::Truncated => "truncated",
-            Fault::Reset => "reset",
-            Fault::SlowBody => "slow-body",
-            Fault::HugeErrorBody => "huge-error-body",
-            Fault::Trickle => "trickle",
-            Fault::EscapesInError => "escapes-in-error",
-            Fault::EscapesInNames => "escapes-in-names",
-            Fault::EchoedKey => "echoed-key",
-            Fault::OverflowingCosts => "overflowing-costs",
-            Fault::ExcessDigits => "excess-digits",
-            Fault::DuplicateBucket => "duplicate-bucket",
-            Fault::BucketOutsideWindow => "bucket-outside-window",
-            Fault::HugeCell => "huge-cell",
-            Fault::RedirectLoop => "redirect-loop",
-            Fault::RedirectToFile => "redirect-to-file",
-            Fault::TinyRateLimit => "tiny-rate-limit",
-            Fault::HourlyRateLimit => "hourly-rate-limit",
-            Fault::EndlessCsvRecord => "endless-csv-record",
-            Fault::ManyDimensions => "many-dimensions",
-            Fault::ManyChartSeries => "many-chart-series",
-            Fault::ShuffledLines => "shuffled-lines",
-        }
-    }
-
-    /// The kind named `name` (see [`Fault::name`]).
-    pub fn from_name(name: &str) -> Option<Fault> {
-        Fault::ALL
-            .into_iter()
-            .chain(Fault::HOSTILE)
-            .find(|fault| fault.name() == name)
-    }
-
-    /// Every transient kind: what retries get through to the exact total.
-    pub const ALL: [Fault; 10] = [
-        Fault::RateLimited,
-        Fault::RateLimitedWithoutRetryAfter,
-        Fault::RateLimitedPlainText,
-        Fault::ServerErrorJson,
-        Fault::ServerErrorHtml,
-        Fault::BadGatewayHtml,
-        Fault::UnavailableEmpty,
-        Fault::Truncated,
-        Fault::Reset,
-        Fault::SlowBody,
-    ];
-}
 
 /// A simulator, ready to start.
 #[derive(Clone, Debug)]
@@ -404,7 +184,7 @@ impl Simulator {
             stats: Counters::default(),
         });
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = server::router(shared.clone());
+        let app = http::router(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

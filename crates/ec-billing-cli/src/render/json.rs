@@ -2,6 +2,8 @@
 //! stdout as they are serialized, never built as a tree in memory first. Money is a
 //! decimal string, exact, without trailing zeros; instants are RFC 3339 UTC.
 
+use std::io::Write;
+
 use ec_billing::{
     ChartBucket, ChartValue, ChartsReport, Decimal, DimensionCost, DtsLine, Extra, ItemsReport,
     ResourceLine, Window,
@@ -9,13 +11,37 @@ use ec_billing::{
 use jiff::Timestamp;
 use serde::{Serialize, Serializer};
 
-/// A decimal as every output prints it: exact, without trailing zeros, so that the
-/// same amount reads the same whichever format the API answered in.
-pub(crate) fn money(value: Decimal) -> String {
-    value.normalize().to_string()
+use super::{ChartsOutput, ItemsOutput};
+
+/// The `items` document, written as it is serialized.
+pub(super) fn items(output: &ItemsOutput<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let document = ItemsDocument::new(
+        output.organization,
+        output.range,
+        output.total()?,
+        output.reports,
+        output.errors,
+    );
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)?;
+    Ok(())
 }
 
-/// A decimal written as [`money`], without an intermediate string.
+/// The `charts` document, written as it is serialized.
+pub(super) fn charts(output: &ChartsOutput<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let document = ChartsDocument::new(
+        output.organization,
+        output.range,
+        output.bucketing,
+        output.reports,
+        output.errors,
+    );
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A decimal written as [`money`](super::money), without an intermediate string.
 #[derive(Clone, Copy, Debug)]
 struct Money(Decimal);
 
@@ -70,7 +96,7 @@ impl ErrorEntry {
 
 /// The `items` document.
 #[derive(Serialize)]
-pub(crate) struct ItemsDocument<'a> {
+struct ItemsDocument<'a> {
     organization: &'a str,
     from: Instant,
     to: Instant,
@@ -81,7 +107,7 @@ pub(crate) struct ItemsDocument<'a> {
 }
 
 impl<'a> ItemsDocument<'a> {
-    pub(crate) fn new(
+    fn new(
         organization: &'a str,
         range: ec_billing::DateRange,
         total: Decimal,
@@ -247,7 +273,7 @@ impl<'a> DtsView<'a> {
 
 /// The `charts` document.
 #[derive(Serialize)]
-pub(crate) struct ChartsDocument<'a> {
+struct ChartsDocument<'a> {
     organization: &'a str,
     from: Instant,
     to: Instant,
@@ -258,7 +284,7 @@ pub(crate) struct ChartsDocument<'a> {
 }
 
 impl<'a> ChartsDocument<'a> {
-    pub(crate) fn new(
+    fn new(
         organization: &'a str,
         range: ec_billing::DateRange,
         bucketing: ec_billing::Bucketing,

@@ -8,7 +8,7 @@ use ec_billing::{Decimal, escape};
 use ec_billing_ledger::Ledger;
 use ec_billing_report::Report;
 
-use crate::{Outcome, args::DbLocation};
+use crate::{args::DbLocation, exit::Outcome};
 
 /// The flags of `report`.
 #[derive(Debug, Args)]
@@ -64,7 +64,7 @@ pub(crate) struct ReportTask {
 
 /// `report`, checked: a bad range, currency or rate is refused before the ledger is
 /// opened.
-pub(crate) fn checked(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::Error>> {
+pub(super) fn check(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::Error>> {
     let mut report = Report::new().deployments(args.deployments);
     if let Some(organization) = args.organization {
         report = report.organization(organization);

@@ -1,21 +1,75 @@
-//! `ec-billing sync` and `ec-billing export`: the ledger, from the command line.
+//! `ec-billing sync`: keeps costs in a ledger, and prints what changed, a row per
+//! deployment.
 
 use std::io::Write;
 
 use anyhow::Context;
-use ec_billing::{WindowSize, escape};
-use ec_billing_ledger::{Ledger, SyncReport};
+use ec_billing::{Format, WindowSize, escape};
+use ec_billing_ledger::{Ledger, SyncPlan, SyncReport};
 use indicatif::ProgressBar;
+use jiff::SignedDuration;
 
 use crate::{
-    Outcome,
-    args::{ExportTask, SyncTask},
-    connect,
+    args::{DbLocation, GlobalArgs, SyncArgs, bounds},
+    connect::{ClientSettings, connect},
+    exit::Outcome,
 };
 
+/// What `sync` does, checked.
+#[derive(Debug)]
+pub(crate) struct SyncTask {
+    pub(crate) client: ClientSettings,
+    db: DbLocation,
+    /// The window size asked for; `None`: the ledger's own.
+    window: Option<WindowSize>,
+    plan: SyncPlan,
+    settle_days: u16,
+}
+
+/// `sync`, checked.
+pub(super) fn check(
+    args: SyncArgs,
+    global: &mut GlobalArgs,
+) -> Result<SyncTask, Box<dyn std::error::Error>> {
+    let window: Option<WindowSize> = match args.window.as_deref() {
+        None => None,
+        Some(text @ ("month" | "day")) => Some(text.parse()?),
+        Some(other) => {
+            return Err(format!(
+                "invalid --window \"{}\": a ledger keeps month or day windows",
+                ec_billing::escape(other)
+            )
+            .into());
+        }
+    };
+    let client = ClientSettings::from_flags(global)?;
+    let settle = SignedDuration::from_hours(i64::from(args.settle_days) * 24);
+    let mut plan = SyncPlan::new(args.organization, args.deployments)
+        .settle(settle)
+        .refetch_final(args.refetch_final)
+        .keep_going(args.keep_going)
+        .format(if args.csv { Format::Csv } else { Format::Json });
+    let (from, to) = bounds(args.from.as_deref(), args.to.as_deref())?;
+    if let Some(from) = from {
+        plan = plan.from(from);
+    }
+    if let Some(to) = to {
+        plan = plan.to(to);
+    }
+    if let Some(now) = client.simulate_at {
+        plan = plan.now(now);
+    }
+    Ok(SyncTask {
+        client,
+        db: args.db,
+        window,
+        plan,
+        settle_days: args.settle_days,
+    })
+}
 /// Syncs the ledger and prints a summary per deployment; with `--keep-going`, each
 /// failure is one line on stderr and the run is `Partial`.
-pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
+pub(super) async fn run(task: SyncTask, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     // What the sync would refuse is refused before a new ledger's file is created.
     let now = task.client.simulate_at.unwrap_or_else(jiff::Timestamp::now);
     task.plan
@@ -66,10 +120,7 @@ pub(crate) async fn sync(task: SyncTask, progress: &ProgressBar) -> anyhow::Resu
 }
 
 /// The instant the sync takes as now.
-fn plan_now(
-    settings: &crate::args::ClientSettings,
-    client: &ec_billing::Client,
-) -> jiff::Timestamp {
+fn plan_now(settings: &ClientSettings, client: &ec_billing::Client) -> jiff::Timestamp {
     settings.simulate_at.unwrap_or_else(|| client.now())
 }
 
@@ -170,27 +221,4 @@ fn signed(amount: ec_billing::Decimal) -> String {
     } else {
         amount.to_string()
     }
-}
-
-/// Writes the ledger's lines to stdout.
-pub(crate) async fn export(task: ExportTask) -> anyhow::Result<Outcome> {
-    let ledger = Ledger::open_read_only(&task.db).await?;
-    if let Some((dir, format)) = &task.dataset {
-        let summary = ledger
-            .export_dataset(&task.query, &task.export, dir, *format)
-            .await?;
-        let mut stdout = std::io::stdout().lock();
-        let line = format!(
-            "Dataset {}: {} billing period(s), {} rewritten, {} rows\n",
-            escape(&dir.display().to_string()).truncate(200),
-            summary.periods,
-            summary.rewritten,
-            summary.rows
-        );
-        let _ = stdout.write_all(line.as_bytes());
-        return Ok(Outcome::Complete);
-    }
-    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    ledger.export(&task.query, &task.export, stdout).await?;
-    Ok(Outcome::Complete)
 }

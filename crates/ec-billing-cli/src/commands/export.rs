@@ -1,0 +1,96 @@
+//! `ec-billing export`: a ledger's lines to stdout (FOCUS, plain CSV, JSON) or a FOCUS
+//! dataset to a folder. Needs no key and no network.
+
+use std::{io::Write, path::PathBuf};
+
+use ec_billing::{Decimal, escape};
+use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
+
+use crate::{
+    args::{DbLocation, ExportArgs, ExportFormatArg, bounds},
+    exit::Outcome,
+};
+
+/// What `export` does, checked.
+#[derive(Debug)]
+pub(crate) struct ExportTask {
+    db: DbLocation,
+    query: Query,
+    export: Export,
+    /// `--dataset DIR` and its file format.
+    dataset: Option<(PathBuf, ec_billing_ledger::DatasetFormat)>,
+}
+
+/// `export`, checked.
+pub(super) fn check(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
+    let format = match args.format {
+        ExportFormatArg::Focus => ExportFormat::Focus,
+        ExportFormatArg::Csv => ExportFormat::Csv,
+        ExportFormatArg::Json => ExportFormat::Json,
+    };
+    // Plain decimal text only (`0.92`), read without rounding.
+    let text = args.rate_per_ecu.trim();
+    let rate = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.')
+        .then(|| Decimal::from_str_exact(text).ok())
+        .flatten()
+        .ok_or_else(|| {
+            format!(
+                "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
+                 decimal places",
+                ec_billing::escape(&args.rate_per_ecu)
+            )
+        })?;
+    let version: ec_billing_ledger::FocusVersion = args.focus_version.trim().parse()?;
+    let export = Export::new(format)
+        .billing_currency(&args.currency, rate)?
+        .focus_version(version);
+    let mut query = Query::all().deployments(args.deployments);
+    if let Some(organization) = args.organization {
+        query = query.organization(organization);
+    }
+    let (from, to) = bounds(args.from.as_deref(), args.to.as_deref())?;
+    if let Some(from) = from {
+        query = query.from(from);
+    }
+    if let Some(to) = to {
+        query = query.to(to);
+    }
+    let dataset = match args.dataset {
+        None => None,
+        Some(_) if format != ExportFormat::Focus => {
+            return Err("--dataset writes FOCUS: use it with --format focus".into());
+        }
+        Some(dir) => Some((dir, args.file_format.trim().parse()?)),
+    };
+    Ok(ExportTask {
+        db: args.db,
+        query,
+        export,
+        dataset,
+    })
+}
+
+/// Writes the ledger's lines to stdout.
+pub(super) async fn run(task: ExportTask) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open_read_only(&task.db).await?;
+    if let Some((dir, format)) = &task.dataset {
+        let summary = ledger
+            .export_dataset(&task.query, &task.export, dir, *format)
+            .await?;
+        let mut stdout = std::io::stdout().lock();
+        let line = format!(
+            "Dataset {}: {} billing period(s), {} rewritten, {} rows\n",
+            escape(&dir.display().to_string()).truncate(200),
+            summary.periods,
+            summary.rewritten,
+            summary.rows
+        );
+        let _ = stdout.write_all(line.as_bytes());
+        return Ok(Outcome::Complete);
+    }
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    ledger.export(&task.query, &task.export, stdout).await?;
+    Ok(Outcome::Complete)
+}
