@@ -5,8 +5,8 @@ use ec_billing::Decimal;
 use jiff::Timestamp;
 
 use crate::{
-    Ledger,
     error::{Error, FileError, Inconsistency, Result},
+    ledger::Ledger,
     query::{Query, Revision, WindowRecord},
     record::{AnswerLine, LedgerLine, LineKey, LineType, Tally},
     store::{Scanned, StoredWindow},

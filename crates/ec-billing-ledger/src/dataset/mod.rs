@@ -21,9 +21,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Ledger,
     error::{Error, FileError, Result},
     export::{Export, FocusCsv, FocusRow, FocusVersion},
+    ledger::Ledger,
     query::Query,
 };
 use spool::{Spool, SpoolFile};

@@ -15,8 +15,8 @@ pub use focus::{FOCUS_COLUMNS, FOCUS_TABLE, FocusVersion};
 pub(crate) use pricing::check_line;
 
 use crate::{
-    Ledger,
     error::{Error, FileError, Result},
+    ledger::Ledger,
     query::Query,
     read::LineOf,
 };

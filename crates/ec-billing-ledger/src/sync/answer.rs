@@ -7,10 +7,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{DEFAULT_LOCK_WAIT, WindowChange, check_ids};
 use crate::{
-    Ledger,
     diff::diff,
     error::{AnswerError, Error, Result},
     export::check_line,
+    ledger::Ledger,
     plan::{is_final, is_window, whole_seconds},
     record::{AnswerLine, LineType, answer_lines, digest, number},
     store::{StoreLock, StoredLines, WindowUpdate, WindowWrite},

@@ -12,8 +12,8 @@ use super::{
     DeploymentSync, OnProgress, SyncFailure, SyncPlan, SyncProgress, SyncReport, answer::overflow,
 };
 use crate::{
-    Ledger,
     error::{Error, Result},
+    ledger::Ledger,
     plan::{
         Held, Planned, is_final, plan_window, resume_point, whole_seconds, window_of, window_start,
     },
