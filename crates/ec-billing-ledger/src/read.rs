@@ -382,7 +382,7 @@ impl Reading {
     fn take(
         &mut self,
         pass: u8,
-        item: Scanned,
+        item: &mut Scanned,
         mut checked: impl FnMut(&StoredWindow, Option<&WindowCheck>) -> Result<()>,
         mut give: impl FnMut(u8, &StoredWindow, &[AnswerLine]) -> Result<()>,
     ) -> Result<()> {
@@ -392,7 +392,7 @@ impl Reading {
         }
         match item {
             Scanned::Start(window) => {
-                self.window = Some(window);
+                self.window = Some(window.clone());
                 self.check = (pass == 0).then(WindowCheck::new);
                 Ok(())
             }
@@ -401,15 +401,15 @@ impl Reading {
                     return Ok(());
                 };
                 if let Some(check) = &mut self.check {
-                    check.add(window, &lines);
+                    check.add(window, lines);
                 }
                 if pass > 0 && self.unordered.contains(&self.index) {
-                    self.held.extend(lines);
+                    self.held.append(lines);
                     return Ok(());
                 }
-                give(pass, window, &lines)
+                give(pass, window, lines)
             }
-            Scanned::End { unreadable } => {
+            &mut Scanned::End { unreadable } => {
                 let Some(mut window) = self.window.take() else {
                     return Ok(());
                 };

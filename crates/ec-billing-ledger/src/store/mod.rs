@@ -104,7 +104,7 @@ impl Store {
         &self,
         scope: &Query,
         passes: u8,
-        each: impl FnMut(u8, Scanned) -> Result<()>,
+        each: impl FnMut(u8, &mut Scanned) -> Result<()>,
     ) -> Result<()> {
         match self {
             Self::Sqlite(s) => s.scan(scope, passes, each).await,

@@ -119,6 +119,10 @@ pub(crate) struct WindowChunks {
     current: Option<(String, String, Timestamp)>,
     lines: Vec<AnswerLine>,
     unreadable: bool,
+    /// Lines given back by the reader, whose texts' room a store may write again
+    /// ([`spare`](Self::spare)), and their chunks' room.
+    spare_lines: Vec<AnswerLine>,
+    spare_chunks: Vec<Vec<AnswerLine>>,
 }
 
 impl WindowChunks {
@@ -163,7 +167,10 @@ impl WindowChunks {
             None => {}
             Some(Some(line)) => {
                 if self.lines.capacity() == 0 {
-                    self.lines.reserve_exact(SCAN_CHUNK);
+                    match self.spare_chunks.pop() {
+                        Some(chunk) => self.lines = chunk,
+                        None => self.lines.reserve_exact(SCAN_CHUNK),
+                    }
                 }
                 self.lines.push(line);
                 if self.lines.len() >= SCAN_CHUNK {
@@ -173,6 +180,23 @@ impl WindowChunks {
             Some(None) => self.unreadable = true,
         }
         true
+    }
+
+    /// A chunk the reader is done with: its lines and its room are used again.
+    pub(crate) fn recycle(&mut self, mut chunk: Vec<AnswerLine>) {
+        if self.spare_lines.len() < SCAN_CHUNK {
+            self.spare_lines.append(&mut chunk);
+        }
+        chunk.clear();
+        if chunk.capacity() >= SCAN_CHUNK && self.spare_chunks.len() < 2 {
+            self.spare_chunks.push(chunk);
+        }
+    }
+
+    /// A line given back, to read a row into (its texts' room is written again), if
+    /// there is one.
+    pub(crate) fn spare(&mut self) -> Option<AnswerLine> {
+        self.spare_lines.pop()
     }
 
     /// Every row is taken: the last window ends.

@@ -204,7 +204,7 @@ impl PostgresStore {
         &self,
         scope: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, Scanned) -> Result<()>,
+        mut each: impl FnMut(u8, &mut Scanned) -> Result<()>,
     ) -> Result<()> {
         let mut client = self.connection().await?;
         // One snapshot for every pass.
@@ -241,7 +241,7 @@ impl PostgresStore {
                 .map_err(|e| self.failed(e))?;
             let mut rows = std::pin::pin!(rows);
             let mut chunks = WindowChunks::default();
-            let mut emit = |item| match each(pass, item) {
+            let mut emit = |mut item| match each(pass, &mut item) {
                 Ok(()) => true,
                 Err(e) => {
                     failed = Some(e);

@@ -268,19 +268,21 @@ impl SqliteStore {
         &self,
         scope: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, Scanned) -> Result<()>,
+        mut each: impl FnMut(u8, &mut Scanned) -> Result<()>,
     ) -> Result<()> {
         let scope = scope.clone();
         // A few chunks wait while the next is read: memory holds a few chunks of lines
-        // at most, whatever the size of a window.
+        // at most, whatever the size of a window. Chunks read go back to the thread,
+        // which reads rows into their lines' room again.
         let (items, mut received) = mpsc::channel::<Result<(u8, Scanned)>>(4);
+        let (recycle, recycled) = std::sync::mpsc::channel::<Vec<crate::record::AnswerLine>>();
         let done = self
             .worker
             .submit(move |conn, path| {
                 // One snapshot for every pass.
                 let snapshot = conn.unchecked_transaction().map_err(|e| storage(path, e))?;
                 for pass in 0..passes {
-                    let sent = scan_once(&snapshot, path, &scope, |item| {
+                    let sent = scan_once(&snapshot, path, &scope, &recycled, |item| {
                         items.blocking_send(Ok((pass, item))).is_ok()
                     });
                     match sent {
@@ -297,8 +299,11 @@ impl SqliteStore {
             })
             .await?;
         while let Some(item) = received.recv().await {
-            let (pass, item) = item?;
-            each(pass, item)?;
+            let (pass, mut item) = item?;
+            each(pass, &mut item)?;
+            if let Scanned::Lines(lines) = item {
+                let _ = recycle.send(lines);
+            }
         }
         done.await.map_err(|_| self.worker.gone())?
     }

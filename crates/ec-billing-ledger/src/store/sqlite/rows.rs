@@ -98,6 +98,7 @@ pub(super) fn scan_once(
     conn: &Connection,
     path: &Path,
     scope: &Query,
+    recycled: &std::sync::mpsc::Receiver<Vec<AnswerLine>>,
     mut emit: impl FnMut(Scanned) -> bool,
 ) -> Result<bool> {
     let (condition, values) = condition(scope, "w", false);
@@ -145,7 +146,21 @@ pub(super) fn scan_once(
             .data_type()
         {
             rusqlite::types::Type::Null => None,
-            _ => Some(answer_line(row, WINDOW_WIDTH).ok()),
+            _ => {
+                // A line the reader gave back, when there is one: its room is used
+                // again.
+                while let Ok(chunk) = recycled.try_recv() {
+                    chunks.recycle(chunk);
+                }
+                match chunks.spare() {
+                    Some(mut line) => Some(
+                        answer_line_into(row, WINDOW_WIDTH, &mut line)
+                            .ok()
+                            .map(|()| line),
+                    ),
+                    None => Some(answer_line(row, WINDOW_WIDTH).ok()),
+                }
+            }
         };
         if !chunks.line(line, &mut emit) {
             return Ok(false);
@@ -172,11 +187,49 @@ pub(super) fn answer_line(row: &Row<'_>, first: usize) -> rusqlite::Result<Answe
     })
 }
 
+/// Reads a line as [`answer_line`] does into `line`, a line given back by the reader:
+/// its texts are written into the room they already have (no allocation per row).
+fn answer_line_into(row: &Row<'_>, first: usize, line: &mut AnswerLine) -> rusqlite::Result<()> {
+    fn text_into(target: &mut String, text: &str) {
+        target.clear();
+        target.push_str(text);
+    }
+    fn optional_text_into(target: &mut Option<String>, text: Option<&str>) {
+        match (target.as_mut(), text) {
+            (Some(room), Some(text)) => text_into(room, text),
+            (_, text) => *target = text.map(str::to_string),
+        }
+    }
+    let line_type = row.get_ref(first)?.as_str()?;
+    line.key.line_type = LineType::parse(line_type).ok_or_else(|| invalid(first, line_type))?;
+    text_into(&mut line.key.kind, row.get_ref(first + 1)?.as_str()?);
+    text_into(&mut line.key.sku, row.get_ref(first + 2)?.as_str()?);
+    text_into(&mut line.key.name, row.get_ref(first + 3)?.as_str()?);
+    line.key.period_start = timestamp(row, first + 4)?;
+    line.key.period_end = timestamp(row, first + 5)?;
+    line.key.ordinal = row.get(first + 6)?;
+    line.hours = row.get(first + 7)?;
+    line.instance_count = row.get(first + 8)?;
+    line.price_per_hour = optional_money(row, first + 9)?;
+    line.quantity = optional_money(row, first + 10)?;
+    optional_text_into(
+        &mut line.quantity_formatted,
+        row.get_ref(first + 11)?.as_str_or_null()?,
+    );
+    line.rate = optional_money(row, first + 12)?;
+    optional_text_into(
+        &mut line.rate_formatted,
+        row.get_ref(first + 13)?.as_str_or_null()?,
+    );
+    line.cost = money(row, first + 14)?;
+    Ok(())
+}
+
 /// A natural key from the columns starting at `first`.
 pub(super) fn key(row: &Row<'_>, first: usize) -> rusqlite::Result<LineKey> {
-    let line_type: String = row.get(first)?;
+    let line_type = row.get_ref(first)?.as_str()?;
     Ok(LineKey {
-        line_type: LineType::parse(&line_type).ok_or_else(|| invalid(first, &line_type))?,
+        line_type: LineType::parse(line_type).ok_or_else(|| invalid(first, line_type))?,
         kind: row.get(first + 1)?,
         sku: row.get(first + 2)?,
         name: row.get(first + 3)?,
