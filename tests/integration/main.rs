@@ -3,6 +3,13 @@
 //! Every test talks to a server on loopback (httpmock, or a scripted server for fault
 //! sequences); nothing reaches the real API, and no test sleeps for retries.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failure to set a test up is that test's report"
+)]
+
 // Shared fixtures and client set-up for the tests below.
 mod support;
 

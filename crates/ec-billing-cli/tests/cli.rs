@@ -1,6 +1,13 @@
 //! The `ec-billing` binary end to end, against the simulator on loopback: its JSON
 //! output, exact totals through faults, exit codes, and a key that is never printed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failure to set a test up is that test's report"
+)]
+
 use std::{process::Output, time::Duration};
 
 use ec_billing::Decimal;

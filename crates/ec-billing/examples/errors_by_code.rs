@@ -33,12 +33,14 @@ pub(crate) async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("an unknown organization", sim.api_key(), "initech", "prod"),
         ("an unknown deployment", sim.api_key(), "acme", "ghost"),
     ] {
-        let err = client(key)?
+        let Err(err) = client(key)?
             .items(organization, deployment)
             .range(january)
             .send()
             .await
-            .expect_err("an error answer");
+        else {
+            return Err(format!("{what}: the simulator answered, where an error was due").into());
+        };
         let advice = if err.is_auth() {
             "check the key and its access to the organization"
         } else if err.is_not_found() {
