@@ -104,9 +104,15 @@ fn error_lines_are_the_lines_records_start_on_in_lf_and_crlf_documents() {
         let err = read(&not_utf8).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid UTF-8 in field 1 at record 2 (line 3)",
+            "invalid UTF-8 in column \"Name\" at record 2 (line 3)",
             "{end:?}"
         );
+        // The csv crate's byte offset of the record, as well as its record and line.
+        let Error::Csv(csv) = &err else {
+            panic!("not a CSV error: {err:?}")
+        };
+        let start = ["Name,Quantity,Cost", "ok,1,2", ""].join(end).len() as u64;
+        assert_eq!((csv.record(), csv.line(), csv.byte()), (2, 3, start));
     }
 }
 

@@ -546,6 +546,7 @@ pub struct CsvError {
     pub(crate) column: Option<String>,
     pub(crate) record: u64,
     pub(crate) line: u64,
+    pub(crate) byte: u64,
     pub(crate) source: Option<Cause>,
 }
 
@@ -599,6 +600,13 @@ impl CsvError {
     /// The line number the record starts on, from 1.
     pub fn line(&self) -> u64 {
         self.line
+    }
+
+    /// The byte offset of the record, as the csv crate counts it (where the record
+    /// starts, or for a record after blank lines, where the first of them starts);
+    /// 0 for the header row.
+    pub fn byte(&self) -> u64 {
+        self.byte
     }
 }
 
@@ -833,6 +841,7 @@ mod tests {
             column: Some("Cost".into()),
             record: 12,
             line: 13,
+            byte: 400,
             source: None,
         };
         assert_eq!(

@@ -27,9 +27,9 @@
 
 mod answers;
 mod client;
+mod csv;
 mod error;
 mod fleet;
-mod items_csv;
 mod key;
 mod model;
 mod pacing;
@@ -41,12 +41,12 @@ mod time;
 mod transport;
 
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
+pub use csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
 pub use error::{
     ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation,
     OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
 pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
-pub use items_csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,

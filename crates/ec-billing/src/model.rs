@@ -429,6 +429,9 @@ impl Items {
     }
 }
 
+/// Up to how many dimensions [`CostsSum`] looks a dimension up by comparing each.
+const FEW_DIMENSIONS: usize = 8;
+
 /// Costs summed exactly, dimensions in the order first seen, each found through an
 /// index: adding one is as quick with 10^5 dimensions (their names chosen by the
 /// server) as with six.
@@ -454,28 +457,49 @@ impl CostsSum {
     }
 
     /// Adds `cost` to `dimension`, appending it when first seen (the total is left as
-    /// it is).
+    /// it is); returns where the dimension is, for [`add_at`](Self::add_at).
     pub(crate) fn add_dimension(
         &mut self,
         dimension: Dimension,
         cost: Decimal,
-    ) -> Result<(), OverflowError> {
+    ) -> Result<usize, OverflowError> {
         let dimensions = &mut self.costs.dimensions;
-        match self.index.get(&dimension) {
-            Some(&at) => {
-                let existing = &mut dimensions[at];
-                existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
-                    OverflowError::new(format!(
-                        "costs of dimension \"{}\"",
-                        quoted(dimension.as_str())
-                    ))
-                })?;
+        // A few dimensions (the documented six) are quicker found by looking than by
+        // hashing; the index serves many.
+        let at = if dimensions.len() <= FEW_DIMENSIONS {
+            dimensions.iter().position(|d| d.dimension == dimension)
+        } else {
+            self.index.get(&dimension).copied()
+        };
+        match at {
+            Some(at) => {
+                self.add_at(at, cost)?;
+                Ok(at)
             }
             None => {
-                self.index.insert(dimension.clone(), dimensions.len());
+                let at = dimensions.len();
+                self.index.insert(dimension.clone(), at);
                 dimensions.push(DimensionCost { dimension, cost });
+                Ok(at)
             }
         }
+    }
+
+    /// Adds `cost` to the dimension at `at`, as [`add_dimension`](Self::add_dimension)
+    /// returned it.
+    #[inline]
+    pub(crate) fn add_at(&mut self, at: usize, cost: Decimal) -> Result<(), OverflowError> {
+        // `at` comes from `add_dimension`, and dimensions are never removed: it is
+        // always in range.
+        let Some(existing) = self.costs.dimensions.get_mut(at) else {
+            return Ok(());
+        };
+        existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
+            OverflowError::new(format!(
+                "costs of dimension \"{}\"",
+                quoted(existing.dimension.as_str())
+            ))
+        })?;
         Ok(())
     }
 

@@ -27,8 +27,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::{
     answers::{self, transport},
     client::{Attempt, Client, MAX_ERROR_BODY_BYTES},
+    csv::ItemsCsvReader,
     error::{CsvErrorKind, Error, RequestContext, TransportKind},
-    items_csv::ItemsCsvReader,
     model::{Charts, Items, decode_error},
     retry::{Clock, Sleep},
     time::{Bucketing, Window},
