@@ -3,7 +3,7 @@
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::{text, time::Window, transport::Format};
+use crate::{format::Format, text, time::Window};
 
 /// A boxed cause, reached through [`std::error::Error::source`].
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -800,6 +800,21 @@ impl fmt::Display for PacingError {
 }
 
 impl StdError for PacingError {}
+
+/// An error and its causes, one line: `outer: cause: root cause`.
+pub(crate) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
 
 #[cfg(test)]
 mod tests {

@@ -25,46 +25,45 @@
 //! | `tls-ring` | yes | TLS with rustls and the `ring` crypto provider (installed as the process default unless one is) |
 //! | `tls-aws-lc` | no | TLS with rustls and `aws-lc-rs` (post-quantum key exchange, FIPS builds); slower to build |
 
-mod answers;
 mod client;
 mod csv;
 mod error;
-mod fleet;
+mod format;
+mod http;
+mod ids;
 mod key;
 mod model;
-mod pacing;
-mod request;
-mod retry;
+mod ops;
+mod policy;
 mod serde_text;
 mod text;
 mod time;
-mod transport;
 
-pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
 pub use error::{
     ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation,
     OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
 };
-pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
+pub use format::Format;
+pub use http::MAX_ERROR_BODY_BYTES;
+pub use ids::{MAX_ID_BYTES, check_ids};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
     Period, Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
 };
-pub use pacing::{Pacing, PerSecond};
-pub use request::{
-    ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES, WindowDone,
-    check_ids,
+pub use ops::{
+    ChartsOf, ChartsReport, ChartsRequest, DeploymentFailure, DeploymentResult, FleetReport,
+    ItemsOf, ItemsReport, ItemsRequest, ItemsTotals, WindowDone,
 };
-pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
+pub use policy::{Clock, Jitter, Pacing, PerSecond, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
 pub use text::{Escaped, RedactedUrl, escape, redact_url};
 pub use time::{
     Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
     parse_instant,
 };
-pub use transport::Format;
 
 /// Installs this crate's TLS crypto provider as the process's default, unless one is:
 /// call it before building a `reqwest::Client` of your own for

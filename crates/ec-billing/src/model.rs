@@ -565,7 +565,7 @@ pub(crate) fn decode_error(
 ) -> Error {
     DecodeError {
         request: request.cloned(),
-        format: crate::transport::Format::Json,
+        format: crate::format::Format::Json,
         source: source.into(),
     }
     .into()

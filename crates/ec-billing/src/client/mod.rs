@@ -1,10 +1,13 @@
-//! The client: its configuration, what its clones share, and the retry loop every
-//! request of every window goes through.
+//! The client: its configuration and what its clones share. The retry loop every
+//! request of every window goes through is in `execute`; the operations a client
+//! offers (`items`, `charts`, `items_of`, `charts_of`) are in `crate::ops`.
+
+mod execute;
 
 use std::{
     fmt,
     num::NonZeroUsize,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -12,25 +15,17 @@ use reqwest::{
     Url,
     header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT},
 };
-use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use crate::{
-    error::{Error, InvalidInput, PacingError, RequestContext, SetupError},
-    fleet::{ChartsOf, ItemsOf},
+    error::{Error, InvalidInput, SetupError},
+    http::{Connection, ConnectionConfig},
     key::ApiKey,
-    pacing::{Pacer, Pacing},
-    request::{ChartsRequest, ItemsRequest},
-    retry::{Clock, Jitter, RetryPolicy, SystemClock},
+    policy::{Clock, Jitter, Pacer, Pacing, RetryPolicy, SystemClock},
     text,
 };
 
 /// The default base URL, with the `/api/v1` prefix.
 pub const DEFAULT_BASE_URL: &str = "https://api.elastic-cloud.com/api/v1";
-
-/// The most bytes of an error answer's body that are read; the rest is discarded
-/// unread (the connection is closed).
-pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Configures a [`Client`]. Start from [`Client::builder`].
 ///
@@ -263,20 +258,22 @@ impl ClientBuilder {
             Jitter::Seeded(seed) => seed,
             _ => fastrand::u64(..),
         };
+        let connection = Connection::new(ConnectionConfig {
+            base_url,
+            http,
+            headers,
+            key,
+            read_timeout: self.read_timeout,
+            max_body_bytes: self.max_body_bytes,
+            concurrency: self.concurrency.get(),
+            pacer: Pacer::new(self.pacing),
+            clock: self.clock,
+        });
         Ok(Client {
             shared: Arc::new(Shared {
-                base_url,
-                http,
-                headers,
-                key,
-                read_timeout: self.read_timeout,
+                connection: Arc::new(connection),
                 attempt_timeout: self.attempt_timeout,
-                max_body_bytes: self.max_body_bytes,
-                concurrency: self.concurrency.get(),
-                limiter: Semaphore::new(self.concurrency.get()),
                 retry: self.retry,
-                pacer: Pacer::new(self.pacing),
-                clock: self.clock,
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             }),
         })
@@ -302,49 +299,31 @@ impl ClientBuilder {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-/// What every clone of a client shares.
-pub(crate) struct Shared {
-    /// The base URL without a trailing slash, as the generated client wants it.
-    pub(crate) base_url: String,
-    pub(crate) http: reqwest::Client,
-    /// `Authorization` (sensitive) and `User-Agent`, added to every request.
-    pub(crate) headers: HeaderMap,
-    /// The key, to redact it from anything a server sends back.
-    pub(crate) key: ApiKey,
-    pub(crate) read_timeout: Duration,
-    pub(crate) attempt_timeout: Duration,
-    pub(crate) max_body_bytes: u64,
-    pub(crate) concurrency: usize,
-    limiter: Semaphore,
+/// What every clone of a client shares: the connection (the wire, the clock, the
+/// pacer and the concurrency limit) and the retry policy.
+struct Shared {
+    connection: Arc<Connection>,
+    attempt_timeout: Duration,
     retry: RetryPolicy,
-    pub(crate) pacer: Pacer,
-    pub(crate) clock: Arc<dyn Clock>,
     rng: Mutex<fastrand::Rng>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.shared;
+        let connection = &shared.connection;
         f.debug_struct("Client")
-            .field("base_url", &text::redact_url(&shared.base_url))
+            .field("base_url", &text::redact_url(connection.base_url()))
             .field("api_key", &"[redacted]")
-            .field("read_timeout", &shared.read_timeout)
+            .field("read_timeout", &connection.read_timeout())
             .field("attempt_timeout", &shared.attempt_timeout)
-            .field("concurrency", &shared.concurrency)
+            .field("concurrency", &connection.concurrency())
             .field("retry", &shared.retry)
             .finish_non_exhaustive()
     }
-}
-
-/// What one attempt is given: how long it may take, and whether the request was
-/// throttled before (the pacer learns from a second throttle).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Attempt {
-    pub(crate) limit: Duration,
-    pub(crate) after_throttle: bool,
 }
 
 impl Client {
@@ -370,212 +349,25 @@ impl Client {
         builder.build()
     }
 
-    /// Itemized costs of one deployment: configure, then [`send`](ItemsRequest::send)
-    /// or [`stream`](ItemsRequest::stream).
-    ///
-    /// The ids travel as one percent-encoded path segment each; an empty or blank id,
-    /// `.`, `..`, or one over 256 bytes is refused before any request.
-    pub fn items(
-        &self,
-        organization: impl Into<String>,
-        deployment: impl Into<String>,
-    ) -> ItemsRequest {
-        ItemsRequest::new(self, organization.into(), deployment.into())
-    }
-
-    /// Usage charts of one deployment: configure, then [`send`](ChartsRequest::send)
-    /// or [`stream`](ChartsRequest::stream). Ids as for [`items`](Self::items).
-    pub fn charts(
-        &self,
-        organization: impl Into<String>,
-        deployment: impl Into<String>,
-    ) -> ChartsRequest {
-        ChartsRequest::new(self, organization.into(), deployment.into())
-    }
-
-    /// Itemized costs of several deployments of one organization through this client
-    /// (its concurrency, pacing and retries shared by all): configure, then
-    /// [`send`](ItemsOf::send) for every report and every failure, or
-    /// [`stream`](ItemsOf::stream) for each as it completes. Repeated ids count once.
-    pub fn items_of(
-        &self,
-        organization: impl Into<String>,
-        deployments: impl IntoIterator<Item = impl Into<String>>,
-    ) -> ItemsOf {
-        ItemsOf::new(self, organization.into(), deployments)
-    }
-
-    /// Usage charts of several deployments of one organization; as
-    /// [`items_of`](Self::items_of).
-    pub fn charts_of(
-        &self,
-        organization: impl Into<String>,
-        deployments: impl IntoIterator<Item = impl Into<String>>,
-    ) -> ChartsOf {
-        ChartsOf::new(self, organization.into(), deployments)
-    }
-
     /// The configured concurrency limit.
     pub fn concurrency(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.shared.concurrency).unwrap_or(NonZeroUsize::MIN)
+        NonZeroUsize::new(self.shared.connection.concurrency()).unwrap_or(NonZeroUsize::MIN)
     }
 
     /// The current instant by this client's [`Clock`](crate::Clock) (the system's
     /// unless one was given): what "now" means for a range left open.
     pub fn now(&self) -> jiff::Timestamp {
-        self.shared.clock.now()
+        self.shared.connection.clock().now()
     }
 
     /// The pace requests are held to now, in requests per second, if any: fixed, or
     /// learnt from the API (see [`Pacing`]).
     pub fn pacing_rate(&self) -> Option<f64> {
-        self.shared.pacer.rate()
+        self.shared.connection.pacer().rate()
     }
 
-    /// Requests under way now, by the permits taken.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.shared.concurrency - self.shared.limiter.available_permits()
+    /// What every attempt of this client shares, for the transports.
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.shared.connection
     }
-
-    fn random_unit(&self) -> f64 {
-        self.shared
-            .rng
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .f64()
-    }
-
-    /// Runs `attempt` until it succeeds, fails for good, or the policy says stop.
-    ///
-    /// Each attempt takes a permit of the client-wide limit (not held while waiting to
-    /// retry), then its turn from the pacer, whose wait counts against the deadline;
-    /// it may take the attempt timeout, or what is left of the deadline if less.
-    pub(crate) async fn with_retries<T, F, Fut>(
-        &self,
-        request: &RequestContext,
-        mut attempt: F,
-    ) -> Result<T, Error>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, Error>>,
-    {
-        let shared = &self.shared;
-        let started = shared.clock.now();
-        let span = tracing::info_span!(
-            "ec_billing.request",
-            operation = %request.operation,
-            organization = %text::escape(&request.organization).truncate(text::QUOTED_CHARS),
-            deployment = %text::escape(&request.deployment).truncate(text::QUOTED_CHARS),
-            window = %request.window.map(|w| w.to_string()).unwrap_or_default(),
-        );
-        let deadline = shared.retry.deadline_duration();
-        // Durations in logs are by the client's clock, as every wait and bound is.
-        let since = move |from: jiff::Timestamp| {
-            let spent =
-                Duration::try_from(shared.clock.now().duration_since(from)).unwrap_or_default();
-            u64::try_from(spent.as_millis()).unwrap_or(u64::MAX)
-        };
-        let took = move || since(started);
-        async move {
-            let mut attempts = 0;
-            let mut after_throttle = false;
-            loop {
-                attempts += 1;
-                let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
-                    .unwrap_or_default();
-                let budget = deadline.map(|d| d.saturating_sub(elapsed));
-                let begun = shared.clock.now();
-                let outcome = {
-                    // The limiter is never closed, so a permit always comes.
-                    let _permit = shared.limiter.acquire().await.ok();
-                    // Paced after the permit: a request queued behind the concurrency
-                    // limit must still wait its turn if a limit was learnt meanwhile.
-                    if let Err(refusal) = shared.pacer.acquire(&*shared.clock, budget).await {
-                        let mut request = request.clone();
-                        request.attempts = attempts - 1;
-                        tracing::info!(attempts = attempts - 1, duration_ms = took(), pace = %refusal.reason, "request not sent: the rate limit would hold it past its deadline");
-                        return Err(PacingError {
-                            request,
-                            wait: refusal.wait,
-                            rate: refusal.reason,
-                        }
-                        .into());
-                    }
-                    let limit = budget.map_or(shared.attempt_timeout, |b| {
-                        b.saturating_sub(shared.clock_elapsed_since(started, elapsed))
-                            .min(shared.attempt_timeout)
-                    });
-                    attempt(Attempt {
-                        limit,
-                        after_throttle,
-                    })
-                    .await
-                };
-                let duration_ms = since(begun);
-                let mut err = match outcome {
-                    Ok(value) => {
-                        tracing::debug!(attempt = attempts, status = 200, duration_ms, "attempt succeeded");
-                        tracing::info!(status = 200, attempts, duration_ms = took(), "request");
-                        return Ok(value);
-                    }
-                    Err(err) => err,
-                };
-                if let Some(context) = err.request_mut() {
-                    context.attempts = attempts;
-                }
-                let code = err.code().map(|c| c.to_string()).unwrap_or_default();
-                tracing::debug!(attempt = attempts, status = err.status(), code, duration_ms, error = %shared.printable(&err), "attempt failed");
-                if !err.is_retryable() {
-                    tracing::info!(status = err.status(), code, attempts, duration_ms = took(), error = %shared.printable(&err), "request failed");
-                    return Err(err);
-                }
-                let asked = match &err {
-                    Error::Api(api) => api.retry_after,
-                    _ => None,
-                };
-                after_throttle = err.is_rate_limited();
-                let elapsed = Duration::try_from(shared.clock.now().duration_since(started))
-                    .unwrap_or_default();
-                let Some(delay) = shared.retry.delay_after(attempts, asked, self.random_unit(), elapsed) else {
-                    tracing::info!(status = err.status(), code, attempts, duration_ms = took(), error = %shared.printable(&err), "request failed");
-                    return Err(err);
-                };
-                tracing::debug!(attempt = attempts, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %shared.printable(&err), "retrying");
-                shared.clock.sleep(delay).await;
-            }
-        }
-        .instrument(span)
-        .await
-    }
-}
-
-impl Shared {
-    /// An error with its whole cause chain, on one line, the key redacted and control
-    /// characters escaped: for logs.
-    pub(crate) fn printable(&self, err: &Error) -> String {
-        text::escape(&self.key.redact(&causes(err))).to_string()
-    }
-
-    /// Time spent since `started` beyond `before`, by the injected clock: what pacing
-    /// took of the budget.
-    fn clock_elapsed_since(&self, started: jiff::Timestamp, before: Duration) -> Duration {
-        Duration::try_from(self.clock.now().duration_since(started))
-            .unwrap_or_default()
-            .saturating_sub(before)
-    }
-}
-
-/// An error and its causes, one line: `outer: cause: root cause`.
-pub(crate) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line
 }

@@ -9,13 +9,17 @@ use std::{
 
 use futures_util::{Stream, StreamExt, stream};
 
+use super::{
+    charts::ChartsReport,
+    items::{ItemsReport, ItemsTotals},
+    plan::{OnWindow, WindowDone},
+};
 use crate::{
     client::Client,
     error::{Error, OverflowError},
+    format::Format,
     model::Costs,
-    request::{ChartsReport, ItemsReport, ItemsTotals, OnWindow, WindowDone},
     time::{Bucketing, DateRange, Window, WindowSize},
-    transport::Format,
 };
 
 /// Deployments a fleet request keeps in progress per unit of the client's concurrency:
@@ -173,7 +177,7 @@ impl Fleet {
     fn fix_range(&mut self) -> Result<DateRange, Error> {
         let range = match self.range {
             Some(range) => range,
-            None => DateRange::month_to_date(self.client.shared.clock.now())?,
+            None => DateRange::month_to_date(self.client.now())?,
         };
         self.range = Some(range);
         Ok(range)
@@ -181,8 +185,8 @@ impl Fleet {
 
     fn in_progress(&self) -> usize {
         self.client
-            .shared
-            .concurrency
+            .concurrency()
+            .get()
             .saturating_mul(DEPLOYMENTS_PER_PERMIT)
     }
 }
