@@ -56,6 +56,8 @@ pub struct ItemsCsvReader<R> {
     columns: Vec<(Field, usize)>,
     /// Where each field's columns are in `columns`, by `Field as usize`.
     field_columns: [(usize, usize); FIELD_COUNT],
+    /// Each column's field and its rank among the field's columns, by column.
+    column_fields: Vec<Option<(Field, u8)>>,
     /// The header of every column, as the document spells it (trimmed).
     pub(super) headers: Vec<String>,
     /// The key of every column in a line's `extra`: its header, numbered when repeated.
@@ -146,10 +148,17 @@ impl<R: Read> ItemsCsvReader<R> {
             let end = columns.partition_point(|(f, _)| (*f as usize) <= field);
             *range = (start, end);
         }
+        let mut column_fields = vec![None; headers.len()];
+        for &(start, end) in &field_columns {
+            for (rank, &(field, column)) in columns[start..end].iter().enumerate() {
+                column_fields[column] = Some((field, u8::try_from(rank).unwrap_or(u8::MAX - 1)));
+            }
+        }
         Ok(Self {
             reader,
             columns,
             field_columns,
+            column_fields,
             headers,
             keys,
             record: csv::ByteRecord::new(),
@@ -232,10 +241,11 @@ impl<R: Read> ItemsCsvReader<R> {
         Ok((items, lines))
     }
 
-    /// The known columns and their fields, by field, each field's best ranked first.
+    /// Each column's field and its rank among the field's columns (0 the best), if
+    /// the column is known, by column.
     #[inline]
-    pub(super) fn columns(&self) -> &[(Field, usize)] {
-        &self.columns
+    pub(super) fn column_fields(&self) -> &[Option<(Field, u8)>] {
+        &self.column_fields
     }
 
     /// The known columns of `field`, best ranked first.

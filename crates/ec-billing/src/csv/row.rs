@@ -93,15 +93,20 @@ pub(super) struct Row<'a, R> {
 
 impl<'a, R: Read> Row<'a, R> {
     pub(super) fn new(reader: &'a ItemsCsvReader<R>, record: &'a csv::ByteRecord) -> Self {
-        // The first non-empty cell of each field's columns, best ranked first: each
-        // known column is looked at once.
+        // The first non-empty cell of each field's columns, best ranked first: the
+        // record's cells are walked once, in order.
         let mut cells: [Option<Cell<'a>>; FIELD_COUNT] = [None; FIELD_COUNT];
-        for &(field, column) in reader.columns() {
-            let cell = &mut cells[field as usize];
-            if cell.is_none() {
-                let bytes = trim(record.get(column).unwrap_or_default());
+        let mut ranks = [u8::MAX; FIELD_COUNT];
+        for (column, (bytes, known)) in record.iter().zip(reader.column_fields()).enumerate() {
+            let Some((field, rank)) = *known else {
+                continue;
+            };
+            let at = field as usize;
+            if rank < ranks[at] {
+                let bytes = trim(bytes);
                 if !bytes.is_empty() {
-                    *cell = Some(Cell { column, bytes });
+                    cells[at] = Some(Cell { column, bytes });
+                    ranks[at] = rank;
                 }
             }
         }
@@ -458,29 +463,41 @@ impl<'a, R: Read> Row<'a, R> {
     /// A decimal cell, exact.
     #[inline]
     fn decimal(&self, cell: Cell<'_>) -> Result<Decimal, Error> {
-        parse_decimal_bytes(cell.bytes).map_err(|err| {
-            let problem = match err {
-                DecimalError::Syntax => "invalid decimal",
-                _ => "inexact decimal (more digits than an exact decimal holds)",
-            };
-            let text = String::from_utf8_lossy(cell.bytes);
-            self.error(
-                &format!("{problem} \"{}\"", quoted(&text)),
-                Some(cell.column),
-            )
-        })
+        match parse_decimal_bytes(cell.bytes) {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.decimal_error(cell, err)),
+        }
+    }
+
+    #[cold]
+    fn decimal_error(&self, cell: Cell<'_>, err: DecimalError) -> Error {
+        let problem = match err {
+            DecimalError::Syntax => "invalid decimal",
+            _ => "inexact decimal (more digits than an exact decimal holds)",
+        };
+        let text = String::from_utf8_lossy(cell.bytes);
+        self.error(
+            &format!("{problem} \"{}\"", quoted(&text)),
+            Some(cell.column),
+        )
     }
 
     /// A whole-number cell.
     #[inline]
     fn number<T: Whole>(&self, cell: Cell<'_>) -> Result<T, Error> {
-        T::from_digits(cell.bytes).ok_or_else(|| {
-            let text = String::from_utf8_lossy(cell.bytes);
-            self.error(
-                &format!("invalid whole number \"{}\"", quoted(&text)),
-                Some(cell.column),
-            )
-        })
+        match T::from_digits(cell.bytes) {
+            Some(value) => Ok(value),
+            None => Err(self.number_error(cell)),
+        }
+    }
+
+    #[cold]
+    fn number_error(&self, cell: Cell<'_>) -> Error {
+        let text = String::from_utf8_lossy(cell.bytes);
+        self.error(
+            &format!("invalid whole number \"{}\"", quoted(&text)),
+            Some(cell.column),
+        )
     }
 
     /// A required instant: RFC 3339 with any offset, or a date (midnight UTC).
