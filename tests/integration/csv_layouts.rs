@@ -6,8 +6,8 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use ec_billing::{
-    Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ItemsCsvReader, ResourceLine,
-    csv_header_aliases,
+    Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ResourceLine, csv::ItemsCsvReader,
+    csv::csv_header_aliases,
 };
 use ec_billing_sim::{CsvLayout, Dataset, Line};
 use proptest::{prelude::*, sample::Index};

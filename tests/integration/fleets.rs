@@ -1,7 +1,7 @@
 //! Many deployments through one client: every deployment that answered is kept, every
 //! failure is said, and one deployment's failure never discards another's data.
 
-use ec_billing::{DateRange, ErrorCode, Format, StreamExt};
+use ec_billing::{DateRange, Format, StreamExt, error::ErrorCode};
 use ec_billing_sim::{Dataset, Fault, Faults, RunningSimulator, Simulator};
 
 use crate::support::{CANARY_KEY, client_with_attempts};

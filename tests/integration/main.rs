@@ -6,6 +6,9 @@
 // Shared fixtures and client set-up for the tests below.
 mod support;
 
+// The architecture invariants about source files: layers, import circles, file sizes.
+mod architecture;
+
 // The generated low-level client (`ec-billing-api`) against a plain httpmock server.
 mod generated_client;
 

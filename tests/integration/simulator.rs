@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ec_billing::{DateRange, Error, Format, RetryPolicy};
+use ec_billing::{DateRange, Error, Format, policy::RetryPolicy};
 use ec_billing_sim::{Fault, Faults, RunningSimulator, Simulator};
 
 use crate::support::{CANARY_KEY, TestClock, attempts, in_flight, wrapper_builder};

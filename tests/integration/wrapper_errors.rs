@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ec_billing::{
-    DateRange, Error, ErrorCode, Format, Operation, Pacing, RetryPolicy, TransportKind,
+    DateRange, Error, Format, error::ErrorCode, error::Operation, error::TransportKind,
+    policy::Pacing, policy::RetryPolicy,
 };
 use httpmock::{Method::GET, MockServer};
 use serde_json::json;
@@ -112,7 +113,7 @@ async fn an_unknown_code_is_kept_as_its_text_with_messages_and_request_id() {
     assert_eq!(
         api.codes(),
         [
-            ErrorCode::Unknown("costs.brand_new".into()),
+            ErrorCode::from("costs.brand_new"),
             ErrorCode::InvalidDateRange
         ]
     );

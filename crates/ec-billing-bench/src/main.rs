@@ -17,7 +17,8 @@ mod pacing_matrix;
 
 use anyhow::{Context, Result, bail, ensure};
 use ec_billing::{
-    Client, DateRange, Decimal, Format, ItemsCsvReader, Pacing, RetryPolicy, WindowSize,
+    Client, DateRange, Decimal, Format, WindowSize, csv::ItemsCsvReader, policy::Pacing,
+    policy::RetryPolicy,
 };
 use ec_billing_sim::{Dataset, RunningSimulator, Simulator};
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, ensure};
-use ec_billing::{Client, DateRange, Jitter, Pacing, RetryPolicy};
+use ec_billing::{Client, DateRange, policy::Jitter, policy::Pacing, policy::RetryPolicy};
 use ec_billing_sim::{
     Dataset, Fault, Faults, RateLimitDialect, RunningSimulator, Simulator, Stats,
 };

@@ -5,7 +5,9 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, builder::TypedValueParser as _};
-use ec_billing::{ApiKey, Bucketing, DateRange, Decimal, Format, Pacing, RetryPolicy, WindowSize};
+use ec_billing::{
+    ApiKey, Bucketing, DateRange, Decimal, Format, WindowSize, policy::Pacing, policy::RetryPolicy,
+};
 use ec_billing_ledger::{Export, ExportFormat, Query, SyncPlan};
 use jiff::{SignedDuration, Timestamp};
 
@@ -86,7 +88,7 @@ impl std::fmt::Debug for Cli {
         f.debug_struct("Cli")
             .field(
                 "base_url",
-                &self.base_url.as_deref().map(ec_billing::redact_url),
+                &self.base_url.as_deref().map(ec_billing::text::redact_url),
             )
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("simulate", &self.simulate)
@@ -339,7 +341,7 @@ pub(crate) struct DbLocation(pub(crate) PathBuf);
 impl std::fmt::Debug for DbLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = self.0.to_string_lossy();
-        write!(f, "{:?}", ec_billing::redact_url(&text).to_string())
+        write!(f, "{:?}", ec_billing::text::redact_url(&text).to_string())
     }
 }
 
@@ -408,7 +410,10 @@ impl std::fmt::Debug for Connection {
             Self::Simulator => f.write_str("Simulator"),
             Self::Api { base_url, key } => f
                 .debug_struct("Api")
-                .field("base_url", &base_url.as_deref().map(ec_billing::redact_url))
+                .field(
+                    "base_url",
+                    &base_url.as_deref().map(ec_billing::text::redact_url),
+                )
                 .field("key", key)
                 .finish(),
         }
@@ -550,7 +555,7 @@ impl Cli {
             Some(other) => {
                 return Err(format!(
                     "invalid --window \"{}\": a ledger keeps month or day windows",
-                    ec_billing::escape(other)
+                    ec_billing::text::escape(other)
                 )
                 .into());
             }
@@ -616,7 +621,7 @@ fn export(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::Error>> {
             format!(
                 "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
                  decimal places",
-                ec_billing::escape(&args.rate_per_ecu)
+                ec_billing::text::escape(&args.rate_per_ecu)
             )
         })?;
     let version: ec_billing_ledger::FocusVersion = args.focus_version.trim().parse()?;

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use ec_billing::{WindowSize, escape};
+use ec_billing::{WindowSize, text::escape};
 use ec_billing_ledger::{Ledger, SyncReport};
 use indicatif::ProgressBar;
 

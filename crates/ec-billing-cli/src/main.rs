@@ -122,7 +122,9 @@ fn one_line(text: &str, key: Option<&ec_billing::ApiKey>) -> String {
         Some(key) => key.redact(text),
         None => text.into(),
     };
-    ec_billing::escape(&text).truncate(MAX_LINE).to_string()
+    ec_billing::text::escape(&text)
+        .truncate(MAX_LINE)
+        .to_string()
 }
 
 /// A failure, described. An API error's `Display` already names its status, code,
@@ -142,7 +144,7 @@ fn describe(err: &anyhow::Error) -> String {
     if let (None, Some(deployment)) = (failure.deployment(), deployment) {
         line.push_str(&format!(
             " for deployment \"{}\"",
-            ec_billing::escape(&deployment.0)
+            ec_billing::text::escape(&deployment.0)
         ));
     }
     if failure.status().is_none() {
@@ -173,7 +175,7 @@ struct Deployment(String);
 
 impl std::fmt::Display for Deployment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "deployment \"{}\"", ec_billing::escape(&self.0))
+        write!(f, "deployment \"{}\"", ec_billing::text::escape(&self.0))
     }
 }
 
@@ -393,7 +395,7 @@ async fn connect(
                 say!(
                     "warning: the base URL {} does not end with /api/v1: requests go to \
                      <it>/billing/costs/...",
-                    one_line(&ec_billing::redact_url(url).to_string(), Some(key))
+                    one_line(&ec_billing::text::redact_url(url).to_string(), Some(key))
                 );
             }
             let builder = builder.api_key(key.clone());

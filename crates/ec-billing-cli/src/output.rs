@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Context;
-use ec_billing::{ChartsReport, Decimal, Items, ItemsReport, escape};
+use ec_billing::{ChartsReport, Decimal, Items, ItemsReport, text::escape};
 
 use crate::json::{ChartsDocument, ErrorEntry, ItemsDocument, money};
 

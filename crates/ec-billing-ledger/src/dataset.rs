@@ -60,7 +60,7 @@ impl std::str::FromStr for DatasetFormat {
             "csv" => Ok(Self::Csv),
             other => Err(Error::InvalidInput(format!(
                 "unknown dataset file format \"{}\": parquet or csv",
-                ec_billing::escape(other).truncate(16)
+                ec_billing::text::escape(other).truncate(16)
             ))),
         }
     }
@@ -607,7 +607,7 @@ fn parquet_file(
                             Error::InvalidInput(format!(
                                 "the amount {} of column {name} cannot be held exactly at \
                                  scale {scale}",
-                                ec_billing::escape(cell).truncate(48)
+                                ec_billing::text::escape(cell).truncate(48)
                             ))
                         })?;
                         values.push(FixedLenByteArray::from(unscaled.to_be_bytes().to_vec()));

@@ -37,7 +37,7 @@ impl std::str::FromStr for ExportFormat {
             "json" => Ok(Self::Json),
             other => Err(Error::InvalidInput(format!(
                 "unknown export format \"{}\": focus, csv or json",
-                ec_billing::escape(other)
+                ec_billing::text::escape(other)
             ))),
         }
     }
@@ -96,7 +96,7 @@ impl Export {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(Error::InvalidInput(format!(
                 "\"{}\" is not an ISO 4217 currency code (three capital letters)",
-                ec_billing::escape(code)
+                ec_billing::text::escape(code)
             )));
         }
         if per_ecu <= Decimal::ZERO {
@@ -270,7 +270,7 @@ impl std::str::FromStr for FocusVersion {
             "1.3" => Ok(Self::V1_3),
             other => Err(Error::InvalidInput(format!(
                 "FOCUS version \"{}\" is not one this export writes: 1.2 or 1.3",
-                ec_billing::escape(other).truncate(16)
+                ec_billing::text::escape(other).truncate(16)
             ))),
         }
     }
@@ -888,7 +888,7 @@ fn dts_unit(kind: &str, rate_formatted: Option<&str>) -> std::result::Result<&'s
         return placed.ok_or_else(|| {
             format!(
                 "its rate's unit \"{}\" is not one the FOCUS mapping places",
-                ec_billing::escape(rate_formatted.unwrap_or_default()).truncate(48)
+                ec_billing::text::escape(rate_formatted.unwrap_or_default()).truncate(48)
             )
         });
     }
@@ -899,7 +899,7 @@ fn dts_unit(kind: &str, rate_formatted: Option<&str>) -> std::result::Result<&'s
         other => Err(format!(
             "its rate names no unit, and its usage type \"{}\" is not one the FOCUS mapping \
              places",
-            ec_billing::escape(other).truncate(48)
+            ec_billing::text::escape(other).truncate(48)
         )),
     }
 }
@@ -936,7 +936,7 @@ pub(crate) fn focus_amounts(line: &LedgerLine, export: &Export) -> Result<FocusA
         let message = format!(
             "cannot export {} of deployment \"{}\", window {}..{}: {what}",
             line.key.describe(),
-            ec_billing::escape(&line.deployment).truncate(80),
+            ec_billing::text::escape(&line.deployment).truncate(80),
             line.window.0,
             line.window.1
         );

@@ -423,7 +423,7 @@ impl Ledger {
             let Some(from) = from else {
                 return Err(Error::InvalidInput(format!(
                     "the ledger has nothing of deployment \"{}\" yet: give a start (from)",
-                    ec_billing::escape(deployment)
+                    ec_billing::text::escape(deployment)
                 )));
             };
             if from < to {
@@ -774,7 +774,7 @@ impl Ledger {
             return Err(Error::InvalidInput(format!(
                 "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
                  a shorter answer would drop lines",
-                ec_billing::escape(deployment),
+                ec_billing::text::escape(deployment),
                 window.from()
             )));
         }
@@ -861,7 +861,7 @@ impl Ledger {
             total = total.checked_add(line.cost).ok_or_else(|| {
                 Error::Overflow(format!(
                     "the total of deployment \"{}\"",
-                    ec_billing::escape(deployment)
+                    ec_billing::text::escape(deployment)
                 ))
             })?;
             Ok(())

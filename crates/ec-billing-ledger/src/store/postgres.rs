@@ -38,8 +38,8 @@ fn shown(config: &tokio_postgres::Config) -> String {
     let database = config.get_dbname().unwrap_or_default();
     format!(
         "postgres://{}{port}/{}",
-        ec_billing::escape(&host).truncate(100),
-        ec_billing::escape(database).truncate(100)
+        ec_billing::text::escape(&host).truncate(100),
+        ec_billing::text::escape(database).truncate(100)
     )
 }
 
@@ -449,7 +449,7 @@ impl PostgresStore {
                 format!(
                     "its schema ec_billing holds tables that are not the ledger's ({}): left \
                      untouched",
-                    ec_billing::escape(
+                    ec_billing::text::escape(
                         &foreign
                             .iter()
                             .map(|t| t.as_str())
@@ -536,7 +536,7 @@ impl PostgresStore {
                     &self.shown,
                     format!(
                         "its window size \"{}\" is not one a ledger keeps (month or day)",
-                        ec_billing::escape(&text).truncate(48)
+                        ec_billing::text::escape(&text).truncate(48)
                     ),
                     None,
                 ))
@@ -615,7 +615,7 @@ impl PostgresStore {
                 &self.shown,
                 format!(
                     "its schema ec_billing is not the ledger's: {}",
-                    ec_billing::escape(&differs).truncate(200)
+                    ec_billing::text::escape(&differs).truncate(200)
                 ),
                 None,
             )));
@@ -674,7 +674,7 @@ impl PostgresStore {
                     path: format!(
                         "{} (deployment \"{}\")",
                         self.shown,
-                        ec_billing::escape(deployment).truncate(80)
+                        ec_billing::text::escape(deployment).truncate(80)
                     )
                     .into(),
                     waited: started.elapsed(),

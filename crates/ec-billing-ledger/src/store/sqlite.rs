@@ -978,7 +978,7 @@ fn invalid(index: usize, text: &str) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!(
             "\"{}\" is not what the ledger writes there",
-            ec_billing::escape(text).truncate(48)
+            ec_billing::text::escape(text).truncate(48)
         )
         .into(),
     )
@@ -1008,7 +1008,7 @@ fn corrupt(path: &Path, error: rusqlite::Error) -> Error {
 /// file (a device such as `/dev/null`, a pipe, a folder), a folder that does not exist.
 pub(crate) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
     let shown = || {
-        ec_billing::escape(&path.display().to_string())
+        ec_billing::text::escape(&path.display().to_string())
             .truncate(200)
             .to_string()
     };
@@ -1151,7 +1151,7 @@ fn stored_window(conn: &Connection, path: &Path) -> Result<Option<WindowSize>> {
             path,
             format!(
                 "its window size \"{}\" is not one a ledger keeps (month or day)",
-                ec_billing::escape(other).truncate(48)
+                ec_billing::text::escape(other).truncate(48)
             ),
             None,
         ))),
@@ -1364,7 +1364,7 @@ fn open_lock_file(path: &Path, write: bool) -> Result<File> {
     let not_regular = || {
         Error::InvalidInput(format!(
             "{} is not a regular file: the ledger's lock must be one (remove what is there)",
-            ec_billing::escape(&path.display().to_string()).truncate(200)
+            ec_billing::text::escape(&path.display().to_string()).truncate(200)
         ))
     };
     if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {

@@ -35,7 +35,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.elastic-cloud.com/api/v1";
 /// whole to decode) may be at most 256 MiB, and so may a CSV answer whose lines are
 /// kept ([`ItemsRequest::send`]), while one only totalled
 /// ([`ItemsRequest::totals`]) streams at any size; one CSV record may be at most
-/// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES) (1 MiB); user agent
+/// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES) (1 MiB); user agent
 /// `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
 /// [`Pacing::Adaptive`]; the [`SystemClock`].
 pub struct ClientBuilder {
@@ -94,7 +94,7 @@ impl Default for ClientBuilder {
 impl ClientBuilder {
     /// The API's base URL, including the `/api/v1` prefix (a proxy, the simulator),
     /// without a query or a fragment. It is printed (in errors, logs, `Debug`) only
-    /// without its userinfo, query and fragment ([`redact_url`](crate::redact_url)).
+    /// without its userinfo, query and fragment ([`redact_url`](crate::text::redact_url)).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
@@ -130,10 +130,10 @@ impl ClientBuilder {
     /// The largest JSON answer read (it is read whole to be decoded), and the largest
     /// CSV answer whose lines are kept ([`ItemsRequest::send`],
     /// [`ItemsRequest::stream`]); a larger one fails with
-    /// [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), not retried. A CSV
+    /// [`TransportKind::TooLarge`](crate::error::TransportKind::TooLarge), not retried. A CSV
     /// answer only totalled ([`ItemsRequest::totals`]) streams in flat memory and is
     /// not limited by size; each of its records is, by
-    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES).
+    /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES).
     pub fn max_body_bytes(mut self, bytes: u64) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -354,7 +354,7 @@ impl Client {
         NonZeroUsize::new(self.shared.connection.concurrency()).unwrap_or(NonZeroUsize::MIN)
     }
 
-    /// The current instant by this client's [`Clock`](crate::Clock) (the system's
+    /// The current instant by this client's [`Clock`](crate::policy::Clock) (the system's
     /// unless one was given): what "now" means for a range left open.
     pub fn now(&self) -> jiff::Timestamp {
         self.shared.connection.clock().now()

@@ -17,21 +17,11 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use rust_decimal::Decimal;
-
 pub use reader::ItemsCsvReader;
+pub use row::ItemLine;
+pub use source::MAX_CSV_RECORD_BYTES;
 
-use crate::model::{DtsLine, ResourceLine};
 use layout::FIELDS;
-
-/// The most bytes one record of an items CSV may take, the header row included: 1 MiB.
-///
-/// A record that outgrows it (an unclosed quote, a line that never ends) fails the
-/// read with [`CsvErrorKind::TooLarge`](crate::CsvErrorKind::TooLarge) as soon as it does, the rest left unread, so
-/// that [`ItemsCsvReader`] never holds more than about this much of one record (the
-/// csv crate's 64 KiB buffer aside). Through the client, such an answer fails with
-/// [`TransportKind::TooLarge`](crate::TransportKind::TooLarge), never retried.
-pub const MAX_CSV_RECORD_BYTES: usize = 1 << 20;
 
 /// The header names the CSV reader knows, by field, in rank order (see
 /// [`ItemsCsvReader`]'s layouts): `(field, aliases)`, each alias in
@@ -41,7 +31,7 @@ pub const MAX_CSV_RECORD_BYTES: usize = 1 << 20;
 /// type.
 ///
 /// ```
-/// let cost = ec_billing::csv_header_aliases()
+/// let cost = ec_billing::csv::csv_header_aliases()
 ///     .find(|(field, _)| *field == "cost")
 ///     .map(|(_, aliases)| aliases)
 ///     .unwrap_or_default();
@@ -51,24 +41,4 @@ pub fn csv_header_aliases() -> impl Iterator<Item = (&'static str, &'static [&'s
     FIELDS
         .iter()
         .map(|(field, aliases)| (field.name(), *aliases))
-}
-
-/// One line of an items CSV.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ItemLine {
-    /// A resource line: hours, instance count, period, price per hour.
-    Resource(ResourceLine),
-    /// A data-transfer-and-storage line: quantity and rate.
-    Dts(DtsLine),
-}
-
-impl ItemLine {
-    /// The line's cost in ECU.
-    pub fn cost(&self) -> Decimal {
-        match self {
-            Self::Resource(line) => line.cost,
-            Self::Dts(line) => line.cost,
-        }
-    }
 }

@@ -7,9 +7,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use super::{
-    ItemLine,
     layout::{FIELD_COUNT, FIELDS, Field, extra_keys, field_columns},
-    row::Row,
+    row::{ItemLine, Row},
     source::{Source, header_error, is_blank, mark_record_end, read_failure, record_line},
 };
 use crate::{
@@ -29,7 +28,7 @@ const USAGES_REMEMBERED: usize = 8;
 /// # Example
 ///
 /// ```
-/// use ec_billing::{ItemLine, ItemsCsvReader};
+/// use ec_billing::{csv::ItemLine, csv::ItemsCsvReader};
 ///
 /// let csv = "\
 /// Kind,Name,SKU,Hours,Instance Count,Period Start,Period End,Price Per Hour,Cost,Region
@@ -82,7 +81,7 @@ impl<R: Read> ItemsCsvReader<R> {
     ///
     /// [`Error::Csv`] when the document is empty or its header row cannot be read, a
     /// header is not UTF-8, no column is a cost column (`cost`, `price`, ...), or the
-    /// header row is longer than [`MAX_CSV_RECORD_BYTES`](super::MAX_CSV_RECORD_BYTES) ([`CsvErrorKind::TooLarge`](crate::CsvErrorKind::TooLarge)).
+    /// header row is longer than [`MAX_CSV_RECORD_BYTES`](super::MAX_CSV_RECORD_BYTES) ([`CsvErrorKind::TooLarge`](crate::error::CsvErrorKind::TooLarge)).
     pub fn new(reader: R) -> Result<Self, Error> {
         let source = Source::new(reader);
         let bare_cr = source.bare_cr;

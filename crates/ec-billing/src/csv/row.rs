@@ -12,7 +12,6 @@ use rust_decimal::Decimal;
 use ec_billing_api::{DecimalError, parse_decimal_bytes};
 
 use super::{
-    ItemLine,
     layout::{FIELD_COUNT, Field, LineKind, Word, trim, word},
     reader::ItemsCsvReader,
     source::record_line,
@@ -22,6 +21,26 @@ use crate::{
     model::{DtsLine, Extra, Period, Quantity, Rate, ResourceKind, ResourceLine},
     text::quoted,
 };
+
+/// One line of an items CSV.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemLine {
+    /// A resource line: hours, instance count, period, price per hour.
+    Resource(ResourceLine),
+    /// A data-transfer-and-storage line: quantity and rate.
+    Dts(DtsLine),
+}
+
+impl ItemLine {
+    /// The line's cost in ECU.
+    pub fn cost(&self) -> Decimal {
+        match self {
+            Self::Resource(line) => line.cost,
+            Self::Dts(line) => line.cost,
+        }
+    }
+}
 
 /// One field's cell in a row: the first non-empty cell of its columns, trimmed.
 #[derive(Clone, Copy, Debug)]

@@ -7,11 +7,19 @@ use std::{
     io::{self, Read},
 };
 
-use super::MAX_CSV_RECORD_BYTES;
 use crate::error::{CsvError, CsvErrorKind, Error};
 
 /// The most bytes read ahead to find how the document's lines end.
 pub(super) const SNIFF_LIMIT: usize = 64 * 1024;
+
+/// The most bytes one record of an items CSV may take, the header row included: 1 MiB.
+///
+/// A record that outgrows it (an unclosed quote, a line that never ends) fails the
+/// read with [`CsvErrorKind::TooLarge`](crate::error::CsvErrorKind::TooLarge) as soon as it does, the rest left unread, so
+/// that [`ItemsCsvReader`](super::ItemsCsvReader) never holds more than about this much of one record (the
+/// csv crate's 64 KiB buffer aside). Through the client, such an answer fails with
+/// [`TransportKind::TooLarge`](crate::error::TransportKind::TooLarge), never retried.
+pub const MAX_CSV_RECORD_BYTES: usize = 1 << 20;
 
 /// The read error of a record over [`MAX_CSV_RECORD_BYTES`], inside an `io::Error`.
 #[derive(Debug)]

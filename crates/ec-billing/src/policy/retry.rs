@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 ///
 /// ```
 /// use std::{num::NonZeroU32, time::Duration};
-/// use ec_billing::RetryPolicy;
+/// use ec_billing::policy::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
 ///     .max_attempts(NonZeroU32::new(8).unwrap())

@@ -68,7 +68,7 @@ const LONG_WAIT: Duration = Duration::from_secs(1);
 /// `--pacing` takes it.
 ///
 /// ```
-/// use ec_billing::{Client, Pacing};
+/// use ec_billing::{Client, policy::Pacing};
 ///
 /// let fixed = Pacing::fixed(10.0)?;
 /// assert_eq!("10".parse::<Pacing>()?, fixed);
