@@ -347,7 +347,7 @@ async fn timeouts_and_deadlines_of_any_length_are_taken_without_a_panic() {
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .read_timeout(Duration::MAX)
         .attempt_timeout(Duration::MAX)
-        .retry_policy(RetryPolicy::default().deadline(None))
+        .retry_policy(RetryPolicy::default().with_deadline(None))
         .build()
         .unwrap();
     for format in [Format::Json, Format::Csv] {

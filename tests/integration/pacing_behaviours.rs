@@ -113,7 +113,7 @@ async fn random_429s_without_retry_after_leave_the_client_unpaced() {
     })
     .await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
-        .retry_policy(ec_billing::policy::RetryPolicy::default().max_attempts(attempts(10)))
+        .retry_policy(ec_billing::policy::RetryPolicy::default().with_max_attempts(attempts(10)))
         .build()
         .unwrap();
 

@@ -180,7 +180,8 @@ pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<impl Clock>) -> ec_bill
         .api_key(CANARY_KEY.parse().expect("a valid key"))
         .attempt_timeout(Duration::from_secs(5))
         .retry_policy(
-            ec_billing::policy::RetryPolicy::default().jitter(ec_billing::policy::Jitter::None),
+            ec_billing::policy::RetryPolicy::default()
+                .with_jitter(ec_billing::policy::Jitter::None),
         )
         .clock(clock)
 }
@@ -207,8 +208,8 @@ pub(crate) fn every_answer(fault: ec_billing_sim::Fault) -> ec_billing_sim::Faul
 /// Retries as [`wrapper_builder`] has them (no jitter), at most `count` attempts.
 pub(crate) fn retries(count: u32) -> ec_billing::policy::RetryPolicy {
     ec_billing::policy::RetryPolicy::default()
-        .jitter(ec_billing::policy::Jitter::None)
-        .max_attempts(attempts(count))
+        .with_jitter(ec_billing::policy::Jitter::None)
+        .with_max_attempts(attempts(count))
 }
 
 /// A [`wrapper_client`] of `base_url` that makes at most `count` attempts per request.

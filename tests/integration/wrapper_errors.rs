@@ -212,7 +212,7 @@ async fn an_empty_429_stays_rate_limited_when_retries_run_out() {
     let clock = TestClock::new();
     // Retries alone: AIMD pacing would add waits of its own after repeated 429s.
     let client = wrapper_builder(server.base_url(), clock.clone())
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(3)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(3)))
         .pacing(Pacing::Off)
         .build()
         .unwrap();
@@ -338,7 +338,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_fails_as_transport_err
         ScriptedServer::start(vec![Reply::Stall(Duration::from_secs(5), Vec::new())]).await;
     let client = wrapper_builder(server.base_url(), TestClock::new())
         .attempt_timeout(Duration::from_millis(100))
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(2)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(2)))
         .build()
         .unwrap();
 

@@ -142,8 +142,8 @@ fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<
         .pacing(pacing)
         .retry_policy(
             RetryPolicy::default()
-                .max_attempts(std::num::NonZeroU32::new(30).context("attempts")?)
-                .max_retry_after(Duration::from_secs(30)),
+                .with_max_attempts(std::num::NonZeroU32::new(30).context("attempts")?)
+                .with_max_retry_after(Duration::from_secs(30)),
         )
         .build()?)
 }

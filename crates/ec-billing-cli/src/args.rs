@@ -477,7 +477,7 @@ impl Cli {
         Ok(ClientSettings {
             connection,
             concurrency: self.concurrency,
-            retry: RetryPolicy::default().max_attempts(self.max_attempts),
+            retry: RetryPolicy::default().with_max_attempts(self.max_attempts),
             pacing,
             simulate_at,
         })

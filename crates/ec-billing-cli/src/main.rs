@@ -260,7 +260,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
     let (written, failures) = match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
-            let mut request = client
+            let request = client
                 .items_of(organization, &plan.deployments)
                 .range(plan.range)
                 .window(plan.window)
@@ -270,7 +270,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
             let windows = request.windows()?;
             progress.set_length((windows.len() * plan.deployments.len()) as u64);
             let (reports, failures) =
-                collect(request.stream(), &plan.deployments, plan.keep_going).await?;
+                collect(request.stream()?, &plan.deployments, plan.keep_going).await?;
             progress.finish_and_clear();
             let errors: Vec<ErrorEntry> = failures.iter().map(ErrorEntry::new).collect();
             let out = ItemsOutput {
@@ -282,7 +282,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
             (render(&out, plan.format, &mut stdout), failures)
         }
         Job::Charts { bucketing } => {
-            let mut request = client
+            let request = client
                 .charts_of(organization, &plan.deployments)
                 .range(plan.range)
                 .window(plan.window)
@@ -291,7 +291,7 @@ async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Outcome> {
             let windows = request.windows()?;
             progress.set_length((windows.len() * plan.deployments.len()) as u64);
             let (reports, failures) =
-                collect(request.stream(), &plan.deployments, plan.keep_going).await?;
+                collect(request.stream()?, &plan.deployments, plan.keep_going).await?;
             progress.finish_and_clear();
             let errors: Vec<ErrorEntry> = failures.iter().map(ErrorEntry::new).collect();
             let out = ChartsOutput {

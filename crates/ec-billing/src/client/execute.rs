@@ -48,7 +48,7 @@ impl Client {
             deployment = %text::escape(&request.deployment).truncate(text::QUOTED_CHARS),
             window = %request.window.map(|w| w.to_string()).unwrap_or_default(),
         );
-        let deadline = shared.retry.deadline_duration();
+        let deadline = shared.retry.deadline();
         // Durations in logs are by the client's clock, as every wait and bound is.
         let since = move |from: jiff::Timestamp| {
             let spent = Duration::try_from(clock.now().duration_since(from)).unwrap_or_default();

@@ -254,7 +254,7 @@ impl ClientBuilder {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, key.header_value());
         headers.insert(USER_AGENT, user_agent);
-        let seed = match self.retry.jitter_mode() {
+        let seed = match self.retry.jitter() {
             Jitter::Seeded(seed) => seed,
             _ => fastrand::u64(..),
         };
