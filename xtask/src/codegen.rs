@@ -100,7 +100,10 @@ fn generate(root: &Path) -> Result<Vec<GeneratedFile>> {
     Ok(vec![
         GeneratedFile {
             path: PathBuf::from("crates/ec-billing-api/src/generated.rs"),
-            contents: render(with_strict_path_encoding(parse(client)?)?),
+            contents: render(with_operation_constants(
+                with_strict_path_encoding(parse(client)?)?,
+                &spec,
+            )?),
         },
         GeneratedFile {
             path: PathBuf::from("crates/ec-billing-httpmock/src/generated.rs"),
@@ -337,6 +340,51 @@ fn with_literal_path_matchers(
             rewrite.parameters
         );
     }
+    Ok(file)
+}
+
+/// `file` with the constants a request made without the generated client needs (the
+/// wrapper's CSV request): the spec's version, sent as `api-version`, and each
+/// operation's path template, by operation id. Emitted from the spec like the client,
+/// so that both transports change together.
+fn with_operation_constants(mut file: syn::File, spec: &openapiv3::OpenAPI) -> Result<syn::File> {
+    let version = &spec.info.version;
+    let mut paths = Vec::new();
+    for (template, item) in spec.paths.iter() {
+        let Some(item) = item.as_item() else {
+            bail!("{SPEC}: path {template} is a reference, which codegen does not follow");
+        };
+        for (_, operation) in item.iter() {
+            let Some(id) = &operation.operation_id else {
+                bail!("{SPEC}: an operation of {template} has no operationId");
+            };
+            let name = quote::format_ident!("{}", id.to_uppercase().replace(['-', '.', ' '], "_"));
+            let doc = format!(" `{id}`: `{template}`, under the base URL.");
+            paths.push(quote::quote! {
+                #[doc = #doc]
+                pub const #name: &str = #template;
+            });
+        }
+    }
+    if paths.is_empty() {
+        bail!("{SPEC}: no operations");
+    }
+    let version_doc = format!(
+        " The spec's version (`info.version`), which every request sends as its \
+         `api-version` header: {version}."
+    );
+    let tokens = quote::quote! {
+        #[doc = #version_doc]
+        pub const API_VERSION: &str = #version;
+
+        /// Each operation's path template, by operation id: what a request made without
+        /// the generated client (the items as CSV) fills in with its encoded ids.
+        pub mod operation_paths {
+            #(#paths)*
+        }
+    };
+    let extra: syn::File = syn::parse2(tokens).context("the operation constants")?;
+    file.items.extend(extra.items);
     Ok(file)
 }
 

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use ec_billing_api::{API_VERSION, operation_paths};
 use reqwest::{
     Url,
     header::{ACCEPT, HeaderName},
@@ -34,7 +35,11 @@ pub(super) async fn items(
 ) -> Result<(Items, u64), Error> {
     let shared = connection;
     let deadline = deadline(&*shared.clock, attempt.limit);
-    let url = operation_url(&shared.base_url, request, "items")?;
+    let url = operation_url(
+        &shared.base_url,
+        request,
+        operation_paths::GET_COSTS_ITEMS_BY_DEPLOYMENT,
+    )?;
     let send = shared
         .http
         .get(url)
@@ -44,7 +49,7 @@ pub(super) async fn items(
         ])
         .headers(shared.headers.clone())
         .header(ACCEPT, "text/csv")
-        .header(HeaderName::from_static("api-version"), "1")
+        .header(HeaderName::from_static("api-version"), API_VERSION)
         .send();
     let response = tokio::select! {
         biased;
@@ -113,15 +118,29 @@ pub(super) async fn items(
     parsed.map_err(|err| csv_failure(connection, request, err))
 }
 
-/// The URL of an operation for the request's ids, each one percent-encoded path
-/// segment.
-fn operation_url(base_url: &str, request: &RequestContext, operation: &str) -> Result<Url, Error> {
-    let text = format!(
-        "{base_url}/billing/costs/{}/deployments/{}/{operation}",
-        ec_billing_api::encode_path(&request.organization),
-        ec_billing_api::encode_path(&request.deployment),
-    );
-    Url::parse(&text)
+/// The URL of an operation (its path template, from the spec, as the generated client
+/// has it) for the request's ids, each one percent-encoded path segment.
+fn operation_url(base_url: &str, request: &RequestContext, template: &str) -> Result<Url, Error> {
+    // An encoded id holds no brace: it cannot be taken for the other placeholder.
+    let path = template
+        .replace(
+            "{organization_id}",
+            &ec_billing_api::encode_path(&request.organization),
+        )
+        .replace(
+            "{deployment_id}",
+            &ec_billing_api::encode_path(&request.deployment),
+        );
+    if path.contains('{') {
+        let problem =
+            format!("the path template {template} has a placeholder this client does not fill");
+        return Err(transport(
+            request,
+            TransportKind::InvalidRequest,
+            Some(problem.into()),
+        ));
+    }
+    Url::parse(&format!("{base_url}{path}"))
         .map_err(|err| transport(request, TransportKind::InvalidRequest, Some(Box::new(err))))
 }
 
