@@ -43,10 +43,7 @@ fn a_dts_row_with_period_cells_is_a_dts_line_of_its_own_dimension() {
     );
     assert_eq!(
         items.costs.dimensions,
-        [DimensionCost {
-            dimension: Dimension::DataOut,
-            cost: dec("40.917")
-        }]
+        [DimensionCost::new(Dimension::DataOut, dec("40.917"))]
     );
 }
 

@@ -24,6 +24,7 @@ use crate::time::Window;
 /// The same type comes out of JSON and CSV responses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Items {
     /// The total and the per-dimension costs.
     pub costs: Costs,
@@ -36,6 +37,7 @@ pub struct Items {
 /// A total and its split by billing dimension, exact.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Costs {
     /// The total cost in ECU.
     #[cfg_attr(feature = "serde", serde(with = "serde_text::money"))]
@@ -47,6 +49,7 @@ pub struct Costs {
 /// The cost of one billing dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct DimensionCost {
     /// The dimension.
     pub dimension: Dimension,
@@ -58,6 +61,7 @@ pub struct DimensionCost {
 /// The cost of one resource over one period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ResourceLine {
     /// The kind of resource.
     pub kind: ResourceKind,
@@ -185,6 +189,7 @@ pub struct Period {
 /// The cost of one data-transfer-and-storage dimension.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct DtsLine {
     /// Its name, e.g. `Data out (GCP us-central1)`.
     pub name: String,
@@ -233,6 +238,7 @@ pub struct Rate {
 /// Usage charts of a deployment: buckets in time order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Charts {
     /// The buckets, in time order, one per timestamp.
     pub buckets: Vec<ChartBucket>,
@@ -241,6 +247,7 @@ pub struct Charts {
 /// One point of the chart's X axis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ChartBucket {
     /// The bucket's instant, UTC.
     pub timestamp: Timestamp,
@@ -251,6 +258,7 @@ pub struct ChartBucket {
 /// One value of a bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ChartValue {
     /// The series id.
     pub id: String,
@@ -269,4 +277,120 @@ pub struct WindowResult<T> {
     pub window: Window,
     /// What it returned.
     pub value: T,
+}
+
+impl Items {
+    /// Items from their parts: a caller's own (a test, a mock, a simulator).
+    ///
+    /// ```
+    /// use ec_billing::{Costs, Items};
+    ///
+    /// let items = Items::new(Costs::new("1.25".parse()?, vec![]), vec![], vec![]);
+    /// assert_eq!(items.costs.total.to_string(), "1.25");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        costs: Costs,
+        resources: Vec<ResourceLine>,
+        data_transfer_and_storage: Vec<DtsLine>,
+    ) -> Self {
+        Self {
+            costs,
+            resources,
+            data_transfer_and_storage,
+        }
+    }
+}
+
+impl Costs {
+    /// A total and its split by dimension.
+    pub fn new(total: Decimal, dimensions: Vec<DimensionCost>) -> Self {
+        Self { total, dimensions }
+    }
+}
+
+impl DimensionCost {
+    /// The cost of one dimension.
+    pub fn new(dimension: Dimension, cost: Decimal) -> Self {
+        Self { dimension, cost }
+    }
+}
+
+impl ResourceLine {
+    /// A resource line of `kind` over `period` costing `cost`; its name and SKU empty,
+    /// its hours, instance count and price per hour zero, until set (the fields are
+    /// public).
+    ///
+    /// ```
+    /// use ec_billing::{Period, ResourceKind, ResourceLine};
+    ///
+    /// let period = Period {
+    ///     start: "2024-01-01T00:00:00Z".parse()?,
+    ///     end: "2024-02-01T00:00:00Z".parse()?,
+    /// };
+    /// let mut line = ResourceLine::new(ResourceKind::Elasticsearch, period, "1011.84".parse()?);
+    /// line.hours = 744;
+    /// assert_eq!(line.cost.to_string(), "1011.84");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(kind: ResourceKind, period: Period, cost: Decimal) -> Self {
+        Self {
+            kind,
+            name: String::new(),
+            sku: String::new(),
+            hours: 0,
+            instance_count: 0,
+            period,
+            cost,
+            price_per_hour: Decimal::ZERO,
+            extra: Extra::default(),
+        }
+    }
+}
+
+impl DtsLine {
+    /// A data-transfer-and-storage line of `usage_type` costing `cost`; its name and
+    /// SKU empty, its quantity and rate zero, until set (the fields are public).
+    pub fn new(usage_type: impl Into<String>, cost: Decimal) -> Self {
+        Self {
+            name: String::new(),
+            sku: String::new(),
+            usage_type: usage_type.into(),
+            quantity: Quantity {
+                value: Decimal::ZERO,
+                formatted: String::new(),
+            },
+            rate: Rate {
+                value: Decimal::ZERO,
+                formatted: String::new(),
+            },
+            cost,
+            extra: Extra::default(),
+        }
+    }
+}
+
+impl Charts {
+    /// Charts from their buckets, in time order.
+    pub fn new(buckets: Vec<ChartBucket>) -> Self {
+        Self { buckets }
+    }
+}
+
+impl ChartBucket {
+    /// One bucket of the X axis.
+    pub fn new(timestamp: Timestamp, values: Vec<ChartValue>) -> Self {
+        Self { timestamp, values }
+    }
+}
+
+impl ChartValue {
+    /// One value of a bucket.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, value: Decimal) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            value,
+        }
+    }
 }
