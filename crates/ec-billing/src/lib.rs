@@ -46,7 +46,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{Error, Result};
 pub use format::Format;
 pub use http::MAX_ERROR_BODY_BYTES;
-pub use ids::{MAX_ID_BYTES, check_ids};
+pub use ids::{DeploymentId, MAX_ID_BYTES, OrganizationId, check_ids};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
