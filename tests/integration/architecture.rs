@@ -260,10 +260,8 @@ impl Crate {
         for (module, text) in &sources {
             let mut exports = BTreeMap::new();
             for (public, path, alias) in use_items(text) {
-                if public {
-                    if let Some(name) = alias.or_else(|| path.last().cloned()) {
-                        exports.insert(name, path);
-                    }
+                if let Some(name) = alias.or_else(|| path.last().cloned()).filter(|_| public) {
+                    exports.insert(name, path);
                 }
             }
             krate.exports.insert(module.clone(), exports);
@@ -283,13 +281,11 @@ impl Crate {
                 .collect();
             paths.extend(inline_paths(text));
             for path in paths {
-                if let Some(target) = krate.resolve(module, &path) {
-                    if target != *module {
-                        imports.push(Import {
-                            target,
-                            text: path.join("::"),
-                        });
-                    }
+                if let Some(target) = krate.resolve(module, &path).filter(|t| t != module) {
+                    imports.push(Import {
+                        target,
+                        text: path.join("::"),
+                    });
                 }
             }
             krate.imports.insert(module.clone(), imports);
@@ -342,11 +338,14 @@ impl Crate {
                 continue;
             }
             // An item: where the module re-exports it from, if it does.
-            if depth < 4 {
-                if let Some(source) = self.exports.get(&at).and_then(|e| e.get(next)) {
-                    // `None`: an item of another crate, re-exported.
-                    return self.resolve_depth(&at, source, depth + 1);
-                }
+            if let Some(source) = self
+                .exports
+                .get(&at)
+                .and_then(|e| e.get(next))
+                .filter(|_| depth < 4)
+            {
+                // `None`: an item of another crate, re-exported.
+                return self.resolve_depth(&at, source, depth + 1);
             }
             break;
         }

@@ -33,8 +33,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.elastic-cloud.com/api/v1";
 /// see its answer start within the 60 s read timeout, and its body never pause longer,
 /// and must end within the 120 s attempt timeout, body included; a JSON answer (read
 /// whole to decode) may be at most 256 MiB, and so may a CSV answer whose lines are
-/// kept ([`ItemsRequest::send`]), while one only totalled
-/// ([`ItemsRequest::totals`]) streams at any size; one CSV record may be at most
+/// kept ([`ItemsRequest::send`](crate::ItemsRequest::send)), while one only totalled
+/// ([`ItemsRequest::totals`](crate::ItemsRequest::totals)) streams at any size; one CSV record may be at most
 /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES) (1 MiB); user agent
 /// `ec-billing/<version>`; 4 requests in flight; [`RetryPolicy::default`];
 /// [`Pacing::Adaptive`]; the [`SystemClock`].
@@ -128,10 +128,10 @@ impl ClientBuilder {
     }
 
     /// The largest JSON answer read (it is read whole to be decoded), and the largest
-    /// CSV answer whose lines are kept ([`ItemsRequest::send`],
-    /// [`ItemsRequest::stream`]); a larger one fails with
+    /// CSV answer whose lines are kept ([`ItemsRequest::send`](crate::ItemsRequest::send),
+    /// [`ItemsRequest::stream`](crate::ItemsRequest::stream)); a larger one fails with
     /// [`TransportKind::TooLarge`](crate::error::TransportKind::TooLarge), not retried. A CSV
-    /// answer only totalled ([`ItemsRequest::totals`]) streams in flat memory and is
+    /// answer only totalled ([`ItemsRequest::totals`](crate::ItemsRequest::totals)) streams in flat memory and is
     /// not limited by size; each of its records is, by
     /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES).
     pub fn max_body_bytes(mut self, bytes: u64) -> Self {

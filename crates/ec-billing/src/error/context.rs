@@ -248,7 +248,7 @@ pub enum TransportKind {
     /// A successful answer's body was larger than the client buffers
     /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)), or
     /// one record of a CSV answer was longer than
-    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): not retried.
+    /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES): not retried.
     TooLarge,
     /// A redirect loop, too many redirects, or a redirect the client does not follow
     /// (another scheme): not retried, the same request would meet it again.
@@ -337,7 +337,7 @@ pub enum CsvErrorKind {
     /// `std::io::Error` is the [`source`](std::error::Error::source).
     Io,
     /// A record (the header row included) longer than
-    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): an unclosed quote, a line
+    /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES): an unclosed quote, a line
     /// that never ends. It is refused as soon as it outgrows the bound, the rest left
     /// unread; the same bytes would fail again.
     TooLarge,

@@ -48,7 +48,7 @@ impl ChartsRequest {
         self
     }
 
-    /// Calls `hook` as each window finishes; as [`ItemsRequest::on_window`].
+    /// Calls `hook` as each window finishes; as [`ItemsRequest::on_window`](crate::ItemsRequest::on_window).
     pub fn on_window(mut self, hook: impl Fn(WindowDone<'_>) + Send + Sync + 'static) -> Self {
         self.target.on_window = Some(OnWindow::new(hook));
         self
@@ -70,7 +70,7 @@ impl ChartsRequest {
     ///
     /// # Errors
     ///
-    /// As [`ItemsRequest::windows`].
+    /// As [`ItemsRequest::windows`](crate::ItemsRequest::windows).
     pub fn windows(&self) -> Result<Vec<Window>, Error> {
         self.target
             .plan(self.window_size())
@@ -78,7 +78,7 @@ impl ChartsRequest {
     }
 
     /// Each window's charts, in window order, fetched concurrently; as
-    /// [`ItemsRequest::stream`].
+    /// [`ItemsRequest::stream`](crate::ItemsRequest::stream).
     ///
     /// A window's buckets must lie in it (from the start of the day, or month, the
     /// window starts in, to its end inclusive) and have distinct timestamps: otherwise

@@ -23,7 +23,7 @@ pub(super) type WindowStream<T> =
     Pin<Box<dyn Stream<Item = Result<WindowResult<T>, Error>> + Send>>;
 
 /// A window of a request that has finished (fetched, or failed for good), as told to a
-/// progress hook ([`ItemsRequest::on_window`]).
+/// progress hook ([`ItemsRequest::on_window`](crate::ItemsRequest::on_window)).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct WindowDone<'a> {
