@@ -446,7 +446,11 @@ mod tests {
             assert!(!code.contains("f64"), "{} has a float", path.display());
             files += 1;
         }
-        assert!(files >= 3, "the wrapper's model files are in {}", dir.display());
+        assert!(
+            files >= 3,
+            "the wrapper's model files are in {}",
+            dir.display()
+        );
     }
 
     #[test]
