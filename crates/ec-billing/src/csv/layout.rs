@@ -127,6 +127,13 @@ impl Field {
     pub(super) fn name(self) -> &'static str {
         FIELDS[self as usize].1[0]
     }
+
+    /// Whether every row reads the field's cell, before it is classified: all but the
+    /// name and SKU, which only a line that is kept needs.
+    #[inline]
+    pub(super) fn read_by_every_row(self) -> bool {
+        !matches!(self, Self::Name | Self::Sku)
+    }
 }
 
 /// The values of a kind-like or line-type cell this reader knows, in loose form, and

@@ -147,10 +147,15 @@ impl<R: Read> ItemsCsvReader<R> {
             let end = columns.partition_point(|(f, _)| (*f as usize) <= field);
             *range = (start, end);
         }
+        // The text-only fields are left out of the walk: a row reads them when its line
+        // is kept (`Row::cell`).
         let mut column_fields = vec![None; headers.len()];
         for &(start, end) in &field_columns {
             for (rank, &(field, column)) in columns[start..end].iter().enumerate() {
-                column_fields[column] = Some((field, u8::try_from(rank).unwrap_or(u8::MAX - 1)));
+                if field.read_by_every_row() {
+                    let rank = u8::try_from(rank).unwrap_or(u8::MAX - 1);
+                    column_fields[column] = Some((field, rank));
+                }
             }
         }
         Ok(Self {
@@ -241,7 +246,7 @@ impl<R: Read> ItemsCsvReader<R> {
     }
 
     /// Each column's field and its rank among the field's columns (0 the best), if
-    /// the column is known, by column.
+    /// the column is known and every row reads it, by column.
     #[inline]
     pub(super) fn column_fields(&self) -> &[Option<(Field, u8)>] {
         &self.column_fields

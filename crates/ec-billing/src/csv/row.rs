@@ -139,7 +139,17 @@ impl<'a, R: Read> Row<'a, R> {
     /// The cell of `field`: the first non-empty cell of its columns, best ranked first.
     #[inline]
     fn cell(&self, field: Field) -> Option<Cell<'a>> {
-        self.cells[field as usize]
+        if field.read_by_every_row() {
+            return self.cells[field as usize];
+        }
+        let record = self.record;
+        self.reader
+            .columns_of(field)
+            .iter()
+            .find_map(|&(_, column)| {
+                let bytes = trim(record.get(column).unwrap_or_default());
+                (!bytes.is_empty()).then_some(Cell { column, bytes })
+            })
     }
 
     /// The column of `field`'s cell, if not empty.
