@@ -2,7 +2,7 @@
 //! and the JSON decoders, arbitrary text to the range and window parsers. Each gives a
 //! value or an error; none panics.
 
-use ec_billing::{Charts, DateRange, Items, ItemsCsvReader, WindowSize};
+use ec_billing::{Charts, DateRange, Items, WindowSize, csv::ItemsCsvReader};
 use proptest::prelude::*;
 
 use crate::support::fixture;

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use ec_billing::{
-    DateRange, Error, Format, MAX_ERROR_BODY_BYTES, RetryPolicy, TransportKind, WindowSize,
+    DateRange, Error, Format, MAX_ERROR_BODY_BYTES, WindowSize, error::TransportKind,
+    policy::RetryPolicy,
 };
 
 use crate::support::{
@@ -346,7 +347,7 @@ async fn timeouts_and_deadlines_of_any_length_are_taken_without_a_panic() {
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .read_timeout(Duration::MAX)
         .attempt_timeout(Duration::MAX)
-        .retry_policy(RetryPolicy::default().deadline(None))
+        .retry_policy(RetryPolicy::default().with_deadline(None))
         .build()
         .unwrap();
     for format in [Format::Json, Format::Csv] {
@@ -396,13 +397,17 @@ async fn a_csv_record_that_never_ends_fails_as_too_large_without_a_retry() {
         assert!(!err.is_retryable(), "{how}");
         assert_eq!(err.attempts(), 1, "{how}");
         let csv = std::error::Error::source(&err)
-            .and_then(|cause| cause.downcast_ref::<ec_billing::CsvError>())
+            .and_then(|cause| cause.downcast_ref::<ec_billing::error::CsvError>())
             .expect("the CSV reader's error is the cause");
-        assert_eq!(csv.kind(), ec_billing::CsvErrorKind::TooLarge, "{how}");
+        assert_eq!(
+            csv.kind(),
+            ec_billing::error::CsvErrorKind::TooLarge,
+            "{how}"
+        );
         assert_eq!((csv.record(), csv.line()), (1, 2), "{how}");
     }
     assert_eq!(sim.stats().requests, 2, "one attempt each");
-    assert_eq!(ec_billing::MAX_CSV_RECORD_BYTES, 1 << 20);
+    assert_eq!(ec_billing::csv::MAX_CSV_RECORD_BYTES, 1 << 20);
 }
 
 #[tokio::test]

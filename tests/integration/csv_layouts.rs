@@ -6,8 +6,8 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use ec_billing::{
-    Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ItemsCsvReader, ResourceLine,
-    csv_header_aliases,
+    Decimal, Dimension, DimensionCost, DtsLine, Error, Items, ResourceLine, csv::ItemsCsvReader,
+    csv::csv_header_aliases,
 };
 use ec_billing_sim::{CsvLayout, Dataset, Line};
 use proptest::{prelude::*, sample::Index};
@@ -43,10 +43,7 @@ fn a_dts_row_with_period_cells_is_a_dts_line_of_its_own_dimension() {
     );
     assert_eq!(
         items.costs.dimensions,
-        [DimensionCost {
-            dimension: Dimension::DataOut,
-            cost: dec("40.917")
-        }]
+        [DimensionCost::new(Dimension::DataOut, dec("40.917"))]
     );
 }
 
@@ -104,9 +101,15 @@ fn error_lines_are_the_lines_records_start_on_in_lf_and_crlf_documents() {
         let err = read(&not_utf8).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid UTF-8 in field 1 at record 2 (line 3)",
+            "invalid UTF-8 in column \"Name\" at record 2 (line 3)",
             "{end:?}"
         );
+        // The csv crate's byte offset of the record, as well as its record and line.
+        let Error::Csv(csv) = &err else {
+            panic!("not a CSV error: {err:?}")
+        };
+        let start = ["Name,Quantity,Cost", "ok,1,2", ""].join(end).len() as u64;
+        assert_eq!((csv.record(), csv.line(), csv.byte()), (2, 3, start));
     }
 }
 

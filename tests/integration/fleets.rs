@@ -1,7 +1,7 @@
 //! Many deployments through one client: every deployment that answered is kept, every
 //! failure is said, and one deployment's failure never discards another's data.
 
-use ec_billing::{DateRange, ErrorCode, Format, StreamExt};
+use ec_billing::{DateRange, Format, StreamExt, error::ErrorCode};
 use ec_billing_sim::{Dataset, Fault, Faults, RunningSimulator, Simulator};
 
 use crate::support::{CANARY_KEY, client_with_attempts};
@@ -99,7 +99,8 @@ async fn a_fleet_streams_each_deployment_as_it_completes() {
     let mut results = client(&sim)
         .charts_of("org", (0..6).map(|i| format!("dep{i:02}")))
         .range(DateRange::parse("2024-01-01", "2024-03-01").unwrap())
-        .stream();
+        .stream()
+        .unwrap();
     while let Some(done) = results.next().await {
         seen.push((done.deployment.clone(), done.result.is_ok()));
     }
@@ -139,4 +140,21 @@ async fn a_bad_id_anywhere_in_a_fleet_is_refused_before_any_request() {
         .expect_err("`..` cannot be a deployment");
     assert!(matches!(err, ec_billing::Error::InvalidInput(_)), "{err:?}");
     assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn a_fleet_stream_refuses_a_bad_id_before_any_request_as_a_result() {
+    // Nothing listens here: a request would fail as a transport error, not as input.
+    let client = client_with_attempts("http://127.0.0.1:9/api/v1", 1);
+    let request = client.items_of("org", ["prod", ".."]).range(year());
+    let Err(err) = request.stream() else {
+        panic!("a dot segment id is refused")
+    };
+    assert!(matches!(err, ec_billing::Error::InvalidInput(_)), "{err:?}");
+    let request = client.charts_of("org", ["prod", " "]).range(year());
+    assert!(
+        request.windows().is_err(),
+        "windows takes &self and refuses too"
+    );
+    assert!(request.stream().is_err());
 }

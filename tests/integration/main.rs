@@ -13,6 +13,9 @@
 // Shared fixtures and client set-up for the tests below.
 mod support;
 
+// The architecture invariants about source files: layers, import circles, file sizes.
+mod architecture;
+
 // The generated low-level client (`ec-billing-api`) against a plain httpmock server.
 mod generated_client;
 
@@ -91,5 +94,3 @@ mod focus_dataset;
 // outside the page, server text escaped.
 mod report;
 
-// House rules read from the sources: file lengths, no long circles of imports.
-mod house_rules;

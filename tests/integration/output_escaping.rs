@@ -2,7 +2,7 @@
 //! error's `Display`, server text in an error line is cut to a sensible length, and
 //! the client's own key is redacted from anything a server sends back.
 
-use ec_billing::{DateRange, Error, Format, RetryPolicy};
+use ec_billing::{DateRange, Error, Format, policy::RetryPolicy};
 use ec_billing_sim::Fault;
 
 use crate::support::{

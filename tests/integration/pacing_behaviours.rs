@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ec_billing::{DateRange, Pacing, WindowSize};
+use ec_billing::{DateRange, WindowSize, policy::Pacing};
 use ec_billing_sim::{Dataset, Fault, Faults, RateLimitDialect, Simulator};
 
 use crate::support::{
@@ -113,7 +113,7 @@ async fn random_429s_without_retry_after_leave_the_client_unpaced() {
     })
     .await;
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
-        .retry_policy(ec_billing::RetryPolicy::default().max_attempts(attempts(10)))
+        .retry_policy(ec_billing::policy::RetryPolicy::default().with_max_attempts(attempts(10)))
         .build()
         .unwrap();
 

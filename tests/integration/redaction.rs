@@ -1,7 +1,7 @@
 //! The API key appears nowhere but the `Authorization` header: not in `Debug`, `Display`,
 //! errors, or traces.
 
-use ec_billing::{ApiKey, DateRange, Format, RetryPolicy};
+use ec_billing::{ApiKey, DateRange, Format, policy::RetryPolicy};
 
 use crate::support::{CANARY_KEY, Captured, ScriptedServer, TestClock, http, wrapper_builder};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ec_billing::{DateRange, Error, Format, RetryPolicy};
+use ec_billing::{DateRange, Error, Format, policy::RetryPolicy};
 use ec_billing_sim::{Fault, Faults, RunningSimulator, Simulator};
 
 use crate::support::{CANARY_KEY, TestClock, attempts, in_flight, wrapper_builder};
@@ -150,7 +150,7 @@ async fn drill(fault: Fault, share: f64, tries: u32) -> Vec<Result<(), Error>> {
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .attempt_timeout(Duration::from_millis(200))
         .concurrency(in_flight(6))
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(tries)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(tries)))
         .build()
         .unwrap();
     let mut outcomes = Vec::new();
@@ -230,7 +230,7 @@ async fn a_chaos_drill_over_eight_deployments_and_twelve_windows_keeps_every_tot
     let range = DateRange::parse("2024-01-01", "2025-01-01").unwrap();
     let client = wrapper_builder(&sim.base_url(), TestClock::new())
         .concurrency(in_flight(8))
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(25)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(25)))
         .build()
         .unwrap();
     let deployments = [

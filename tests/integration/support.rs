@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use ec_billing::{Clock, Sleep};
+use ec_billing::{policy::Clock, policy::Sleep};
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 
@@ -179,7 +179,10 @@ pub(crate) fn wrapper_builder(base_url: &str, clock: Arc<impl Clock>) -> ec_bill
         .base_url(base_url)
         .api_key(CANARY_KEY.parse().expect("a valid key"))
         .attempt_timeout(Duration::from_secs(5))
-        .retry_policy(ec_billing::RetryPolicy::default().jitter(ec_billing::Jitter::None))
+        .retry_policy(
+            ec_billing::policy::RetryPolicy::default()
+                .with_jitter(ec_billing::policy::Jitter::None),
+        )
         .clock(clock)
 }
 
@@ -203,10 +206,10 @@ pub(crate) fn every_answer(fault: ec_billing_sim::Fault) -> ec_billing_sim::Faul
 }
 
 /// Retries as [`wrapper_builder`] has them (no jitter), at most `count` attempts.
-pub(crate) fn retries(count: u32) -> ec_billing::RetryPolicy {
-    ec_billing::RetryPolicy::default()
-        .jitter(ec_billing::Jitter::None)
-        .max_attempts(attempts(count))
+pub(crate) fn retries(count: u32) -> ec_billing::policy::RetryPolicy {
+    ec_billing::policy::RetryPolicy::default()
+        .with_jitter(ec_billing::policy::Jitter::None)
+        .with_max_attempts(attempts(count))
 }
 
 /// A [`wrapper_client`] of `base_url` that makes at most `count` attempts per request.
@@ -563,7 +566,7 @@ pub(crate) async fn stores(name: &str) -> Vec<TestStore> {
         Ok(server) if !server.is_empty() => {
             say_once(&format!(
                 "note: the ledger's tests ran on PostgreSQL too ({})",
-                ec_billing::redact_url(&server)
+                ec_billing::text::redact_url(&server)
             ));
             stores.push(TestStore::Postgres(
                 TestDatabase::create(&server, name).await,
@@ -681,7 +684,7 @@ async fn admin(server: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|e| {
             panic!(
                 "{POSTGRES_VARIABLE} names {}, which does not answer: {e}",
-                ec_billing::redact_url(server)
+                ec_billing::text::redact_url(server)
             )
         });
     tokio::spawn(connection);

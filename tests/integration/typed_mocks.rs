@@ -95,7 +95,7 @@ async fn typed_mock_serves_empty_charts() {
 // The typed mocks with the wrapper, configured as documented (base URL with `/api/v1`),
 // through nothing but `ec-billing-httpmock`'s own re-exports.
 mod with_the_wrapper {
-    use ec_billing::{DateRange, ErrorCode, Format};
+    use ec_billing::{DateRange, Format, error::ErrorCode};
     use ec_billing_httpmock::{DocumentedError, MockServer, MockServerExt, types::ItemsCosts};
 
     use crate::support::{

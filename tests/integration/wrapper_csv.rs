@@ -1,6 +1,6 @@
 //! `ec-billing` reads the items CSV by header name into the same types as the JSON.
 
-use ec_billing::{DateRange, Error, Format, ItemsCsvReader};
+use ec_billing::{DateRange, Error, Format, csv::ItemsCsvReader};
 use httpmock::{Method::GET, MockServer};
 
 use crate::support::{CANARY_KEY, TestClock, dec, fixture, fixture_json, wrapper_client};
@@ -188,7 +188,7 @@ async fn a_csv_error_status_is_mapped_like_a_json_one() {
 
     assert_eq!(
         err.code(),
-        Some(&ec_billing::ErrorCode::EsClusterIdNotFound)
+        Some(&ec_billing::error::ErrorCode::EsClusterIdNotFound)
     );
     assert_eq!(err.status(), Some(404));
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ec_billing::{
-    DateRange, Error, ErrorCode, Format, Operation, Pacing, RetryPolicy, TransportKind,
+    DateRange, Error, Format, error::ErrorCode, error::Operation, error::TransportKind,
+    policy::Pacing, policy::RetryPolicy,
 };
 use httpmock::{Method::GET, MockServer};
 use serde_json::json;
@@ -112,7 +113,7 @@ async fn an_unknown_code_is_kept_as_its_text_with_messages_and_request_id() {
     assert_eq!(
         api.codes(),
         [
-            ErrorCode::Unknown("costs.brand_new".into()),
+            ErrorCode::from("costs.brand_new"),
             ErrorCode::InvalidDateRange
         ]
     );
@@ -211,7 +212,7 @@ async fn an_empty_429_stays_rate_limited_when_retries_run_out() {
     let clock = TestClock::new();
     // Retries alone: AIMD pacing would add waits of its own after repeated 429s.
     let client = wrapper_builder(server.base_url(), clock.clone())
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(3)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(3)))
         .pacing(Pacing::Off)
         .build()
         .unwrap();
@@ -337,7 +338,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_fails_as_transport_err
         ScriptedServer::start(vec![Reply::Stall(Duration::from_secs(5), Vec::new())]).await;
     let client = wrapper_builder(server.base_url(), TestClock::new())
         .attempt_timeout(Duration::from_millis(100))
-        .retry_policy(RetryPolicy::default().max_attempts(attempts(2)))
+        .retry_policy(RetryPolicy::default().with_max_attempts(attempts(2)))
         .build()
         .unwrap();
 

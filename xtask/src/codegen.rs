@@ -100,7 +100,10 @@ fn generate(root: &Path) -> Result<Vec<GeneratedFile>> {
     Ok(vec![
         GeneratedFile {
             path: PathBuf::from("crates/ec-billing-api/src/generated.rs"),
-            contents: render(with_strict_path_encoding(parse(client)?)?),
+            contents: render(with_operation_constants(
+                with_strict_path_encoding(parse(client)?)?,
+                &spec,
+            )?),
         },
         GeneratedFile {
             path: PathBuf::from("crates/ec-billing-httpmock/src/generated.rs"),
@@ -340,6 +343,51 @@ fn with_literal_path_matchers(
     Ok(file)
 }
 
+/// `file` with the constants a request made without the generated client needs (the
+/// wrapper's CSV request): the spec's version, sent as `api-version`, and each
+/// operation's path template, by operation id. Emitted from the spec like the client,
+/// so that both transports change together.
+fn with_operation_constants(mut file: syn::File, spec: &openapiv3::OpenAPI) -> Result<syn::File> {
+    let version = &spec.info.version;
+    let mut paths = Vec::new();
+    for (template, item) in spec.paths.iter() {
+        let Some(item) = item.as_item() else {
+            bail!("{SPEC}: path {template} is a reference, which codegen does not follow");
+        };
+        for (_, operation) in item.iter() {
+            let Some(id) = &operation.operation_id else {
+                bail!("{SPEC}: an operation of {template} has no operationId");
+            };
+            let name = quote::format_ident!("{}", id.to_uppercase().replace(['-', '.', ' '], "_"));
+            let doc = format!(" `{id}`: `{template}`, under the base URL.");
+            paths.push(quote::quote! {
+                #[doc = #doc]
+                pub const #name: &str = #template;
+            });
+        }
+    }
+    if paths.is_empty() {
+        bail!("{SPEC}: no operations");
+    }
+    let version_doc = format!(
+        " The spec's version (`info.version`), which every request sends as its \
+         `api-version` header: {version}."
+    );
+    let tokens = quote::quote! {
+        #[doc = #version_doc]
+        pub const API_VERSION: &str = #version;
+
+        /// Each operation's path template, by operation id: what a request made without
+        /// the generated client (the items as CSV) fills in with its encoded ids.
+        pub mod operation_paths {
+            #(#paths)*
+        }
+    };
+    let extra: syn::File = syn::parse2(tokens).context("the operation constants")?;
+    file.items.extend(extra.items);
+    Ok(file)
+}
+
 /// Parses generated tokens as a file.
 fn parse(tokens: proc_macro2::TokenStream) -> Result<syn::File> {
     syn::parse2(tokens).context("progenitor produced invalid Rust")
@@ -386,10 +434,23 @@ mod tests {
                 file.path.display()
             );
         }
-        let model = fs::read_to_string(workspace_root().join("crates/ec-billing/src/model.rs"))
-            .expect("the wrapper's model");
-        let code = model.split("#[cfg(test)]").next().unwrap_or_default();
-        assert!(!code.contains("f64"), "the wrapper's model has a float");
+        let dir = workspace_root().join("crates/ec-billing/src/model");
+        let mut files = 0;
+        for entry in fs::read_dir(&dir).expect("the wrapper's model") {
+            let path = entry.expect("a model file").path();
+            if path.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let model = fs::read_to_string(&path).expect("a model file");
+            let code = model.split("#[cfg(test)]").next().unwrap_or_default();
+            assert!(!code.contains("f64"), "{} has a float", path.display());
+            files += 1;
+        }
+        assert!(
+            files >= 3,
+            "the wrapper's model files are in {}",
+            dir.display()
+        );
     }
 
     #[test]

@@ -1742,3 +1742,13 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+/// The spec's version (`info.version`), which every request sends as its `api-version` header: 1.
+pub const API_VERSION: &str = "1";
+/// Each operation's path template, by operation id: what a request made without
+/// the generated client (the items as CSV) fills in with its encoded ids.
+pub mod operation_paths {
+    /// `get-costs-charts-by-deployment`: `/billing/costs/{organization_id}/deployments/{deployment_id}/charts`, under the base URL.
+    pub const GET_COSTS_CHARTS_BY_DEPLOYMENT: &str = "/billing/costs/{organization_id}/deployments/{deployment_id}/charts";
+    /// `get-costs-items-by-deployment`: `/billing/costs/{organization_id}/deployments/{deployment_id}/items`, under the base URL.
+    pub const GET_COSTS_ITEMS_BY_DEPLOYMENT: &str = "/billing/costs/{organization_id}/deployments/{deployment_id}/items";
+}

@@ -64,7 +64,9 @@ use reqwest::{
     header::{HeaderMap, HeaderName, HeaderValue},
 };
 
-pub use number::{DecimalError, ExactNumber, decimal_from_text_or_number, parse_decimal};
+pub use number::{
+    DecimalError, ExactNumber, decimal_from_text_or_number, parse_decimal, parse_decimal_bytes,
+};
 pub use open_enums::{Dimension, ResourceKind};
 pub use path::encode_path;
 pub use tls::{NoCryptoProvider, ensure_crypto_provider};

@@ -84,10 +84,27 @@ const COEFFICIENT_LIMIT: u128 = 1 << 96;
 /// `NaN` or `inf`); [`DecimalError::Inexact`] for text with more digits than a
 /// [`Decimal`] holds.
 pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    if let Some(value) = plain_decimal(text.as_bytes()) {
+    parse_decimal_bytes(text.as_bytes())
+}
+
+/// [`parse_decimal`] over bytes, as a CSV cell comes: decimal text is ASCII, so bytes
+/// that are not UTF-8 are [`DecimalError::Syntax`] like any other non-decimal text.
+///
+/// ```
+/// use ec_billing_api::{DecimalError, parse_decimal_bytes};
+///
+/// assert_eq!(parse_decimal_bytes(b"0.1301")?.to_string(), "0.1301");
+/// assert_eq!(parse_decimal_bytes(b"\xff1"), Err(DecimalError::Syntax));
+/// # Ok::<(), DecimalError>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`parse_decimal`].
+pub fn parse_decimal_bytes(bytes: &[u8]) -> Result<Decimal, DecimalError> {
+    if let Some(value) = plain_decimal(bytes) {
         return Ok(value);
     }
-    let bytes = text.as_bytes();
     let (negative, mut rest) = match bytes.first() {
         Some(b'-') => (true, &bytes[1..]),
         Some(b'+') => (false, &bytes[1..]),

@@ -9,7 +9,7 @@
 use std::{path::PathBuf, time::Instant};
 
 use anyhow::{Context, Result, ensure};
-use ec_billing::{DateRange, Items, Pacing, WindowSize};
+use ec_billing::{DateRange, Items, WindowSize, policy::Pacing};
 use ec_billing_ledger::{Ledger, Query, SyncPlan};
 use ec_billing_sim::{Dataset, Faults, RateLimitDialect, Simulator};
 use jiff::{SignedDuration, Timestamp};

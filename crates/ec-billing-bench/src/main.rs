@@ -18,7 +18,8 @@ mod report;
 
 use anyhow::{Context, Result, bail, ensure};
 use ec_billing::{
-    Client, DateRange, Decimal, Format, ItemsCsvReader, Pacing, RetryPolicy, WindowSize,
+    Client, DateRange, Decimal, Format, WindowSize, csv::ItemsCsvReader, policy::Pacing,
+    policy::RetryPolicy,
 };
 use ec_billing_sim::{Dataset, RunningSimulator, Simulator};
 use serde_json::{Value, json};
@@ -145,8 +146,8 @@ fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing) -> Result<
         .pacing(pacing)
         .retry_policy(
             RetryPolicy::default()
-                .max_attempts(std::num::NonZeroU32::new(30).context("attempts")?)
-                .max_retry_after(Duration::from_secs(30)),
+                .with_max_attempts(std::num::NonZeroU32::new(30).context("attempts")?)
+                .with_max_retry_after(Duration::from_secs(30)),
         )
         .build()?)
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, ensure};
-use ec_billing::{Client, DateRange, Jitter, Pacing, RetryPolicy};
+use ec_billing::{Client, DateRange, policy::Jitter, policy::Pacing, policy::RetryPolicy};
 use ec_billing_sim::{
     Dataset, Fault, Faults, RateLimitDialect, RunningSimulator, Simulator, Stats,
 };
@@ -254,9 +254,9 @@ pub(crate) fn client(sim: &RunningSimulator, concurrency: usize, pacing: Pacing)
         .pacing(pacing)
         .retry_policy(
             RetryPolicy::default()
-                .max_attempts(NonZeroU32::new(30).context("attempts")?)
-                .max_retry_after(Duration::from_secs(30))
-                .jitter(Jitter::None),
+                .with_max_attempts(NonZeroU32::new(30).context("attempts")?)
+                .with_max_retry_after(Duration::from_secs(30))
+                .with_jitter(Jitter::None),
         )
         .build()?)
 }

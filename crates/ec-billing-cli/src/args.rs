@@ -111,7 +111,7 @@ impl std::fmt::Debug for GlobalArgs {
         f.debug_struct("GlobalArgs")
             .field(
                 "base_url",
-                &self.base_url.as_deref().map(ec_billing::redact_url),
+                &self.base_url.as_deref().map(ec_billing::text::redact_url),
             )
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("simulate", &self.simulate)
@@ -334,7 +334,7 @@ pub(crate) struct DbLocation(pub(crate) PathBuf);
 impl std::fmt::Debug for DbLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = self.0.to_string_lossy();
-        write!(f, "{:?}", ec_billing::redact_url(&text).to_string())
+        write!(f, "{:?}", ec_billing::text::redact_url(&text).to_string())
     }
 }
 

@@ -2,7 +2,10 @@
 //! [`ClientSettings`], then a [`Client`] for a real API or, with `--simulate` (cargo
 //! feature `simulate`), for the embedded simulator started on loopback.
 
-use ec_billing::{ApiKey, Client, Pacing, RetryPolicy};
+use ec_billing::{
+    ApiKey, Client,
+    policy::{Pacing, RetryPolicy},
+};
 use jiff::Timestamp;
 use std::num::NonZeroUsize;
 
@@ -42,7 +45,10 @@ impl std::fmt::Debug for Connection {
             Self::Simulator => f.write_str("Simulator"),
             Self::Api { base_url, key } => f
                 .debug_struct("Api")
-                .field("base_url", &base_url.as_deref().map(ec_billing::redact_url))
+                .field(
+                    "base_url",
+                    &base_url.as_deref().map(ec_billing::text::redact_url),
+                )
                 .field("key", key)
                 .finish(),
         }
@@ -102,7 +108,7 @@ impl ClientSettings {
         Ok(Self {
             connection,
             concurrency: global.concurrency,
-            retry: RetryPolicy::default().max_attempts(global.max_attempts),
+            retry: RetryPolicy::default().with_max_attempts(global.max_attempts),
             pacing,
             simulate_at,
         })
@@ -178,7 +184,7 @@ pub(crate) async fn connect(
                 say!(
                     "warning: the base URL {} does not end with /api/v1: requests go to \
                      <it>/billing/costs/...",
-                    one_line(&ec_billing::redact_url(url).to_string(), Some(key))
+                    one_line(&ec_billing::text::redact_url(url).to_string(), Some(key))
                 );
             }
             let builder = builder.api_key(key.clone());

@@ -69,7 +69,9 @@ pub(crate) fn one_line(text: &str, key: Option<&ec_billing::ApiKey>) -> String {
         Some(key) => key.redact(text),
         None => text.into(),
     };
-    ec_billing::escape(&text).truncate(MAX_LINE).to_string()
+    ec_billing::text::escape(&text)
+        .truncate(MAX_LINE)
+        .to_string()
 }
 
 /// A failure, described. An API error's `Display` already names its status, code,
@@ -89,7 +91,7 @@ pub(crate) fn describe(err: &anyhow::Error) -> String {
     if let (None, Some(deployment)) = (failure.deployment(), deployment) {
         line.push_str(&format!(
             " for deployment \"{}\"",
-            ec_billing::escape(&deployment.0)
+            ec_billing::text::escape(&deployment.0)
         ));
     }
     if failure.status().is_none() {
@@ -120,6 +122,6 @@ pub(crate) struct Deployment(pub(crate) String);
 
 impl std::fmt::Display for Deployment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "deployment \"{}\"", ec_billing::escape(&self.0))
+        write!(f, "deployment \"{}\"", ec_billing::text::escape(&self.0))
     }
 }

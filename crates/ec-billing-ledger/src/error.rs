@@ -128,7 +128,7 @@ impl Error {
                 e.what = format!(
                     "{} (deployment \"{}\", window {window})",
                     e.what,
-                    ec_billing::escape(deployment).truncate(80)
+                    ec_billing::text::escape(deployment).truncate(80)
                 );
                 Self::Storage(e)
             }
@@ -215,7 +215,7 @@ impl fmt::Display for AnswerError {
         write!(
             f,
             "the answer for deployment \"{}\", window {}, cannot be stored: {}",
-            ec_billing::escape(&self.deployment),
+            ec_billing::text::escape(&self.deployment),
             self.window,
             self.message
         )
@@ -285,8 +285,8 @@ impl fmt::Display for Inconsistency {
             e.path.display(),
             e.window.0,
             e.window.1,
-            ec_billing::escape(&e.deployment),
-            ec_billing::escape(&e.organization),
+            ec_billing::text::escape(&e.deployment),
+            ec_billing::text::escape(&e.organization),
             e.what
         )
     }

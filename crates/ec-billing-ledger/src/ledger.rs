@@ -128,7 +128,7 @@ impl Ledger {
     ///
     /// As [`open`](Self::open) for a PostgreSQL URL.
     pub async fn open_pool(pool: deadpool_postgres::Pool, name: &str) -> Result<Self> {
-        let shown = ec_billing::redact_url(name).to_string();
+        let shown = ec_billing::text::redact_url(name).to_string();
         let store =
             store::postgres::PostgresStore::with_pool(pool, shown.clone(), Access::Create(None))
                 .await?;
@@ -174,7 +174,7 @@ impl Ledger {
         if self.store.read_only() {
             return Err(Error::InvalidInput(format!(
                 "the ledger {} was opened read-only",
-                ec_billing::escape(&self.shown.display().to_string()).truncate(200)
+                ec_billing::text::escape(&self.shown.display().to_string()).truncate(200)
             )));
         }
         Ok(())

@@ -353,7 +353,7 @@ impl Ledger {
             self.path(),
             format!(
                 "a value in the ledger, \"{}\", is not what the ledger writes",
-                ec_billing::escape(text).truncate(48)
+                ec_billing::text::escape(text).truncate(48)
             ),
             None,
         ))

@@ -70,9 +70,9 @@ impl LineKey {
         format!(
             "the {} line \"{}\" (kind \"{}\", SKU \"{}\", {}..{})",
             self.line_type,
-            ec_billing::escape(&self.name).truncate(80),
-            ec_billing::escape(&self.kind).truncate(40),
-            ec_billing::escape(&self.sku).truncate(40),
+            ec_billing::text::escape(&self.name).truncate(80),
+            ec_billing::text::escape(&self.kind).truncate(40),
+            ec_billing::text::escape(&self.sku).truncate(40),
             self.period_start,
             self.period_end
         )
@@ -386,7 +386,7 @@ impl Tally {
             return Some(format!(
                 "its lines add up to {}, its record says {}",
                 sum.as_deref().unwrap_or("more than an exact decimal holds"),
-                ec_billing::escape(total).truncate(48)
+                ec_billing::text::escape(total).truncate(48)
             ));
         }
         if digest != self.digest() {

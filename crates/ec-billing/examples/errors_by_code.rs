@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run -p ec-billing --example errors_by_code`
 
-use ec_billing::{ApiKey, Client, DateRange, Error, ErrorCode};
+use ec_billing::{ApiKey, Client, DateRange, Error, error::ErrorCode};
 use ec_billing_sim::Simulator;
 
 // `pub(crate)`: the workspace's tests run it too (tests/integration/examples.rs).

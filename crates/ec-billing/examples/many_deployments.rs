@@ -27,7 +27,7 @@ pub(crate) async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::builder()
         .base_url(sim.base_url())
         .api_key(ApiKey::new(sim.api_key())?)
-        .retry_policy(ec_billing::RetryPolicy::default().max_attempts(2.try_into()?))
+        .retry_policy(ec_billing::policy::RetryPolicy::default().with_max_attempts(2.try_into()?))
         .build()?;
 
     // The user code: 2024's costs for these deployments (one unknown), all that answered.

@@ -7,15 +7,19 @@
 //!   merged result) or [`stream`](ItemsRequest::stream) (per window, in order).
 //! - [`DateRange`], [`WindowSize`], [`Window`], [`Bucketing`]: time, parsed once.
 //! - [`Items`], [`Charts`] and their lines: exact [`Decimal`] money.
-//! - [`ItemsCsvReader`]: the items CSV, read by header name, one line at a time.
-//! - [`Error`], [`ErrorCode`]: one error type, with typed API codes.
-//! - [`RetryPolicy`], [`Pacing`], [`Clock`]: retries, client-side pacing under the
-//!   API's rate limit, and the clock they wait on.
+//! - [`Error`]: one error type; its context types and typed API codes
+//!   ([`ErrorCode`](error::ErrorCode)) are in [`error`].
 //! - [`Client::items_of`], [`Client::charts_of`]: many deployments through one client,
 //!   every report kept and every failure said ([`FleetReport`]).
-//! - [`escape`]: server text made safe to print on a terminal line; [`redact_url`]: a
-//!   URL made safe to print (no userinfo, query or fragment), as every error, log line
-//!   and `Debug` of this crate prints one.
+//! - [`csv`]: the items CSV ([`ItemsCsvReader`](csv::ItemsCsvReader)), read by header
+//!   name, one line at a time.
+//! - [`policy`]: retries ([`RetryPolicy`](policy::RetryPolicy)), client-side pacing
+//!   under the API's rate limit ([`Pacing`](policy::Pacing)), and the
+//!   [`Clock`](policy::Clock) they wait on.
+//! - [`text`]: server text made safe to print on a terminal line
+//!   ([`escape`](text::escape)), and a URL made safe to print
+//!   ([`redact_url`](text::redact_url): no userinfo, query or fragment), as every
+//!   error, log line and `Debug` of this crate prints one.
 //!
 //! # Features
 //!
@@ -25,46 +29,38 @@
 //! | `tls-ring` | yes | TLS with rustls and the `ring` crypto provider (installed as the process default unless one is) |
 //! | `tls-aws-lc` | no | TLS with rustls and `aws-lc-rs` (post-quantum key exchange, FIPS builds); slower to build |
 
-mod answers;
 mod client;
-mod error;
-mod fleet;
-mod items_csv;
+pub mod csv;
+pub mod error;
+mod format;
+mod http;
+mod ids;
 mod key;
 mod model;
-mod pacing;
-mod request;
-mod retry;
-mod serde_text;
-mod text;
+mod ops;
+pub mod policy;
+pub mod text;
 mod time;
-mod transport;
 
-pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_ERROR_BODY_BYTES};
-pub use error::{
-    ApiError, CsvError, CsvErrorKind, DecodeError, Error, ErrorCode, InvalidInput, Operation,
-    OverflowError, PacingError, RequestContext, Result, SetupError, TransportError, TransportKind,
-};
-pub use fleet::{ChartsOf, DeploymentFailure, DeploymentResult, FleetReport, ItemsOf};
-pub use items_csv::{ItemLine, ItemsCsvReader, MAX_CSV_RECORD_BYTES, csv_header_aliases};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
+pub use error::{Error, Result};
+pub use format::Format;
+pub use http::MAX_ERROR_BODY_BYTES;
+pub use ids::{DeploymentId, MAX_ID_BYTES, OrganizationId, check_ids};
 pub use key::ApiKey;
 pub use model::{
     ChartBucket, ChartValue, Charts, Costs, Dimension, DimensionCost, DtsLine, Extra, Items,
     Period, Quantity, Rate, ResourceKind, ResourceLine, WindowResult,
 };
-pub use pacing::{Pacing, PerSecond};
-pub use request::{
-    ChartsReport, ChartsRequest, ItemsReport, ItemsRequest, ItemsTotals, MAX_ID_BYTES, WindowDone,
-    check_ids,
+pub use ops::{
+    ChartsOf, ChartsReport, ChartsRequest, DeploymentFailure, DeploymentResult, FleetReport,
+    ItemsOf, ItemsReport, ItemsRequest, ItemsTotals, WindowDone,
 };
-pub use retry::{Clock, Jitter, RetryPolicy, Sleep, SystemClock};
 pub use rust_decimal::Decimal;
-pub use text::{Escaped, RedactedUrl, escape, redact_url};
 pub use time::{
     Bucketing, DateRange, DayCount, MAX_WINDOW_DAYS, MAX_WINDOWS, Window, WindowSize, Windows,
     parse_instant,
 };
-pub use transport::Format;
 
 /// Installs this crate's TLS crypto provider as the process's default, unless one is:
 /// call it before building a `reqwest::Client` of your own for

@@ -17,8 +17,8 @@ pub(crate) const QUOTED_CHARS: usize = 200;
 ///
 /// ```
 /// let name = "evil\u{1b}[2J\nname";
-/// assert_eq!(ec_billing::escape(name).to_string(), r"evil\u{1b}[2J\nname");
-/// assert_eq!(ec_billing::escape("abcdef").truncate(3).to_string(), "abc…");
+/// assert_eq!(ec_billing::text::escape(name).to_string(), r"evil\u{1b}[2J\nname");
+/// assert_eq!(ec_billing::text::escape("abcdef").truncate(3).to_string(), "abc…");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Escaped<'a> {
@@ -93,8 +93,8 @@ pub struct RedactedUrl<'a> {
 ///
 /// ```
 /// let url = "https://user:hunter2@proxy.example/api/v1?token=s3cret#frag";
-/// assert_eq!(ec_billing::redact_url(url).to_string(), "https://proxy.example/api/v1");
-/// assert_eq!(ec_billing::redact_url("not a url?key=1").to_string(), "not a url");
+/// assert_eq!(ec_billing::text::redact_url(url).to_string(), "https://proxy.example/api/v1");
+/// assert_eq!(ec_billing::text::redact_url("not a url?key=1").to_string(), "not a url");
 /// ```
 pub fn redact_url(url: &str) -> RedactedUrl<'_> {
     RedactedUrl { url }

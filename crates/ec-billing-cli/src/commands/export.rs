@@ -3,7 +3,7 @@
 
 use std::{io::Write, path::PathBuf};
 
-use ec_billing::{Decimal, escape};
+use ec_billing::{Decimal, text::escape};
 use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
 
 use crate::{
@@ -39,7 +39,7 @@ pub(super) fn check(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::
             format!(
                 "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
                  decimal places",
-                ec_billing::escape(&args.rate_per_ecu)
+                ec_billing::text::escape(&args.rate_per_ecu)
             )
         })?;
     let version: ec_billing_ledger::FocusVersion = args.focus_version.trim().parse()?;

@@ -128,7 +128,7 @@ pub(super) async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Ou
     let failures = match plan.job {
         Job::Items { csv } => {
             let format = if csv { Format::Csv } else { Format::Json };
-            let mut request = client
+            let request = client
                 .items_of(organization, &plan.deployments)
                 .range(plan.range)
                 .window(plan.window)
@@ -136,7 +136,7 @@ pub(super) async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Ou
                 .on_window(tick);
             // Every id and the range are checked before any request.
             let windows = request.windows()?.len();
-            let fetched = fetch(&plan, progress, windows, request.stream()).await?;
+            let fetched = fetch(&plan, progress, windows, request.stream()?).await?;
             print(
                 &plan,
                 &ItemsOutput {
@@ -149,14 +149,14 @@ pub(super) async fn run(plan: Plan, progress: &ProgressBar) -> anyhow::Result<Ou
             fetched.failures
         }
         Job::Charts { bucketing } => {
-            let mut request = client
+            let request = client
                 .charts_of(organization, &plan.deployments)
                 .range(plan.range)
                 .window(plan.window)
                 .bucketing(bucketing)
                 .on_window(tick);
             let windows = request.windows()?.len();
-            let fetched = fetch(&plan, progress, windows, request.stream()).await?;
+            let fetched = fetch(&plan, progress, windows, request.stream()?).await?;
             print(
                 &plan,
                 &ChartsOutput {

@@ -4,7 +4,7 @@ use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Args, builder::TypedValueParser as _};
-use ec_billing::{Decimal, escape};
+use ec_billing::{Decimal, text::escape};
 use ec_billing_ledger::Ledger;
 use ec_billing_report::Report;
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use ec_billing::{Format, WindowSize, escape};
+use ec_billing::{Format, WindowSize, text::escape};
 use ec_billing_ledger::{Ledger, SyncPlan, SyncReport};
 use indicatif::ProgressBar;
 use jiff::SignedDuration;
@@ -37,7 +37,7 @@ pub(super) fn check(
         Some(other) => {
             return Err(format!(
                 "invalid --window \"{}\": a ledger keeps month or day windows",
-                ec_billing::escape(other)
+                ec_billing::text::escape(other)
             )
             .into());
         }

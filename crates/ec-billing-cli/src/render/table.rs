@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Context;
-use ec_billing::{Decimal, Items, escape};
+use ec_billing::{Decimal, Items, text::escape};
 
 use super::{ChartsOutput, ItemsOutput, money};
 
@@ -247,20 +247,20 @@ mod tests {
     #[test]
     fn instance_hours_beyond_i64_are_summed_exactly_not_wrapped() {
         let mut items = Items::default();
-        let line = ec_billing::ResourceLine {
-            kind: ec_billing::ResourceKind::Elasticsearch,
-            name: "ES".into(),
-            sku: "es".into(),
-            hours: i64::MAX,
-            instance_count: 2,
-            period: ec_billing::Period {
-                start: "2024-01-01T00:00:00Z".parse().unwrap(),
-                end: "2024-02-01T00:00:00Z".parse().unwrap(),
-            },
-            cost: Decimal::ONE,
-            price_per_hour: Decimal::ONE,
-            extra: ec_billing::Extra::default(),
+        let period = ec_billing::Period {
+            start: "2024-01-01T00:00:00Z".parse().unwrap(),
+            end: "2024-02-01T00:00:00Z".parse().unwrap(),
         };
+        let mut line = ec_billing::ResourceLine::new(
+            ec_billing::ResourceKind::Elasticsearch,
+            period,
+            Decimal::ONE,
+        );
+        line.name = "ES".into();
+        line.sku = "es".into();
+        line.hours = i64::MAX;
+        line.instance_count = 2;
+        line.price_per_hour = Decimal::ONE;
         items.resources = vec![line.clone(), line];
         let mut out = Vec::new();
         print_groups(&mut out, "prod", &items).unwrap();

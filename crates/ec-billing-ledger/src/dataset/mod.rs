@@ -57,7 +57,7 @@ impl std::str::FromStr for DatasetFormat {
             "csv" => Ok(Self::Csv),
             other => Err(Error::InvalidInput(format!(
                 "unknown dataset file format \"{}\": parquet or csv",
-                ec_billing::escape(other).truncate(16)
+                ec_billing::text::escape(other).truncate(16)
             ))),
         }
     }

@@ -371,7 +371,7 @@ fn row_group(
     match wrong {
         Some(what) => Err(Error::InvalidInput(format!(
             "the period's rows cannot be written as Parquet: {}",
-            ec_billing::escape(&what).truncate(160)
+            ec_billing::text::escape(&what).truncate(160)
         ))),
         None => Ok(rows),
     }

@@ -172,7 +172,7 @@ impl std::str::FromStr for FocusVersion {
             "1.3" => Ok(Self::V1_3),
             other => Err(Error::InvalidInput(format!(
                 "FOCUS version \"{}\" is not one this export writes: 1.2 or 1.3",
-                ec_billing::escape(other).truncate(16)
+                ec_billing::text::escape(other).truncate(16)
             ))),
         }
     }
@@ -314,7 +314,7 @@ pub(crate) fn focus_amounts(line: LineOf<'_>, export: &Export) -> Result<FocusAm
         let message = format!(
             "cannot export {} of deployment \"{}\", window {start}..{end}: {what}",
             line.key.describe(),
-            ec_billing::escape(&line.window.deployment).truncate(80),
+            ec_billing::text::escape(&line.window.deployment).truncate(80),
         );
         if at_rate {
             Error::InvalidInput(format!(

@@ -44,7 +44,7 @@ impl std::str::FromStr for ExportFormat {
             "json" => Ok(Self::Json),
             other => Err(Error::InvalidInput(format!(
                 "unknown export format \"{}\": focus, csv or json",
-                ec_billing::escape(other)
+                ec_billing::text::escape(other)
             ))),
         }
     }
@@ -103,7 +103,7 @@ impl Export {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(Error::InvalidInput(format!(
                 "\"{}\" is not an ISO 4217 currency code (three capital letters)",
-                ec_billing::escape(code)
+                ec_billing::text::escape(code)
             )));
         }
         if per_ecu <= Decimal::ZERO {

@@ -258,7 +258,7 @@ pub(crate) fn dts_unit(
         return placed.ok_or_else(|| {
             format!(
                 "its rate's unit \"{}\" is not one the FOCUS mapping places",
-                ec_billing::escape(rate_formatted.unwrap_or_default()).truncate(48)
+                ec_billing::text::escape(rate_formatted.unwrap_or_default()).truncate(48)
             )
         });
     }
@@ -269,7 +269,7 @@ pub(crate) fn dts_unit(
         other => Err(format!(
             "its rate names no unit, and its usage type \"{}\" is not one the FOCUS mapping \
              places",
-            ec_billing::escape(other).truncate(48)
+            ec_billing::text::escape(other).truncate(48)
         )),
     }
 }

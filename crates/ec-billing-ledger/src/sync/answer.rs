@@ -174,7 +174,7 @@ impl Ledger {
             return Err(Error::InvalidInput(format!(
                 "the ledger holds more of deployment \"{}\"'s window from {} than {window}: \
                  a shorter answer would drop lines",
-                ec_billing::escape(deployment),
+                ec_billing::text::escape(deployment),
                 window.from()
             )));
         }

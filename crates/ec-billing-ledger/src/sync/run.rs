@@ -85,7 +85,7 @@ impl Ledger {
             let Some(from) = from else {
                 return Err(Error::InvalidInput(format!(
                     "the ledger has nothing of deployment \"{}\" yet: give a start (from)",
-                    ec_billing::escape(deployment)
+                    ec_billing::text::escape(deployment)
                 )));
             };
             if from < to {
@@ -288,7 +288,7 @@ impl Ledger {
             total = total.checked_add(line.cost).ok_or_else(|| {
                 Error::Overflow(format!(
                     "the total of deployment \"{}\"",
-                    ec_billing::escape(deployment)
+                    ec_billing::text::escape(deployment)
                 ))
             })?;
             Ok(())

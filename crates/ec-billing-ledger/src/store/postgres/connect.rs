@@ -24,8 +24,8 @@ fn shown(config: &tokio_postgres::Config) -> String {
     let database = config.get_dbname().unwrap_or_default();
     format!(
         "postgres://{}{port}/{}",
-        ec_billing::escape(&host).truncate(100),
-        ec_billing::escape(database).truncate(100)
+        ec_billing::text::escape(&host).truncate(100),
+        ec_billing::text::escape(database).truncate(100)
     )
 }
 

@@ -73,7 +73,7 @@ pub(super) async fn take(
                 path: format!(
                     "{} (deployment \"{}\")",
                     shown,
-                    ec_billing::escape(deployment).truncate(80)
+                    ec_billing::text::escape(deployment).truncate(80)
                 )
                 .into(),
                 waited: started.elapsed(),

@@ -241,7 +241,7 @@ pub(super) async fn recognize(
             format!(
                 "its schema ec_billing holds tables that are not the ledger's ({}): left \
                  untouched",
-                ec_billing::escape(
+                ec_billing::text::escape(
                     &foreign
                         .iter()
                         .map(|t| t.as_str())
@@ -332,7 +332,7 @@ pub(super) async fn recognize(
                 shown,
                 format!(
                     "its window size \"{}\" is not one a ledger keeps (month or day)",
-                    ec_billing::escape(&text).truncate(48)
+                    ec_billing::text::escape(&text).truncate(48)
                 ),
                 None,
             ))
@@ -411,7 +411,7 @@ async fn check_columns(tx: &impl GenericClient, shown: &str) -> Result<()> {
             shown,
             format!(
                 "its schema ec_billing is not the ledger's: {}",
-                ec_billing::escape(&differs).truncate(200)
+                ec_billing::text::escape(&differs).truncate(200)
             ),
             None,
         )));

@@ -99,7 +99,7 @@ pub(super) fn connect(file: &Path, shown: &Path, mode: Mode) -> Result<Connectio
 /// file (a device such as `/dev/null`, a pipe, a folder), a folder that does not exist.
 pub(super) fn resolve(path: &Path) -> Result<(PathBuf, bool)> {
     let shown = || {
-        ec_billing::escape(&path.display().to_string())
+        ec_billing::text::escape(&path.display().to_string())
             .truncate(200)
             .to_string()
     };

@@ -80,7 +80,7 @@ fn open_lock_file(path: &Path, write: bool) -> Result<File> {
     let not_regular = || {
         Error::InvalidInput(format!(
             "{} is not a regular file: the ledger's lock must be one (remove what is there)",
-            ec_billing::escape(&path.display().to_string()).truncate(200)
+            ec_billing::text::escape(&path.display().to_string()).truncate(200)
         ))
     };
     if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {

@@ -269,7 +269,7 @@ pub(super) fn invalid(index: usize, text: &str) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!(
             "\"{}\" is not what the ledger writes there",
-            ec_billing::escape(text).truncate(48)
+            ec_billing::text::escape(text).truncate(48)
         )
         .into(),
     )

@@ -175,7 +175,7 @@ pub(super) fn stored_window(conn: &Connection, path: &Path) -> Result<Option<Win
             path,
             format!(
                 "its window size \"{}\" is not one a ledger keeps (month or day)",
-                ec_billing::escape(other).truncate(48)
+                ec_billing::text::escape(other).truncate(48)
             ),
             None,
         ))),

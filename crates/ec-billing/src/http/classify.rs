@@ -7,15 +7,18 @@ use std::{error::Error as StdError, fmt, io};
 use ec_billing_api::{CallHooks, types::BasicFailedReply};
 use reqwest::{StatusCode, header::HeaderMap};
 
+use super::{
+    Connection,
+    body::{BodyBound, BoundHit},
+};
 use crate::{
-    client::{Client, causes},
     error::{
         ApiError, DecodeError, Error, ErrorCode, InvalidInput, RequestContext, TransportError,
-        TransportKind,
+        TransportKind, causes,
     },
+    format::Format,
     model::json_field_error,
-    retry::retry_after,
-    transport::{BodyBound, BoundHit, Format},
+    policy::retry_after,
 };
 
 /// The header carrying the API's error codes.
@@ -25,8 +28,8 @@ const ERROR_CODES: &str = "x-cloud-error-codes";
 const REQUEST_ID_HEADERS: [&str; 2] = ["x-request-id", "x-cloud-request-id"];
 
 /// Maps an error of the generated client, with the head its hooks recorded.
-pub(crate) async fn generated_error<T: serde::de::DeserializeOwned>(
-    client: &Client,
+pub(super) async fn generated_error<T: serde::de::DeserializeOwned>(
+    connection: &Connection,
     request: &RequestContext,
     err: ec_billing_api::Error<BasicFailedReply>,
     hooks: &CallHooks,
@@ -35,23 +38,29 @@ pub(crate) async fn generated_error<T: serde::de::DeserializeOwned>(
     match err {
         E::ErrorResponse(reply) => {
             let (status, headers) = (reply.status(), reply.headers().clone());
-            api_error(client, request, status, &headers, Some(reply.into_inner()))
+            api_error(
+                connection,
+                request,
+                status,
+                &headers,
+                Some(reply.into_inner()),
+            )
         }
         E::InvalidResponsePayload(bytes, _) => match hooks.last_response() {
             // A documented error status whose body is not JSON (or was cut at the
             // error-body cap): keep the status and headers.
             Some(head) if !head.status.is_success() => {
-                api_error(client, request, head.status, &head.headers, None)
+                api_error(connection, request, head.status, &head.headers, None)
             }
             // A success whose body is not the documented JSON: name the field.
             _ => decode(
-                client,
+                connection,
                 Some(request),
                 Format::Json,
                 json_field_error::<T>(&bytes),
             ),
         },
-        E::UnexpectedResponse(response) => error_answer(client, request, response).await,
+        E::UnexpectedResponse(response) => error_answer(connection, request, response).await,
         E::CommunicationError(err) => from_reqwest(request, err),
         E::ResponseBodyError(err) => {
             let kind = bound_in(&err).map_or(TransportKind::Body, bound_kind);
@@ -76,8 +85,8 @@ pub(crate) async fn generated_error<T: serde::de::DeserializeOwned>(
 
 /// An [`ApiError`] from an error answer whose body is still to be read (already
 /// bounded by the caller): the body counts when it is the documented JSON.
-pub(crate) async fn error_answer(
-    client: &Client,
+pub(super) async fn error_answer(
+    connection: &Connection,
     request: &RequestContext,
     response: reqwest::Response,
 ) -> Error {
@@ -87,19 +96,19 @@ pub(crate) async fn error_answer(
         .await
         .ok()
         .and_then(|body| serde_json::from_slice(&body).ok());
-    api_error(client, request, status, &headers, reply)
+    api_error(connection, request, status, &headers, reply)
 }
 
 /// An [`ApiError`] from a status, its headers and, when it decoded, its body. Every
 /// text from the server has the client's key redacted.
-pub(crate) fn api_error(
-    client: &Client,
+pub(super) fn api_error(
+    connection: &Connection,
     request: &RequestContext,
     status: StatusCode,
     headers: &HeaderMap,
     reply: Option<BasicFailedReply>,
 ) -> Error {
-    let key = &client.shared.key;
+    let key = &connection.key;
     let mut codes: Vec<ErrorCode> = headers
         .get_all(ERROR_CODES)
         .iter()
@@ -131,14 +140,14 @@ pub(crate) fn api_error(
         codes,
         messages,
         request_id,
-        retry_after: retry_after(headers, client.shared.clock.now()),
+        retry_after: retry_after(headers, connection.clock.now()),
     }
     .into()
 }
 
 /// A `reqwest` failure: what the same request would meet again (a redirect loop or a
 /// disallowed redirect, a request that cannot be built) is not retried.
-pub(crate) fn from_reqwest(request: &RequestContext, err: reqwest::Error) -> Error {
+pub(super) fn from_reqwest(request: &RequestContext, err: reqwest::Error) -> Error {
     let kind = if let Some(hit) = bound_in(&err) {
         bound_kind(hit)
     } else if err.is_builder() {
@@ -166,7 +175,7 @@ fn bound_kind(hit: BoundHit) -> TransportKind {
 
 /// The body bound an error's causes hit, if any (an `io::Error` hides the error it
 /// wraps from `source()`: it is reached through `get_ref`).
-pub(crate) fn bound_in(err: &(dyn StdError + 'static)) -> Option<BoundHit> {
+pub(super) fn bound_in(err: &(dyn StdError + 'static)) -> Option<BoundHit> {
     let mut current = Some(err);
     while let Some(err) = current {
         if let Some(bound) = err.downcast_ref::<BodyBound>() {
@@ -184,7 +193,7 @@ pub(crate) fn bound_in(err: &(dyn StdError + 'static)) -> Option<BoundHit> {
     None
 }
 
-pub(crate) fn transport(
+pub(super) fn transport(
     request: &RequestContext,
     kind: TransportKind,
     source: Option<Box<dyn StdError + Send + Sync>>,
@@ -199,15 +208,15 @@ pub(crate) fn transport(
 
 /// A body that did not decode. Its cause may quote the server's text: when that holds
 /// the client's key, the cause is replaced by its redacted message.
-pub(crate) fn decode(
-    client: &Client,
+pub(super) fn decode(
+    connection: &Connection,
     request: Option<&RequestContext>,
     format: Format,
     source: impl Into<Box<dyn StdError + Send + Sync>>,
 ) -> Error {
     let source: Box<dyn StdError + Send + Sync> = source.into();
     let text = causes(&*source);
-    let key = &client.shared.key;
+    let key = &connection.key;
     let source = match key.redact(&text) {
         std::borrow::Cow::Owned(redacted) => Box::new(Redacted(redacted)) as _,
         std::borrow::Cow::Borrowed(_) => source,

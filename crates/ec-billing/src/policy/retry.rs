@@ -1,56 +1,10 @@
-//! Retries: which failures are tried again, how long to wait (`Retry-After`, else
-//! exponential backoff with full jitter), and the injectable clock that waits.
+//! Retries: which failures are tried again, and how long to wait (`Retry-After`, else
+//! exponential backoff with full jitter).
 
-use std::{fmt, future::Future, num::NonZeroU32, pin::Pin, time::Duration};
+use std::{num::NonZeroU32, time::Duration};
 
 use jiff::Timestamp;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-
-/// A boxed, sendable future, as [`Clock::sleep`] returns.
-pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The source of time for retries, pacing and bounds: the current instant, a way to
-/// wait, and timers for read and attempt timeouts.
-///
-/// The default, [`SystemClock`], reads the system time and sleeps on the tokio timer.
-/// Tests inject a clock whose `sleep` returns at once and records the delay, so that
-/// retry behaviour is checked without waiting; one that also overrides
-/// [`timer`](Self::timer) checks timeouts by what the clock saw, not by wall time.
-pub trait Clock: fmt::Debug + Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> Timestamp;
-
-    /// Waits for `duration`.
-    fn sleep(&self, duration: Duration) -> Sleep;
-
-    /// A timer for a bound: completes once `duration` has passed, by this clock, from
-    /// the moment it is made. Every attempt races its answer against two: the read
-    /// timeout (for the answer's head, and for each piece of its body) and the attempt
-    /// timeout.
-    ///
-    /// The default is tokio's timer, on real time, whatever [`sleep`](Self::sleep)
-    /// does: a clock whose `sleep` returns at once (to skip retry waits in a test) does
-    /// not make every attempt time out at once. A clock that simulates time overrides
-    /// it, so that bounds run on its time too and a test checks them exactly, without
-    /// waiting.
-    fn timer(&self, duration: Duration) -> Sleep {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
-
-/// The real clock: system time and tokio's timer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
 
 /// When and how often a failed request is tried again.
 ///
@@ -62,12 +16,13 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::{num::NonZeroU32, time::Duration};
-/// use ec_billing::RetryPolicy;
+/// use ec_billing::policy::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .max_attempts(NonZeroU32::new(8).unwrap())
-///     .deadline(Some(Duration::from_secs(120)));
-/// assert_eq!(policy.attempts(), 8);
+///     .with_max_attempts(NonZeroU32::new(8).unwrap())
+///     .with_deadline(Some(Duration::from_secs(120)));
+/// assert_eq!(policy.max_attempts().get(), 8);
+/// assert_eq!(policy.deadline(), Some(Duration::from_secs(120)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -103,57 +58,74 @@ impl RetryPolicy {
         }
     }
 
-    /// The most attempts per request, the first included.
-    pub fn max_attempts(mut self, attempts: NonZeroU32) -> Self {
+    /// The most attempts per request, the first included ([`max_attempts`] reads it).
+    ///
+    /// [`max_attempts`]: Self::max_attempts
+    pub fn with_max_attempts(mut self, attempts: NonZeroU32) -> Self {
         self.max_attempts = attempts;
         self
     }
 
-    /// The backoff's first delay; it doubles on each retry up to `max_delay`.
-    pub fn base_delay(mut self, delay: Duration) -> Self {
+    /// The most attempts per request, the first included.
+    pub fn max_attempts(&self) -> NonZeroU32 {
+        self.max_attempts
+    }
+
+    /// The backoff's first delay; it doubles on each retry up to the longest delay.
+    pub fn with_base_delay(mut self, delay: Duration) -> Self {
         self.base_delay = delay;
         self
     }
 
+    /// The backoff's first delay.
+    pub fn base_delay(&self) -> Duration {
+        self.base_delay
+    }
+
     /// The longest backoff delay.
-    pub fn max_delay(mut self, delay: Duration) -> Self {
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
     }
 
+    /// The longest backoff delay.
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
     /// The longest `Retry-After` honoured; a longer one ends the retries with the error.
-    pub fn max_retry_after(mut self, delay: Duration) -> Self {
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Self {
         self.max_retry_after = delay;
         self
+    }
+
+    /// The longest `Retry-After` honoured.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// The most time one request may take over all its attempts and waits (retry
     /// waits and pacing waits alike); `None` for no limit. A wait that would end past
     /// it is not started, and no attempt runs past it.
-    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;
         self
     }
 
+    /// The most time one request may take over all its attempts and waits, if limited.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
     /// How backoff delays are randomized.
-    pub fn jitter(mut self, jitter: Jitter) -> Self {
+    pub fn with_jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
         self
     }
 
-    /// The most attempts per request.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts.get()
-    }
-
     /// How backoff delays are randomized.
-    pub fn jitter_mode(&self) -> Jitter {
+    pub fn jitter(&self) -> Jitter {
         self.jitter
-    }
-
-    /// The most time one request may take over all its attempts and waits, if limited.
-    pub fn deadline_duration(&self) -> Option<Duration> {
-        self.deadline
     }
 
     /// The wait after failed attempt `attempt` (from 1), or `None` to stop retrying.
@@ -252,10 +224,10 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_and_stops_at_max_attempts() {
         let policy = RetryPolicy::default()
-            .jitter(Jitter::None)
-            .base_delay(Duration::from_secs(1))
-            .max_delay(Duration::from_secs(5))
-            .max_attempts(NonZeroU32::new(5).unwrap());
+            .with_jitter(Jitter::None)
+            .with_base_delay(Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_attempts(NonZeroU32::new(5).unwrap());
         let delays: Vec<_> = (1..=5)
             .map(|n| policy.delay_after(n, None, 0.5, Duration::ZERO))
             .collect();
@@ -265,7 +237,7 @@ mod tests {
 
     #[test]
     fn full_jitter_scales_the_capped_delay() {
-        let policy = RetryPolicy::default().base_delay(Duration::from_secs(4));
+        let policy = RetryPolicy::default().with_base_delay(Duration::from_secs(4));
         assert_eq!(
             policy.delay_after(1, None, 0.25, Duration::ZERO),
             Some(Duration::from_secs(1))
@@ -275,8 +247,8 @@ mod tests {
     #[test]
     fn a_long_retry_after_or_a_passed_deadline_stops_retrying() {
         let policy = RetryPolicy::default()
-            .max_retry_after(Duration::from_secs(60))
-            .deadline(Some(Duration::from_secs(100)));
+            .with_max_retry_after(Duration::from_secs(60))
+            .with_deadline(Some(Duration::from_secs(100)));
         assert_eq!(
             policy.delay_after(1, Some(Duration::from_secs(61)), 0.5, Duration::ZERO),
             None

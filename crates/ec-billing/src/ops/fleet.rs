@@ -9,13 +9,17 @@ use std::{
 
 use futures_util::{Stream, StreamExt, stream};
 
+use super::{
+    charts::ChartsReport,
+    items::{ItemsReport, ItemsTotals},
+    plan::{OnWindow, WindowDone},
+};
 use crate::{
     client::Client,
     error::{Error, OverflowError},
+    format::Format,
     model::Costs,
-    request::{ChartsReport, ItemsReport, ItemsTotals, OnWindow, WindowDone},
     time::{Bucketing, DateRange, Window, WindowSize},
-    transport::Format,
 };
 
 /// Deployments a fleet request keeps in progress per unit of the client's concurrency:
@@ -173,7 +177,7 @@ impl Fleet {
     fn fix_range(&mut self) -> Result<DateRange, Error> {
         let range = match self.range {
             Some(range) => range,
-            None => DateRange::month_to_date(self.client.shared.clock.now())?,
+            None => DateRange::month_to_date(self.client.now())?,
         };
         self.range = Some(range);
         Ok(range)
@@ -181,8 +185,8 @@ impl Fleet {
 
     fn in_progress(&self) -> usize {
         self.client
-            .shared
-            .concurrency
+            .concurrency()
+            .get()
             .saturating_mul(DEPLOYMENTS_PER_PERMIT)
     }
 }
@@ -259,34 +263,23 @@ trait PerDeployment: Send + Sync + 'static {
     }
 }
 
-/// `fetch` of every deployment's request, each result as it completes; bad input (an
-/// id, the range) is checked for every deployment first and is the only item when
-/// found.
+/// `fetch` of every deployment's request, each result as it completes, after checking
+/// every id and the range: bad input is refused before any request.
 fn stream_of<P, T, Fut>(
     mut of: P,
     fetch: impl Fn(P::Request) -> Fut + Send + 'static,
-) -> impl Stream<Item = DeploymentResult<T>> + Send + 'static
+) -> Result<impl Stream<Item = DeploymentResult<T>> + Send + 'static, Error>
 where
     P: PerDeployment,
     T: Send + 'static,
     Fut: Future<Output = Result<T, Error>> + Send + 'static,
 {
-    let refused = of.plan().err();
+    of.plan()?;
     let limit = of.fleet().in_progress();
     let deployments = of.fleet().deployments.clone();
-    match refused {
-        None => each(deployments, limit, move |deployment| {
-            fetch(of.request(deployment))
-        })
-        .boxed(),
-        Some(error) => stream::once(async move {
-            DeploymentResult {
-                deployment: String::new(),
-                result: Err(error),
-            }
-        })
-        .boxed(),
-    }
+    Ok(each(deployments, limit, move |deployment| {
+        fetch(of.request(deployment))
+    }))
 }
 
 /// `fetch` of every deployment's request, gathered in the order asked, after checking
@@ -366,14 +359,20 @@ impl ItemsOf {
     ///
     /// [`Error::InvalidInput`] for the first bad id, or a range that cannot be planned:
     /// see [`ItemsRequest::windows`](crate::ItemsRequest::windows).
-    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
-        self.plan()
+    pub fn windows(&self) -> Result<Vec<Window>, Error> {
+        self.clone().plan()
     }
 
     /// Each deployment's report, or its error, as it completes (not in the order
-    /// asked). Bad input (an id, the range) is checked for every deployment first and
-    /// is the only item when found.
-    pub fn stream(self) -> impl Stream<Item = DeploymentResult<ItemsReport>> + Send + 'static {
+    /// asked).
+    ///
+    /// # Errors
+    ///
+    /// Bad input (an id, the range), checked for every deployment before any request:
+    /// as [`windows`](Self::windows).
+    pub fn stream(
+        self,
+    ) -> Result<impl Stream<Item = DeploymentResult<ItemsReport>> + Send + 'static, Error> {
         stream_of(self, crate::ItemsRequest::send)
     }
 
@@ -469,13 +468,19 @@ impl ChartsOf {
     /// # Errors
     ///
     /// As [`ItemsOf::windows`].
-    pub fn windows(&mut self) -> Result<Vec<Window>, Error> {
-        self.plan()
+    pub fn windows(&self) -> Result<Vec<Window>, Error> {
+        self.clone().plan()
     }
 
     /// Each deployment's charts, or its error, as it completes; as
     /// [`ItemsOf::stream`].
-    pub fn stream(self) -> impl Stream<Item = DeploymentResult<ChartsReport>> + Send + 'static {
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemsOf::stream`].
+    pub fn stream(
+        self,
+    ) -> Result<impl Stream<Item = DeploymentResult<ChartsReport>> + Send + 'static, Error> {
         stream_of(self, crate::ChartsRequest::send)
     }
 

@@ -7,6 +7,12 @@ use std::{fmt, iter::FusedIterator, str::FromStr};
 
 use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
 
+mod window;
+
+pub use window::Window;
+#[cfg(feature = "serde")]
+use window::WindowText;
+
 use crate::error::{Error, InvalidInput};
 
 /// The longest window the API is asked for: its historical three-month limit.
@@ -355,49 +361,13 @@ impl DayCount {
     }
 }
 
-/// One window of a split range: one request.
-///
-/// Made by [`DateRange::windows`]; `index` is its position in the split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(try_from = "WindowText")
-)]
-pub struct Window {
-    index: usize,
-    from: Timestamp,
-    to: Timestamp,
-}
-
 impl Window {
-    /// The position of this window in its split, from 0.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    /// The start of the window (inclusive).
-    pub fn from(&self) -> Timestamp {
-        self.from
-    }
-
-    /// The end of the window (exclusive).
-    pub fn to(&self) -> Timestamp {
-        self.to
-    }
-
     /// The window as a range of its own.
     pub fn range(&self) -> DateRange {
         DateRange {
             from: self.from,
             to: self.to,
         }
-    }
-}
-
-impl fmt::Display for Window {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}..{}", self.from, self.to)
     }
 }
 
@@ -463,15 +433,6 @@ impl TryFrom<RangeText> for DateRange {
     fn try_from(text: RangeText) -> Result<Self, Error> {
         Self::new(text.from, text.to)
     }
-}
-
-/// A window as it is written: checked when read back.
-#[cfg(feature = "serde")]
-#[derive(serde::Deserialize)]
-struct WindowText {
-    index: usize,
-    from: Timestamp,
-    to: Timestamp,
 }
 
 #[cfg(feature = "serde")]

@@ -1,256 +1,10 @@
-//! The crate's one error type, its typed API error codes, and the context every error
-//! of a request carries (operation, organization, deployment, window, attempts).
+//! The context each variant of [`Error`](super::Error) wraps: what failed, for which
+//! request and window, and why, with accessors; each is an error of its own.
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
-use crate::{text, time::Window, transport::Format};
-
-/// A boxed cause, reached through [`std::error::Error::source`].
-type Cause = Box<dyn StdError + Send + Sync + 'static>;
-
-/// `Result` with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Everything that can go wrong in this crate.
-///
-/// `Display` is a short lowercase phrase with the context that tells one failure from
-/// another (status, code, deployment, window); it never prints its cause, which
-/// [`source`](std::error::Error::source) returns. No variant exposes a foreign error
-/// type. The API key never appears in any of it.
-///
-/// ```
-/// # fn check(err: ec_billing::Error) {
-/// if err.is_rate_limited() {
-///     eprintln!("throttled after {} attempts", err.attempts());
-/// }
-/// match err.code() {
-///     Some(ec_billing::ErrorCode::OrganizationNotFound) => eprintln!("check --org"),
-///     Some(code) => eprintln!("{code}: {err}"),
-///     None => eprintln!("{err}"),
-/// }
-/// # }
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// Input refused before any request was made: a bad range, window, key or setting.
-    InvalidInput(InvalidInput),
-    /// The API answered with an error status.
-    Api(Box<ApiError>),
-    /// No usable response: the connection failed, timed out, or broke mid-body.
-    Transport(Box<TransportError>),
-    /// A successful response whose body could not be decoded (JSON or CSV).
-    Decode(Box<DecodeError>),
-    /// A malformed CSV document, from [`ItemsCsvReader`](crate::ItemsCsvReader).
-    Csv(Box<CsvError>),
-    /// A sum of money too large for an exact decimal (a total, a dimension, a chart
-    /// value summed over windows): never a panic, never a wrapped number.
-    Overflow(Box<OverflowError>),
-    /// The API's rate limit would hold a request past its deadline: the client did not
-    /// wait, and did not send it.
-    Pacing(Box<PacingError>),
-    /// The client could not be set up (its HTTP client, its TLS backend): nothing to
-    /// do with the input, and not retryable.
-    Setup(Box<SetupError>),
-}
-
-impl Error {
-    /// The first error code the API gave (header first, then body), if any.
-    pub fn code(&self) -> Option<&ErrorCode> {
-        match self {
-            Self::Api(e) => e.codes.first(),
-            _ => None,
-        }
-    }
-
-    /// The HTTP status of the API's answer, if there was one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Self::Api(e) => Some(e.status),
-            _ => None,
-        }
-    }
-
-    /// Whether trying the same request again may succeed: throttling, 500/502/503/504,
-    /// connection failures and timeouts. Never 400, 401, 403 or 404.
-    ///
-    /// Not retryable either: what the same request would meet again (a redirect loop, a
-    /// disallowed redirect, a request that cannot be built, a body that does not
-    /// decode, a sum that overflows).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Api(e) => e.is_retryable(),
-            Self::Transport(e) => e.kind.is_retryable(),
-            Self::InvalidInput(_)
-            | Self::Decode(_)
-            | Self::Csv(_)
-            | Self::Overflow(_)
-            | Self::Pacing(_)
-            | Self::Setup(_) => false,
-        }
-    }
-
-    /// Whether the API throttled the request (HTTP 429 or `billing_service.rate_limited`),
-    /// or its rate limit kept the client from sending it in time ([`Error::Pacing`]).
-    pub fn is_rate_limited(&self) -> bool {
-        match self {
-            Self::Api(e) => e.is_rate_limited(),
-            Self::Pacing(_) => true,
-            _ => false,
-        }
-    }
-
-    /// Whether the API refused the key or its access: HTTP 401 or 403
-    /// (`organization.invalid_access`, a wrong or expired key).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, Self::Api(e) if matches!(e.status, 401 | 403))
-    }
-
-    /// Whether the API does not know the organization or the deployment: HTTP 404
-    /// (`organization.not_found`, `billing_service.es_cluster_id_not_found`).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::Api(e) if e.status == 404)
-    }
-
-    /// The messages of the API's error answer, in order (empty for other errors).
-    pub fn messages(&self) -> &[String] {
-        match self {
-            Self::Api(e) => &e.messages,
-            _ => &[],
-        }
-    }
-
-    /// The request id of the API's error answer, if it carried one.
-    pub fn request_id(&self) -> Option<&str> {
-        match self {
-            Self::Api(e) => e.request_id.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The window of the failed request, if the error belongs to one.
-    pub fn window(&self) -> Option<&Window> {
-        self.request().and_then(|r| r.window.as_ref())
-    }
-
-    /// The deployment of the failed request, if the error belongs to one.
-    pub fn deployment(&self) -> Option<&str> {
-        self.request().map(|r| r.deployment.as_str())
-    }
-
-    /// The organization of the failed request, if the error belongs to one.
-    pub fn organization(&self) -> Option<&str> {
-        self.request().map(|r| r.organization.as_str())
-    }
-
-    /// The operation of the failed request, if the error belongs to one.
-    pub fn operation(&self) -> Option<Operation> {
-        self.request().map(|r| r.operation)
-    }
-
-    /// How many attempts were made before giving up (0 when no request was made).
-    pub fn attempts(&self) -> u32 {
-        self.request().map_or(0, |r| r.attempts)
-    }
-
-    /// The context of the request the error belongs to.
-    pub fn request(&self) -> Option<&RequestContext> {
-        match self {
-            Self::Api(e) => Some(&e.request),
-            Self::Transport(e) => Some(&e.request),
-            Self::Decode(e) => e.request.as_ref(),
-            Self::Overflow(e) => e.request.as_deref(),
-            Self::Pacing(e) => Some(&e.request),
-            Self::InvalidInput(_) | Self::Csv(_) | Self::Setup(_) => None,
-        }
-    }
-
-    pub(crate) fn request_mut(&mut self) -> Option<&mut RequestContext> {
-        match self {
-            Self::Api(e) => Some(&mut e.request),
-            Self::Transport(e) => Some(&mut e.request),
-            Self::Decode(e) => e.request.as_mut(),
-            Self::Overflow(e) => e.request.as_deref_mut(),
-            Self::Pacing(e) => Some(&mut e.request),
-            Self::InvalidInput(_) | Self::Csv(_) | Self::Setup(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidInput(e) => e.fmt(f),
-            Self::Api(e) => e.fmt(f),
-            Self::Transport(e) => e.fmt(f),
-            Self::Decode(e) => e.fmt(f),
-            Self::Csv(e) => e.fmt(f),
-            Self::Overflow(e) => e.fmt(f),
-            Self::Pacing(e) => e.fmt(f),
-            Self::Setup(e) => e.fmt(f),
-        }
-    }
-}
-
-impl StdError for Error {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Self::InvalidInput(_) | Self::Api(_) | Self::Overflow(_) | Self::Pacing(_) => None,
-            Self::Transport(e) => e.source.as_deref().map(|c| c as _),
-            Self::Decode(e) => Some(&*e.source),
-            Self::Csv(e) => e.source.as_deref().map(|c| c as _),
-            Self::Setup(e) => Some(&*e.source),
-        }
-    }
-}
-
-impl From<InvalidInput> for Error {
-    fn from(e: InvalidInput) -> Self {
-        Self::InvalidInput(e)
-    }
-}
-
-impl From<ApiError> for Error {
-    fn from(e: ApiError) -> Self {
-        Self::Api(Box::new(e))
-    }
-}
-
-impl From<TransportError> for Error {
-    fn from(e: TransportError) -> Self {
-        Self::Transport(Box::new(e))
-    }
-}
-
-impl From<DecodeError> for Error {
-    fn from(e: DecodeError) -> Self {
-        Self::Decode(Box::new(e))
-    }
-}
-
-impl From<CsvError> for Error {
-    fn from(e: CsvError) -> Self {
-        Self::Csv(Box::new(e))
-    }
-}
-
-impl From<OverflowError> for Error {
-    fn from(e: OverflowError) -> Self {
-        Self::Overflow(Box::new(e))
-    }
-}
-
-impl From<PacingError> for Error {
-    fn from(e: PacingError) -> Self {
-        Self::Pacing(Box::new(e))
-    }
-}
-
-impl From<SetupError> for Error {
-    fn from(e: SetupError) -> Self {
-        Self::Setup(Box::new(e))
-    }
-}
+use super::{Cause, ErrorCode};
+use crate::{format::Format, text, time::Window};
 
 /// The client could not be set up; its cause says why.
 #[derive(Debug)]
@@ -261,6 +15,12 @@ pub struct SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the HTTP client could not be set up")
+    }
+}
+
+impl StdError for SetupError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
     }
 }
 
@@ -289,6 +49,8 @@ impl fmt::Display for InvalidInput {
         f.write_str(&self.message)
     }
 }
+
+impl StdError for InvalidInput {}
 
 /// One of the two API operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -407,11 +169,11 @@ impl ApiError {
         &self.request
     }
 
-    fn is_rate_limited(&self) -> bool {
+    pub(super) fn is_rate_limited(&self) -> bool {
         self.status == 429 || self.codes.contains(&ErrorCode::RateLimited)
     }
 
-    fn is_retryable(&self) -> bool {
+    pub(super) fn is_retryable(&self) -> bool {
         match self.status {
             400 | 401 | 403 | 404 => false,
             500 | 502 | 503 | 504 => true,
@@ -429,6 +191,8 @@ impl fmt::Display for ApiError {
         write!(f, " for {}", self.request)
     }
 }
+
+impl StdError for ApiError {}
 
 /// No usable response: the connection failed, timed out, or broke mid-body.
 #[derive(Debug)]
@@ -465,6 +229,12 @@ impl fmt::Display for TransportError {
     }
 }
 
+impl StdError for TransportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|c| c as _)
+    }
+}
+
 /// The kind of a [`TransportError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -478,7 +248,7 @@ pub enum TransportKind {
     /// A successful answer's body was larger than the client buffers
     /// ([`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes)), or
     /// one record of a CSV answer was longer than
-    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): not retried.
+    /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES): not retried.
     TooLarge,
     /// A redirect loop, too many redirects, or a redirect the client does not follow
     /// (another scheme): not retried, the same request would meet it again.
@@ -492,7 +262,7 @@ pub enum TransportKind {
 
 impl TransportKind {
     /// Whether the same request may fare better on a second try.
-    fn is_retryable(self) -> bool {
+    pub(super) fn is_retryable(self) -> bool {
         match self {
             Self::Connect | Self::Timeout | Self::Body | Self::Other => true,
             Self::TooLarge | Self::Redirect | Self::InvalidRequest => false,
@@ -536,6 +306,12 @@ impl fmt::Display for DecodeError {
     }
 }
 
+impl StdError for DecodeError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
 /// A malformed CSV record, or a document that could not be read, with where it is.
 ///
 /// `Display` reads like `invalid decimal "12,x" in column "Cost" at record 12 (line 13)`.
@@ -546,6 +322,7 @@ pub struct CsvError {
     pub(crate) column: Option<String>,
     pub(crate) record: u64,
     pub(crate) line: u64,
+    pub(crate) byte: u64,
     pub(crate) source: Option<Cause>,
 }
 
@@ -560,7 +337,7 @@ pub enum CsvErrorKind {
     /// `std::io::Error` is the [`source`](std::error::Error::source).
     Io,
     /// A record (the header row included) longer than
-    /// [`MAX_CSV_RECORD_BYTES`](crate::MAX_CSV_RECORD_BYTES): an unclosed quote, a line
+    /// [`MAX_CSV_RECORD_BYTES`](crate::csv::MAX_CSV_RECORD_BYTES): an unclosed quote, a line
     /// that never ends. It is refused as soon as it outgrows the bound, the rest left
     /// unread; the same bytes would fail again.
     TooLarge,
@@ -600,6 +377,13 @@ impl CsvError {
     pub fn line(&self) -> u64 {
         self.line
     }
+
+    /// The byte offset of the record, as the csv crate counts it (where the record
+    /// starts, or for a record after blank lines, where the first of them starts);
+    /// 0 for the header row.
+    pub fn byte(&self) -> u64 {
+        self.byte
+    }
 }
 
 impl fmt::Display for CsvError {
@@ -616,75 +400,6 @@ impl fmt::Display for CsvError {
 impl StdError for CsvError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|c| c as _)
-    }
-}
-
-/// The error code of an API error, from the `x-cloud-error-codes` header or the body.
-///
-/// The six codes upstream documents are variants; any other is kept as its text.
-///
-/// ```
-/// use ec_billing::ErrorCode;
-///
-/// assert_eq!(ErrorCode::from("billing_service.rate_limited"), ErrorCode::RateLimited);
-/// assert_eq!(ErrorCode::from("costs.new_thing").as_str(), "costs.new_thing");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// `costs.invalid_date_range` (400).
-    InvalidDateRange,
-    /// `organization.invalid_access` (403).
-    InvalidAccess,
-    /// `organization.not_found` (404).
-    OrganizationNotFound,
-    /// `billing_service.es_cluster_id_not_found` (404).
-    EsClusterIdNotFound,
-    /// `billing_service.rate_limited` (429).
-    RateLimited,
-    /// `billing_service.failed_request` (500).
-    FailedRequest,
-    /// A code upstream does not document, kept as its text.
-    Unknown(String),
-}
-
-impl From<&str> for ErrorCode {
-    /// Reads a code (surrounding whitespace ignored); never fails.
-    fn from(code: &str) -> Self {
-        match code.trim() {
-            "costs.invalid_date_range" => Self::InvalidDateRange,
-            "organization.invalid_access" => Self::InvalidAccess,
-            "organization.not_found" => Self::OrganizationNotFound,
-            "billing_service.es_cluster_id_not_found" => Self::EsClusterIdNotFound,
-            "billing_service.rate_limited" => Self::RateLimited,
-            "billing_service.failed_request" => Self::FailedRequest,
-            other => Self::Unknown(other.to_string()),
-        }
-    }
-}
-
-impl ErrorCode {
-    /// The code's text, as the API spells it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::InvalidDateRange => "costs.invalid_date_range",
-            Self::InvalidAccess => "organization.invalid_access",
-            Self::OrganizationNotFound => "organization.not_found",
-            Self::EsClusterIdNotFound => "billing_service.es_cluster_id_not_found",
-            Self::RateLimited => "billing_service.rate_limited",
-            Self::FailedRequest => "billing_service.failed_request",
-            Self::Unknown(code) => code,
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    /// The code's text, with control characters escaped and cut to a sensible length:
-    /// an unknown code is whatever the server sent.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        text::escape(self.as_str())
-            .truncate(text::QUOTED_CHARS)
-            .fmt(f)
     }
 }
 
@@ -792,52 +507,3 @@ impl fmt::Display for PacingError {
 }
 
 impl StdError for PacingError {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_is_send_sync_and_static() {
-        fn assert_bounds<T: Send + Sync + 'static + StdError>() {}
-        assert_bounds::<Error>();
-    }
-
-    #[test]
-    fn every_documented_code_round_trips() {
-        for code in [
-            "costs.invalid_date_range",
-            "organization.invalid_access",
-            "organization.not_found",
-            "billing_service.es_cluster_id_not_found",
-            "billing_service.rate_limited",
-            "billing_service.failed_request",
-        ] {
-            let parsed = ErrorCode::from(code);
-            assert!(!matches!(parsed, ErrorCode::Unknown(_)), "{code}");
-            assert_eq!(parsed.as_str(), code);
-            assert_eq!(ErrorCode::from(parsed.as_str()), parsed);
-        }
-        for unknown in ["root.unauthorized", "costs.new", ""] {
-            let parsed = ErrorCode::from(unknown);
-            assert_eq!(parsed, ErrorCode::Unknown(unknown.to_string()));
-            assert_eq!(ErrorCode::from(parsed.as_str()), parsed);
-        }
-    }
-
-    #[test]
-    fn csv_error_names_problem_column_record_and_line() {
-        let err = CsvError {
-            kind: CsvErrorKind::Malformed,
-            problem: "invalid decimal \"12,x\"".into(),
-            column: Some("Cost".into()),
-            record: 12,
-            line: 13,
-            source: None,
-        };
-        assert_eq!(
-            err.to_string(),
-            "invalid decimal \"12,x\" in column \"Cost\" at record 12 (line 13)"
-        );
-    }
-}
