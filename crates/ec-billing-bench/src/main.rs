@@ -190,7 +190,7 @@ fn csv_parse(size: Size) -> Result<Figure> {
         value: mb / typed,
         unit: "MB/s",
         ratio: Some(ratio),
-        target: ">= 0.5",
+        target: ">= 0.8",
         note: format!(
             "{rows} rows, {mb:.0} MB, medians of 5 interleaved rounds: typed {:.0} MB/s, raw ByteRecord {:.0} MB/s; total exact",
             mb / typed,
