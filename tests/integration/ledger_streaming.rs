@@ -4,7 +4,7 @@
 //! bytes from either store.
 
 use ec_billing::Decimal;
-use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
+use ec_billing_ledger::{DatasetFormat, Export, ExportFormat, Ledger, Query};
 use jiff::SignedDuration;
 
 use crate::{
@@ -147,7 +147,24 @@ async fn lines_whose_periods_sort_otherwise_as_text_export_in_time_order_on_eith
             .map(|r| r.unwrap()[9].to_string())
             .collect();
         assert_eq!(exported, starts, "the export is in time order too");
-        exports.push((csv, export(&ledger, ExportFormat::Focus).await));
+        let focus = export(&ledger, ExportFormat::Focus).await;
+        // The dataset's one period is the FOCUS export, byte for byte.
+        let dir = crate::support::TempDir::new("sub-second-dataset");
+        ledger
+            .export_dataset(
+                &Query::all(),
+                &Export::new(ExportFormat::Focus),
+                &dir.join("focus"),
+                DatasetFormat::Csv,
+            )
+            .await
+            .unwrap();
+        let period = std::fs::read(dir.join("focus/BILLING_PERIOD=2024-01/part-0.csv")).unwrap();
+        assert_eq!(
+            period, focus,
+            "the dataset's rows are in the export's order"
+        );
+        exports.push((csv, focus));
     }
     assert!(
         exports.windows(2).all(|pair| pair[0] == pair[1]),

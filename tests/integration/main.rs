@@ -93,4 +93,3 @@ mod focus_dataset;
 // The cost report: exact totals in the text, one chart per section, valid SVG, nothing
 // outside the page, server text escaped.
 mod report;
-

@@ -217,13 +217,17 @@ impl Ledger {
         let columns = version.columns();
         let indices = version.indices();
         // Each line's FOCUS record, priced (an amount that cannot be exact fails the
-        // export) and spooled by billing period, in one pass: a window whose lines do
-        // not match its record fails the read, and nothing is put in place before
-        // every period is spooled.
+        // export) and spooled by billing period, once every window is checked against
+        // its record; nothing is put in place before every period is spooled.
         let mut spools: BTreeMap<String, Spool> = BTreeMap::new();
         let mut checked = Decimal::ZERO;
         let mut last_period: Option<(jiff::Timestamp, String)> = None;
-        self.each_line(query, 1, |_, line| {
+        self.each_line(query, 2, |pass, line| {
+            // The first pass checks every window; the second, over the same snapshot,
+            // gives each window's lines in the export's order.
+            if pass == 0 {
+                return Ok(());
+            }
             checked = checked
                 .checked_add(line.cost)
                 .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
@@ -290,6 +294,14 @@ fn place_periods(
     format: DatasetFormat,
     changed_at: Option<String>,
 ) -> Result<DatasetSummary> {
+    // What a period's rows may refuse (a decimal column wider than Parquet holds) is
+    // found before any period is put in place: the dataset is never left half-updated
+    // by it.
+    if format == DatasetFormat::Parquet {
+        for (_, spool) in &spools {
+            parquet::schema(columns, &spool.digits)?;
+        }
+    }
     let mut summary = DatasetSummary::default();
     let mut files = Vec::new();
     let mut kept = std::collections::BTreeSet::new();
