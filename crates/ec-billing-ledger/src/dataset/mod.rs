@@ -233,20 +233,18 @@ impl Ledger {
                 .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
             let row = FocusRow::new(line, export)?;
             let start = row.period_start();
-            let period = match &last_period {
-                Some((at, period)) if *at == start => period.clone(),
-                _ => {
-                    let period = start.strftime("%Y-%m").to_string();
-                    last_period = Some((start, period.clone()));
-                    period
-                }
+            if last_period.as_ref().is_none_or(|(at, _)| *at != start) {
+                last_period = Some((start, start.strftime("%Y-%m").to_string()));
+            }
+            let Some((_, period)) = &last_period else {
+                return Ok(());
             };
-            let spool = match spools.get_mut(&period) {
+            let spool = match spools.get_mut(period.as_str()) {
                 Some(spool) => spool,
                 None => {
                     let path = spool_dir.join(format!("{period}.spool"));
                     spools
-                        .entry(period)
+                        .entry(period.clone())
                         .or_insert(Spool::create(path, columns.len())?)
                 }
             };

@@ -43,6 +43,30 @@ pub(crate) struct Spool {
     digits: Vec<(u32, u32)>,
     /// Per column: the last row's cell, when it was text or an amount.
     above: Vec<Above>,
+    /// Where a cell's text is made when it is not text already.
+    scratch: Vec<u8>,
+}
+
+/// Appends a text cell to `row`: a repeat of the text above it as one byte, or the text,
+/// which is then kept as the one above.
+fn push_text(row: &mut Vec<u8>, above: Option<&mut Above>, text: &[u8]) {
+    match above {
+        Some(Above::Text(kept)) if kept.as_slice() == text => row.push(REPEAT),
+        above => {
+            row.push(TEXT);
+            let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            row.extend_from_slice(&len.to_le_bytes());
+            row.extend_from_slice(text);
+            match above {
+                Some(Above::Text(kept)) => {
+                    kept.clear();
+                    kept.extend_from_slice(text);
+                }
+                Some(other) => *other = Above::Text(text.to_vec()),
+                None => {}
+            }
+        }
+    }
 }
 
 /// The cell above, kept to write (or read) a repeat of it as one byte.
@@ -72,6 +96,7 @@ impl Spool {
             rows: 0,
             digits: vec![(0, 0); width],
             above: vec![Above::Nothing; width],
+            scratch: Vec::new(),
         })
     }
 
@@ -85,25 +110,14 @@ impl Spool {
         for (column, cell) in cells.into_iter().enumerate() {
             match cell {
                 Cell::Null => self.row.push(NULL),
-                Cell::Text(text) => match self.above.get_mut(column) {
-                    Some(Above::Text(above)) if above.as_slice() == text.as_bytes() => {
-                        self.row.push(REPEAT);
-                    }
-                    above => {
-                        self.row.push(TEXT);
-                        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-                        self.row.extend_from_slice(&len.to_le_bytes());
-                        self.row.extend_from_slice(text.as_bytes());
-                        match above {
-                            Some(Above::Text(kept)) => {
-                                kept.clear();
-                                kept.extend_from_slice(text.as_bytes());
-                            }
-                            Some(other) => *other = Above::Text(text.as_bytes().to_vec()),
-                            None => {}
-                        }
-                    }
-                },
+                Cell::Text(text) => {
+                    push_text(&mut self.row, self.above.get_mut(column), text.as_bytes())
+                }
+                Cell::SkuPrice(..) => {
+                    self.scratch.clear();
+                    cell.push_text(&mut self.scratch);
+                    push_text(&mut self.row, self.above.get_mut(column), &self.scratch);
+                }
                 Cell::Decimal(amount) => match self.above.get_mut(column) {
                     // The same amount at the same scale: its digits are counted.
                     Some(Above::Decimal(above))

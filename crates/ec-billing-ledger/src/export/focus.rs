@@ -368,6 +368,9 @@ pub(crate) enum Cell<'a> {
     Instant(Timestamp),
     Integer(i64),
     Bool(bool),
+    /// A SKU's price: `SKU@unit price` (the price with every digit and no trailing
+    /// zero, as `Decimal` displays it normalized).
+    SkuPrice(&'a str, Decimal),
 }
 
 impl Cell<'_> {
@@ -381,6 +384,11 @@ impl Cell<'_> {
             Cell::Integer(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             Cell::Bool(true) => out.extend_from_slice(b"true"),
             Cell::Bool(false) => out.extend_from_slice(b"false"),
+            Cell::SkuPrice(sku, price) => {
+                out.extend_from_slice(sku.as_bytes());
+                out.push(b'@');
+                push_plain_decimal(price, out);
+            }
         }
     }
 }
@@ -395,7 +403,6 @@ pub(crate) struct FocusRow<'a> {
     line: LineOf<'a>,
     export: &'a Export,
     amounts: FocusAmounts,
-    sku_price_id: String,
 }
 
 impl<'a> FocusRow<'a> {
@@ -406,15 +413,10 @@ impl<'a> FocusRow<'a> {
     /// As [`focus_amounts`].
     pub(crate) fn new(line: LineOf<'a>, export: &'a Export) -> Result<Self> {
         let amounts = focus_amounts(line, export)?;
-        let mut sku_price_id = Vec::with_capacity(line.key.sku.len() + 16);
-        sku_price_id.extend_from_slice(line.key.sku.as_bytes());
-        sku_price_id.push(b'@');
-        push_plain_decimal(amounts.pricing.unit_price, &mut sku_price_id);
         Ok(Self {
             line,
             export,
             amounts,
-            sku_price_id: String::from_utf8_lossy(&sku_price_id).into_owned(),
         })
     }
 
@@ -426,7 +428,7 @@ impl<'a> FocusRow<'a> {
     /// Its cells, one per column of [`FOCUS_TABLE`] (of every version: pick a
     /// version's with [`FocusVersion::indices`]).
     pub(crate) fn cells(&self) -> [Cell<'_>; FOCUS_WIDTH] {
-        use Cell::{Bool, Decimal as Amount, Instant, Integer, Null, Text};
+        use Cell::{Bool, Decimal as Amount, Instant, Integer, Null, SkuPrice, Text};
         let (window, line) = (self.line.window, self.line.line);
         let key = &line.key;
         let FocusAmounts {
@@ -449,68 +451,68 @@ impl<'a> FocusRow<'a> {
             Instant(*period_end),                                        // BillingPeriodEnd
             Instant(*period_start),                                      // BillingPeriodStart
             Null,                                                        // CapacityReservationId
-            Null,                             // CapacityReservationStatus
-            Text("Usage"),                    // ChargeCategory
-            Null,                             // ChargeClass
-            Text(&key.name),                  // ChargeDescription
-            Text("Usage-Based"),              // ChargeFrequency
-            Instant(key.period_end),          // ChargePeriodEnd
-            Instant(key.period_start),        // ChargePeriodStart
-            Null,                             // CommitmentDiscountCategory
-            Null,                             // CommitmentDiscountId
-            Null,                             // CommitmentDiscountName
-            Null,                             // CommitmentDiscountQuantity
-            Null,                             // CommitmentDiscountStatus
-            Null,                             // CommitmentDiscountType
-            Null,                             // CommitmentDiscountUnit
-            Amount(pricing.quantity),         // ConsumedQuantity
-            Text(unit),                       // ConsumedUnit
-            Amount(*billed),                  // ContractedCost
-            Null,                             // ContractedUnitPrice
-            Amount(*billed),                  // EffectiveCost
-            Text("Elastic"),                  // HostProviderName (1.3)
-            Null,                             // InvoiceId
-            Text("Elastic"),                  // InvoiceIssuerName
-            Amount(*list_cost),               // ListCost
-            Amount(*list_unit_price),         // ListUnitPrice
-            Text("Standard"),                 // PricingCategory
-            Text("ECU"),                      // PricingCurrency
-            Null,                             // PricingCurrencyContractedUnitPrice
-            Amount(line.cost),                // PricingCurrencyEffectiveCost
-            Amount(pricing.unit_price),       // PricingCurrencyListUnitPrice
-            Amount(pricing.quantity),         // PricingQuantity
-            Text(unit),                       // PricingUnit
-            Text("Elastic"),                  // ProviderName
-            Text("Elastic"),                  // PublisherName
-            Null,                             // RegionId
-            Null,                             // RegionName
-            Text(&window.deployment),         // ResourceId
-            Text(&window.deployment),         // ResourceName
-            Text("Deployment"),               // ResourceType
-            Text(category),                   // ServiceCategory
-            Text(service_name),               // ServiceName
-            Text("Elastic"),                  // ServiceProviderName (1.3)
-            Text(subcategory),                // ServiceSubcategory
-            Text(&key.sku),                   // SkuId
-            Text(&key.kind),                  // SkuMeter
-            Null,                             // SkuPriceDetails
-            Text(&self.sku_price_id),         // SkuPriceId
-            Null,                             // SubAccountId
-            Null,                             // SubAccountName
-            Null,                             // SubAccountType
-            Null,                             // Tags
-            Bool(!window.final_),             // x_Provisional
-            Text(&window.organization),       // x_Organization
-            Text(&window.deployment),         // x_Deployment
-            Text(key.line_type.as_str()),     // x_LineType
-            Text(&key.kind),                  // x_Kind
-            Instant(window.start),            // x_WindowStart
-            Instant(window.end),              // x_WindowEnd
-            Integer(i64::from(key.ordinal)),  // x_Ordinal
-            line.hours.map_or(Null, Integer), // x_Hours
+            Null,                                   // CapacityReservationStatus
+            Text("Usage"),                          // ChargeCategory
+            Null,                                   // ChargeClass
+            Text(&key.name),                        // ChargeDescription
+            Text("Usage-Based"),                    // ChargeFrequency
+            Instant(key.period_end),                // ChargePeriodEnd
+            Instant(key.period_start),              // ChargePeriodStart
+            Null,                                   // CommitmentDiscountCategory
+            Null,                                   // CommitmentDiscountId
+            Null,                                   // CommitmentDiscountName
+            Null,                                   // CommitmentDiscountQuantity
+            Null,                                   // CommitmentDiscountStatus
+            Null,                                   // CommitmentDiscountType
+            Null,                                   // CommitmentDiscountUnit
+            Amount(pricing.quantity),               // ConsumedQuantity
+            Text(unit),                             // ConsumedUnit
+            Amount(*billed),                        // ContractedCost
+            Null,                                   // ContractedUnitPrice
+            Amount(*billed),                        // EffectiveCost
+            Text("Elastic"),                        // HostProviderName (1.3)
+            Null,                                   // InvoiceId
+            Text("Elastic"),                        // InvoiceIssuerName
+            Amount(*list_cost),                     // ListCost
+            Amount(*list_unit_price),               // ListUnitPrice
+            Text("Standard"),                       // PricingCategory
+            Text("ECU"),                            // PricingCurrency
+            Null,                                   // PricingCurrencyContractedUnitPrice
+            Amount(line.cost),                      // PricingCurrencyEffectiveCost
+            Amount(pricing.unit_price),             // PricingCurrencyListUnitPrice
+            Amount(pricing.quantity),               // PricingQuantity
+            Text(unit),                             // PricingUnit
+            Text("Elastic"),                        // ProviderName
+            Text("Elastic"),                        // PublisherName
+            Null,                                   // RegionId
+            Null,                                   // RegionName
+            Text(&window.deployment),               // ResourceId
+            Text(&window.deployment),               // ResourceName
+            Text("Deployment"),                     // ResourceType
+            Text(category),                         // ServiceCategory
+            Text(service_name),                     // ServiceName
+            Text("Elastic"),                        // ServiceProviderName (1.3)
+            Text(subcategory),                      // ServiceSubcategory
+            Text(&key.sku),                         // SkuId
+            Text(&key.kind),                        // SkuMeter
+            Null,                                   // SkuPriceDetails
+            SkuPrice(&key.sku, pricing.unit_price), // SkuPriceId
+            Null,                                   // SubAccountId
+            Null,                                   // SubAccountName
+            Null,                                   // SubAccountType
+            Null,                                   // Tags
+            Bool(!window.final_),                   // x_Provisional
+            Text(&window.organization),             // x_Organization
+            Text(&window.deployment),               // x_Deployment
+            Text(key.line_type.as_str()),           // x_LineType
+            Text(&key.kind),                        // x_Kind
+            Instant(window.start),                  // x_WindowStart
+            Instant(window.end),                    // x_WindowEnd
+            Integer(i64::from(key.ordinal)),        // x_Ordinal
+            line.hours.map_or(Null, Integer),       // x_Hours
             line.instance_count.map_or(Null, |n| Integer(i64::from(n))), // x_InstanceCount
             text(line.quantity_formatted.as_deref()), // x_QuantityFormatted
-            text(line.rate_formatted.as_deref()), // x_RateFormatted
+            text(line.rate_formatted.as_deref()),   // x_RateFormatted
         ]
     }
 }
@@ -592,7 +594,7 @@ impl FocusCsv {
         cell.push_text(&mut self.record);
         // Only text can hold a comma, a quote or a line break: numbers, instants and
         // booleans never do.
-        if matches!(cell, Cell::Text(_))
+        if matches!(cell, Cell::Text(_) | Cell::SkuPrice(..))
             && self.record[start..]
                 .iter()
                 .any(|&b| SPECIAL[usize::from(b)])
