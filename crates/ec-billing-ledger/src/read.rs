@@ -193,8 +193,21 @@ impl Ledger {
         &self,
         query: &Query,
         passes: u8,
-        mut each: impl FnMut(u8, LineOf<'_>) -> Result<()>,
+        each: impl FnMut(u8, LineOf<'_>) -> Result<()>,
     ) -> Result<()> {
+        self.each_line_in_order(query, passes, each)
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`each_line`](Self::each_line), and says whether every window came in the
+    /// export's order in pass 0 (then a one-pass read gave every line in that order).
+    pub(crate) async fn each_line_in_order(
+        &self,
+        query: &Query,
+        passes: u8,
+        mut each: impl FnMut(u8, LineOf<'_>) -> Result<()>,
+    ) -> Result<bool> {
         if let Some((organization, deployment, start)) =
             self.store.orphans(query).await?.into_iter().next()
         {
@@ -226,7 +239,8 @@ impl Ledger {
                     },
                 )
             })
-            .await
+            .await?;
+        Ok(reading.unordered.is_empty())
     }
 
     /// Calls `each` with every window of `scope` and whether its lines match its

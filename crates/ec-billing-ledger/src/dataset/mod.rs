@@ -205,27 +205,23 @@ impl Ledger {
         result
     }
 
-    async fn write_dataset(
+    /// Spools the lines of `query`, each as its FOCUS cells, into `spools` by billing
+    /// period, from the last of `passes` passes; says whether every window came in the
+    /// export's order.
+    async fn spool_lines(
         &self,
         query: &Query,
         export: &Export,
-        dir: &Path,
         spool_dir: &Path,
-        format: DatasetFormat,
-    ) -> Result<DatasetSummary> {
-        let version = export.version();
-        let columns = version.columns();
-        let indices = version.indices();
-        // Each line's FOCUS record, priced (an amount that cannot be exact fails the
-        // export) and spooled by billing period, once every window is checked against
-        // its record; nothing is put in place before every period is spooled.
-        let mut spools: BTreeMap<String, Spool> = BTreeMap::new();
+        passes: u8,
+        spools: &mut BTreeMap<String, Spool>,
+    ) -> Result<bool> {
+        let columns = export.version().columns();
+        let indices = export.version().indices();
         let mut checked = Decimal::ZERO;
         let mut last_period: Option<(jiff::Timestamp, String)> = None;
-        self.each_line(query, 2, |pass, line| {
-            // The first pass checks every window; the second, over the same snapshot,
-            // gives each window's lines in the export's order.
-            if pass == 0 {
+        self.each_line_in_order(query, passes, |pass, line| {
+            if pass + 1 < passes {
                 return Ok(());
             }
             checked = checked
@@ -242,7 +238,7 @@ impl Ledger {
             let spool = match spools.get_mut(period.as_str()) {
                 Some(spool) => spool,
                 None => {
-                    let path = spool_dir.join(format!("{period}.spool"));
+                    let path = spool_dir.join(format!("{period}.{passes}.spool"));
                     spools
                         .entry(period.clone())
                         .or_insert(Spool::create(path, columns.len())?)
@@ -251,7 +247,33 @@ impl Ledger {
             let cells = row.cells();
             spool.push(indices.iter().filter_map(|&i| cells.get(i).copied()))
         })
-        .await?;
+        .await
+    }
+
+    async fn write_dataset(
+        &self,
+        query: &Query,
+        export: &Export,
+        dir: &Path,
+        spool_dir: &Path,
+        format: DatasetFormat,
+    ) -> Result<DatasetSummary> {
+        let version = export.version();
+        let columns = version.columns();
+        // Each line's FOCUS record, priced (an amount that cannot be exact fails the
+        // export) and spooled by billing period; nothing is put in place before every
+        // window is checked and every period spooled. One pass, when every window comes
+        // in the export's order (a ledger as the ledger writes it); otherwise the spools
+        // are made again in a second pass, which gives each window in that order.
+        let mut spools = BTreeMap::new();
+        let in_order = self
+            .spool_lines(query, export, spool_dir, 1, &mut spools)
+            .await?;
+        if !in_order {
+            spools.clear();
+            self.spool_lines(query, export, spool_dir, 2, &mut spools)
+                .await?;
+        }
         let spools: Vec<(String, SpoolFile)> = spools
             .into_iter()
             .map(|(period, spool)| Ok((period, spool.finish()?)))
