@@ -324,7 +324,6 @@ fn place_periods(
     }
     let mut summary = DatasetSummary::default();
     let mut files = Vec::new();
-    let mut kept = std::collections::BTreeSet::new();
     for (period, spool) in spools {
         let folder_name = format!("BILLING_PERIOD={period}");
         let folder = dir.join(&folder_name);
@@ -362,7 +361,6 @@ fn place_periods(
         }
         summary.periods += 1;
         summary.rows += spool.rows;
-        kept.insert(folder_name.clone());
         files.push(ManifestFile {
             billing_period: period,
             path: format!("{folder_name}/{name}"),
@@ -400,7 +398,6 @@ fn place_periods(
         }
         files.sort_by(|a, b| a.billing_period.cmp(&b.billing_period));
     }
-    drop(kept);
     let manifest = Manifest {
         focus_version: version.as_str(),
         file_format: format.extension(),

@@ -175,7 +175,9 @@ impl Ledger {
     /// # Errors
     ///
     /// Nothing is written when the export cannot be made whole: every line is read,
-    /// checked and priced before the first is written.
+    /// checked and priced before the first is written. Only a failure of the store
+    /// itself (a connection lost) or of `out` during the writing pass can leave part
+    /// of an export written.
     ///
     /// [`Error::Inconsistent`] when a window's lines do not match its record;
     /// [`Error::Storage`] when the ledger cannot be read or `out` written;
