@@ -916,3 +916,53 @@ async fn a_focus_1_3_export_adds_its_provider_columns_and_keeps_the_rest() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sum_that_would_be_rounded_is_refused_not_printed_rounded() {
+    let dir = TempDir::new("rounded-sum");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    // Each window exact on its own; their sum, 40000000000000000000000000001.5, has more
+    // digits than a decimal holds (a plain addition would give ...0002).
+    for ((from, to), cost) in [
+        (("2024-01-01", "2024-02-01"), "40000000000000000000000000000"),
+        (("2024-02-01", "2024-03-01"), "1.5"),
+    ] {
+        ledger
+            .record(
+                "o",
+                "d",
+                month(from, to),
+                &answer(&[("data_out", cost)]),
+                at("2024-06-01T00:00:00Z"),
+                SignedDuration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    let err = ledger.total(&Query::all()).await.unwrap_err();
+    assert!(matches!(err, Error::Overflow(_)), "{err}");
+    for format in [ExportFormat::Json, ExportFormat::Csv, ExportFormat::Focus] {
+        let mut out = Vec::new();
+        let err = ledger
+            .export(&Query::all(), &Export::new(format), &mut out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Overflow(_)), "{format:?}: {err}");
+        assert!(out.is_empty(), "{format:?}: nothing written");
+    }
+    // One answer whose lines add up only when rounded is refused when it is fetched.
+    let rounded = ledger
+        .record(
+            "o",
+            "e",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[
+                ("data_out", "40000000000000000000000000000"),
+                ("data_in", "1.5"),
+            ]),
+            at("2024-06-01T00:00:00Z"),
+            SignedDuration::ZERO,
+        )
+        .await;
+    assert!(rounded.is_err(), "{rounded:?}");
+}

@@ -65,7 +65,8 @@ use reqwest::{
 };
 
 pub use number::{
-    DecimalError, ExactNumber, decimal_from_text_or_number, parse_decimal, parse_decimal_bytes,
+    DecimalError, ExactAdd, ExactNumber, decimal_from_text_or_number, parse_decimal,
+    parse_decimal_bytes,
 };
 pub use open_enums::{Dimension, ResourceKind};
 pub use path::encode_path;

@@ -59,6 +59,43 @@ const POW10: [u128; 39] = {
 /// The largest coefficient a [`Decimal`] holds, plus one.
 const COEFFICIENT_LIMIT: u128 = 1 << 96;
 
+/// Exact addition of amounts. `Decimal::checked_add` fails only on overflow: a sum that
+/// needs more than the 28 or 29 digits a `Decimal` holds (`4e28 + 1.5`) is rounded.
+/// Money is never rounded, so every sum of money goes through [`exact_add`].
+///
+/// ```
+/// use ec_billing_api::ExactAdd;
+/// use rust_decimal::Decimal;
+///
+/// let big: Decimal = "40000000000000000000000000000".parse().unwrap();
+/// let half: Decimal = "1.5".parse().unwrap();
+/// assert_eq!(big.checked_add(half).map(|d| d.to_string()).as_deref(), Some("40000000000000000000000000002"));
+/// assert_eq!(big.exact_add(half), None, "rounded, so refused");
+/// assert_eq!(half.exact_add(half), Some("3.0".parse().unwrap()));
+/// ```
+///
+/// [`exact_add`]: ExactAdd::exact_add
+pub trait ExactAdd: Sized {
+    /// `self + other`, exactly; `None` when the exact sum does not fit a `Decimal`
+    /// (where `checked_add` would overflow or round).
+    fn exact_add(self, other: Self) -> Option<Self>;
+}
+
+impl ExactAdd for Decimal {
+    fn exact_add(self, other: Decimal) -> Option<Decimal> {
+        let sum = self.checked_add(other)?;
+        // The three at one scale, as 128-bit integers: the sum is exact when it equals
+        // the sum of the other two (one that cannot be checked so is refused).
+        let scale = self.scale().max(other.scale()).max(sum.scale());
+        let at_scale = |d: Decimal| {
+            d.mantissa()
+                .checked_mul(10i128.checked_pow(scale - d.scale())?)
+        };
+        let exact = at_scale(self)?.checked_add(at_scale(other)?)?;
+        (at_scale(sum)? == exact).then_some(sum)
+    }
+}
+
 /// Reads decimal text exactly: `12.50`, `-0.0011`, `1e-7`, `1.5E+3`, `+.5`.
 ///
 /// The result has the digits of the text: its scale is the text's number of decimal

@@ -2,6 +2,7 @@
 //! its record; windows and revisions.
 
 use ec_billing::Decimal;
+use ec_billing::ExactAdd;
 use jiff::Timestamp;
 
 use crate::{
@@ -353,7 +354,7 @@ impl Ledger {
         let mut total = Decimal::ZERO;
         self.each_line(query, 1, |_, line| {
             total = total
-                .checked_add(line.cost)
+                .exact_add(line.cost)
                 .ok_or_else(|| Error::Overflow("the total of the lines asked for".to_string()))?;
             Ok(())
         })

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use ec_billing::ExactAdd;
 use ec_billing::{Decimal, Items, Window};
 use jiff::Timestamp;
 
@@ -353,7 +354,7 @@ impl Tally {
 
     pub(crate) fn add(&mut self, line: &AnswerLine) {
         self.lines += 1;
-        self.sum = self.sum.and_then(|sum| sum.checked_add(line.cost));
+        self.sum = self.sum.and_then(|sum| sum.exact_add(line.cost));
         self.digest = self.digest.wrapping_add(line_hash(line));
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ec_billing::ExactAdd;
 use ec_billing_ledger::{LedgerLine, LineType, Revision};
 use jiff::{Span, Timestamp, civil::Date, tz::TimeZone};
 use rust_decimal::Decimal;
@@ -133,7 +134,7 @@ pub struct RevisionMonth {
 
 /// `a + b`, or an overflow naming `what`.
 pub(crate) fn add(a: Decimal, b: Decimal, what: impl FnOnce() -> String) -> Result<Decimal> {
-    a.checked_add(b).ok_or_else(|| Error::Overflow(what()))
+    a.exact_add(b).ok_or_else(|| Error::Overflow(what()))
 }
 
 /// `slot += amount`, or an overflow naming `what`.

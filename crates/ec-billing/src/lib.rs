@@ -43,6 +43,7 @@ pub mod text;
 mod time;
 
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
+pub use ec_billing_api::ExactAdd;
 pub use error::{Error, Result};
 pub use format::Format;
 pub use http::MAX_ERROR_BODY_BYTES;

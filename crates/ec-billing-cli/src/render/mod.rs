@@ -11,6 +11,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::ValueEnum;
+use ec_billing::ExactAdd;
 use ec_billing::{Bucketing, ChartsReport, DateRange, Decimal, ItemsReport};
 
 pub(crate) use self::json::ErrorEntry;
@@ -65,7 +66,7 @@ fn money(value: Decimal) -> String {
 fn sum<'a>(what: &str, amounts: impl IntoIterator<Item = &'a Decimal>) -> anyhow::Result<Decimal> {
     amounts
         .into_iter()
-        .try_fold(Decimal::ZERO, |total, amount| total.checked_add(*amount))
+        .try_fold(Decimal::ZERO, |total, amount| total.exact_add(*amount))
         .with_context(|| format!("the sum of {what} overflows an exact decimal"))
 }
 

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Context;
+use ec_billing::ExactAdd;
 use ec_billing::{Decimal, Items, text::escape};
 
 use super::{ChartsOutput, ItemsOutput, money};
@@ -83,7 +84,7 @@ fn print_groups(out: &mut dyn Write, deployment: &str, items: &Items) -> anyhow:
             .with_context(|| overflow("instance hours", &r.name))?;
         entry.1 = entry
             .1
-            .checked_add(r.cost)
+            .exact_add(r.cost)
             .with_context(|| overflow("resource costs", &r.name))?;
         entry.2 += 1;
     }
@@ -92,11 +93,11 @@ fn print_groups(out: &mut dyn Write, deployment: &str, items: &Items) -> anyhow:
         let entry = dts.entry(t.name.clone()).or_default();
         entry.0 = entry
             .0
-            .checked_add(t.quantity.value)
+            .exact_add(t.quantity.value)
             .with_context(|| overflow("quantities", &t.name))?;
         entry.1 = entry
             .1
-            .checked_add(t.cost)
+            .exact_add(t.cost)
             .with_context(|| overflow("data transfer and storage costs", &t.name))?;
         entry.2 += 1;
     }

@@ -17,6 +17,7 @@ use std::{
 };
 
 use ec_billing::Decimal;
+use ec_billing::ExactAdd;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -225,7 +226,7 @@ impl Ledger {
                 return Ok(());
             }
             checked = checked
-                .checked_add(line.cost)
+                .exact_add(line.cost)
                 .ok_or_else(|| Error::Overflow("the total of the lines asked for".into()))?;
             let row = FocusRow::new(line, export)?;
             let start = row.period_start();

@@ -7,6 +7,7 @@ mod pricing;
 use std::io::Write;
 
 use ec_billing::Decimal;
+use ec_billing::ExactAdd;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -201,7 +202,7 @@ impl Ledger {
         self.each_line(query, 2, |pass, line| {
             if pass == 0 {
                 checked = checked
-                    .checked_add(line.cost)
+                    .exact_add(line.cost)
                     .ok_or_else(|| overflow("the total of the lines asked for"))?;
                 if export.format == ExportFormat::Focus {
                     focus_amounts(line, export)?;
@@ -211,7 +212,7 @@ impl Ledger {
             summary.lines += 1;
             summary.total = summary
                 .total
-                .checked_add(line.cost)
+                .exact_add(line.cost)
                 .ok_or_else(|| overflow("the total"))?;
             match export.format {
                 ExportFormat::Focus => {

@@ -2,6 +2,7 @@
 //! its window, and written in one transaction with its record and the revisions it
 //! brings ([`Ledger::record`], and each window of a sync).
 
+use ec_billing::ExactAdd;
 use ec_billing::{Decimal, Items, Window};
 use jiff::{SignedDuration, Timestamp};
 
@@ -89,7 +90,7 @@ impl Ledger {
         let mut lines_total = Decimal::ZERO;
         for line in &lines {
             lines_total = lines_total
-                .checked_add(line.cost)
+                .exact_add(line.cost)
                 .ok_or_else(|| overflow(deployment, window))?;
             check_line(line)
                 .map_err(|problem| refused(format!("{}: {problem}", line.key.describe())))?;
@@ -229,7 +230,7 @@ impl Ledger {
                 let delta = change.delta().ok_or_else(|| overflow(deployment, window))?;
                 outcome.revised_by = outcome
                     .revised_by
-                    .checked_add(delta)
+                    .exact_add(delta)
                     .ok_or_else(|| overflow(deployment, window))?;
             }
         }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use ec_billing::ExactAdd;
 use ec_billing::{Client, DateRange, Decimal, StreamExt, Window};
 use futures_util::stream;
 use jiff::Timestamp;
@@ -177,7 +178,7 @@ impl Ledger {
                     summary.revisions += outcome.revisions;
                     summary.revised_by = summary
                         .revised_by
-                        .checked_add(outcome.revised_by)
+                        .exact_add(outcome.revised_by)
                         .ok_or_else(|| overflow(deployment, window))?;
                 }
                 Err(error) if plan.keep_going && !matches!(error, Error::Storage(_)) => {
@@ -285,7 +286,7 @@ impl Ledger {
             .deployments([deployment]);
         let mut total = Decimal::ZERO;
         self.each_line(&query, 1, |_, line| {
-            total = total.checked_add(line.cost).ok_or_else(|| {
+            total = total.exact_add(line.cost).ok_or_else(|| {
                 Error::Overflow(format!(
                     "the total of deployment \"{}\"",
                     ec_billing::text::escape(deployment)

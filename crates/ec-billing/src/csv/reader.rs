@@ -3,6 +3,7 @@
 
 use std::{cell::RefCell, io::Read};
 
+use ec_billing_api::ExactAdd;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
@@ -238,7 +239,7 @@ impl<R: Read> ItemsCsvReader<R> {
             .costs()
             .dimensions
             .iter()
-            .try_fold(Decimal::ZERO, |total, d| total.checked_add(d.cost))
+            .try_fold(Decimal::ZERO, |total, d| total.exact_add(d.cost))
             .ok_or_else(|| OverflowError::new("costs.total"))?;
         items.costs = costs.into_costs();
         items.costs.total = total;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ec_billing_api::ExactAdd;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 
@@ -58,7 +59,7 @@ impl CostsSum {
         self.costs.total = self
             .costs
             .total
-            .checked_add(other.total)
+            .exact_add(other.total)
             .ok_or_else(|| OverflowError::new("costs.total"))?;
         for d in other.dimensions {
             self.add_dimension(d.dimension, d.cost)?;
@@ -104,7 +105,7 @@ impl CostsSum {
         let Some(existing) = self.costs.dimensions.get_mut(at) else {
             return Ok(());
         };
-        existing.cost = existing.cost.checked_add(cost).ok_or_else(|| {
+        existing.cost = existing.cost.exact_add(cost).ok_or_else(|| {
             OverflowError::new(format!(
                 "costs of dimension \"{}\"",
                 quoted(existing.dimension.as_str())
@@ -143,7 +144,7 @@ impl Charts {
                     match index.get(&value.id).map(|&at| &mut values[at]) {
                         Some(existing) => {
                             existing.value =
-                                existing.value.checked_add(value.value).ok_or_else(|| {
+                                existing.value.exact_add(value.value).ok_or_else(|| {
                                     OverflowError::new(format!(
                                         "chart value \"{}\" at {}",
                                         quoted(&value.id),

@@ -2,6 +2,7 @@
 //! and retries shared, each deployment's result or error delivered as it completes, and
 //! one deployment's failure never discarding another's data.
 
+use ec_billing_api::ExactAdd;
 use std::{
     collections::{HashMap, HashSet},
     fmt,
@@ -132,7 +133,7 @@ fn total_of<'a>(costs: impl Iterator<Item = &'a Costs>) -> Result<rust_decimal::
     let mut sum = rust_decimal::Decimal::ZERO;
     for costs in costs {
         sum = sum
-            .checked_add(costs.total)
+            .exact_add(costs.total)
             .ok_or_else(|| OverflowError::new("costs.total"))?;
     }
     Ok(sum)
