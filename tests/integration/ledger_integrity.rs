@@ -924,7 +924,10 @@ async fn a_sum_that_would_be_rounded_is_refused_not_printed_rounded() {
     // Each window exact on its own; their sum, 40000000000000000000000000001.5, has more
     // digits than a decimal holds (a plain addition would give ...0002).
     for ((from, to), cost) in [
-        (("2024-01-01", "2024-02-01"), "40000000000000000000000000000"),
+        (
+            ("2024-01-01", "2024-02-01"),
+            "40000000000000000000000000000",
+        ),
         (("2024-02-01", "2024-03-01"), "1.5"),
     ] {
         ledger

@@ -1908,3 +1908,35 @@ fn report_writes_one_self_contained_page_with_the_exact_total_and_refuses_bad_in
     assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
     assert!(!std::path::Path::new(&refused).exists());
 }
+
+#[test]
+fn report_never_writes_over_its_ledger_or_through_a_link() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("report-out");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let before = std::fs::read(&db).unwrap();
+    let victim = scratch.file("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let link = scratch.file("link.html");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    // The ledger itself, named directly or through `./` and `..`, its lock, and a link.
+    let roundabout = format!("{}/../{}/costs.db", scratch.file(""), {
+        let dir = std::path::Path::new(&db).parent().unwrap();
+        dir.file_name().unwrap().to_string_lossy().into_owned()
+    });
+    for out in [db.clone(), roundabout, format!("{db}.lock"), link.clone()] {
+        let output = ec_billing()
+            .args(["report", "--db", &db, "--out", &out])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{out}: {}", stderr(&output));
+        assert_eq!(stderr(&output).lines().count(), 1, "{out}");
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the ledger is untouched"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+}

@@ -1,6 +1,9 @@
 //! `ec-billing report`: one self-contained HTML page of charts from the ledger.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use clap::{Args, builder::TypedValueParser as _};
@@ -107,11 +110,57 @@ pub(super) fn check(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::
             })?;
         report = report.billing_currency(args.currency.trim(), rate)?;
     }
+    check_out(&args.db, &args.out)?;
     Ok(ReportTask {
         db: args.db,
         report,
         out: args.out,
     })
+}
+
+/// Refuses an `--out` that is not a regular file (a folder, a link, a device), or that
+/// is the ledger itself or one of its files: a mistyped `--out` must not replace the
+/// costs it draws.
+fn check_out(db: &DbLocation, out: &Path) -> Result<(), String> {
+    let shown = || escape(&out.display().to_string()).truncate(200).to_string();
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.is_file()
+    {
+        return Err(format!(
+            "--out {}: not a regular file (a folder, a link or a device is never replaced)",
+            shown()
+        ));
+    }
+    if ec_billing_ledger::is_database_url(db.as_os_str()) {
+        return Ok(());
+    }
+    // Both as the file system resolves them: an --out that does not exist yet is its
+    // folder's, resolved, and its name.
+    let resolved = |path: &Path| {
+        std::fs::canonicalize(path).ok().or_else(|| {
+            let name = path.file_name()?;
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(name))
+        })
+    };
+    let (Some(ledger), Some(target)) = (resolved(db), resolved(out)) else {
+        return Ok(());
+    };
+    let ledger_files = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
+        let mut name = ledger.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    });
+    if ledger_files.contains(&target) {
+        return Err(format!(
+            "--out {} is the ledger's own file: the report is written elsewhere",
+            shown()
+        ));
+    }
+    Ok(())
 }
 
 /// Writes the report's page to its file, through a file beside it renamed into place.
@@ -121,13 +170,27 @@ pub(crate) async fn run(task: ReportTask) -> anyhow::Result<Outcome> {
     let shown = escape(&task.out.display().to_string())
         .truncate(200)
         .to_string();
-    let mut part = task.out.clone().into_os_string();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let written = std::fs::File::create(&part).and_then(|mut file| {
-        file.write_all(page.as_bytes())?;
-        file.sync_all()
-    });
+    // A file of its own beside the target (created new: nothing planted there is
+    // followed), renamed into place.
+    let name = task
+        .out
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let part = task
+        .out
+        .with_file_name(format!(".{name}.{}-{nanos}.part", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .and_then(|mut file| {
+            file.write_all(page.as_bytes())?;
+            file.sync_all()
+        });
     if let Err(err) = written.and_then(|()| std::fs::rename(&part, &task.out)) {
         let _ = std::fs::remove_file(&part);
         return Err(err).with_context(|| format!("cannot write {shown}"));
