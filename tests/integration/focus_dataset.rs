@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ec_billing::Decimal;
-use ec_billing_ledger::{DatasetFormat, Export, ExportFormat, Ledger, Query, SyncPlan};
+use ec_billing_ledger::{DatasetFormat, Export, ExportFormat, Ledger, MANIFEST, Query, SyncPlan};
 use parquet::{
     file::reader::{FileReader, SerializedFileReader},
     record::Field,
@@ -280,4 +280,55 @@ async fn amounts_of_every_width_read_back_from_parquet_exactly_as_the_csv_export
             .any(|cell| cell == "-98765432109876.5432109876"),
         "the widest amount is there"
     );
+}
+
+#[tokio::test]
+async fn a_dataset_never_follows_a_planted_link_nor_believes_an_old_manifest() {
+    let dir = TempDir::new("dataset-hostile");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    ledger
+        .record(
+            "o",
+            "d",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[("data_out", "0.25")]),
+            at("2024-06-01T00:00:00Z"),
+            jiff::SignedDuration::ZERO,
+        )
+        .await
+        .unwrap();
+    let export = Export::new(ExportFormat::Focus);
+    let out = dir.join("focus");
+    std::fs::create_dir_all(&out).unwrap();
+    // An old manifest that names files outside the dataset, with made-up digests.
+    std::fs::write(
+        out.join(MANIFEST),
+        r#"{"focus_version":"1.2","file_format":"parquet","files":[
+            {"billing_period":"1999-01","path":"../../../etc/passwd","rows":1,"bytes":1,"sha256":"x"},
+            {"billing_period":"1999-02","path":"/etc/hostname","rows":1,"bytes":1,"sha256":"x"}]}"#,
+    )
+    .unwrap();
+    ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    let manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+    assert!(!manifest.contains("etc/"), "{manifest}");
+    assert!(manifest.contains("BILLING_PERIOD=2024-01/part-0.parquet"));
+
+    // A period's folder replaced by a link to a folder outside: refused, nothing
+    // written there.
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::remove_dir_all(out.join("BILLING_PERIOD=2024-01")).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("BILLING_PERIOD=2024-01")).unwrap();
+    let err = ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not what a dataset holds"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 }

@@ -328,6 +328,28 @@ fn place_periods(
     for (period, spool) in spools {
         let folder_name = format!("BILLING_PERIOD={period}");
         let folder = dir.join(&folder_name);
+        let name = format!("part-0.{}", format.extension());
+        let target = folder.join(&name);
+        // Only a real folder and a regular file are written or replaced: a link or a
+        // device planted in the dataset is never followed.
+        for (path, is_right) in [
+            (
+                &folder,
+                (|m: &std::fs::Metadata| m.is_dir()) as fn(&std::fs::Metadata) -> bool,
+            ),
+            (&target, |m: &std::fs::Metadata| m.is_file()),
+        ] {
+            if let Ok(meta) = std::fs::symlink_metadata(path)
+                && !is_right(&meta)
+            {
+                return Err(Error::Storage(FileError::new(
+                    path,
+                    "is not what a dataset holds there (a link, a device or a folder is never \
+                     followed or replaced)",
+                    None,
+                )));
+            }
+        }
         std::fs::create_dir_all(&folder).map_err(|e| {
             Error::Storage(FileError::new(
                 &folder,
@@ -335,8 +357,6 @@ fn place_periods(
                 Some(Box::new(e)),
             ))
         })?;
-        let name = format!("part-0.{}", format.extension());
-        let target = folder.join(&name);
         let temp = folder.join(format!(".{name}.{}.tmp", unique()));
         let written = match format {
             DatasetFormat::Csv => csv_file(&spool, &temp, columns),
@@ -375,7 +395,7 @@ fn place_periods(
     // the manifest while their files are there.
     let written: std::collections::BTreeSet<String> =
         files.iter().map(|f| f.billing_period.clone()).collect();
-    if let Ok(old) = std::fs::read(dir.join(MANIFEST))
+    if let Some(old) = read_bounded(&dir.join(MANIFEST), MAX_MANIFEST_BYTES)
         && let Ok(old) = serde_json::from_slice::<serde_json::Value>(&old)
         && old["focus_version"] == version.as_str()
         && old["file_format"] == format.extension()
@@ -386,15 +406,31 @@ fn place_periods(
             else {
                 continue;
             };
-            if written.contains(period) || !dir.join(path).is_file() {
+            // Only a period's own file, in its own folder of this dataset, a regular
+            // file there; its size and digest are taken again, not believed.
+            let is_period = period.len() == 7
+                && period.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                });
+            let own = format!("BILLING_PERIOD={period}/part-0.{}", format.extension());
+            if !is_period || path != own || written.contains(period) {
                 continue;
             }
+            let file_path = dir.join(&own);
+            if !std::fs::symlink_metadata(&file_path).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let (bytes, sha256) = digest_of(&file_path)?;
             files.push(ManifestFile {
                 billing_period: period.to_string(),
-                path: path.to_string(),
+                path: own,
                 rows: file["rows"].as_u64().unwrap_or_default(),
-                bytes: file["bytes"].as_u64().unwrap_or_default(),
-                sha256: file["sha256"].as_str().unwrap_or_default().to_string(),
+                bytes,
+                sha256,
             });
         }
         files.sort_by(|a, b| a.billing_period.cmp(&b.billing_period));
@@ -434,6 +470,24 @@ fn place_periods(
             })?;
     }
     Ok(summary)
+}
+
+/// The most bytes of an earlier manifest read back: far above any this export writes.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// A file's bytes, when it is a regular file of at most `limit` bytes.
+fn read_bounded(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(File::open(path).ok()?, limit),
+        &mut bytes,
+    )
+    .ok()?;
+    Some(bytes)
 }
 
 /// The size and SHA-256 (hex) of a file, read a block at a time.
