@@ -29,7 +29,7 @@ pub(crate) fn label(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') {
+        if hidden(c) {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         } else {
             out.push(c);
@@ -49,13 +49,28 @@ pub(crate) fn xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {
+            c if hidden(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
         }
     }
     out
+}
+
+/// A character that must not reach the page as itself: a control character, a
+/// noncharacter, or a bidirectional control (which could show an amount reversed).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{fffe}'
+                | '\u{ffff}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 #[cfg(test)]
@@ -69,6 +84,11 @@ mod tests {
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;\\u{1b}[31m"
         );
         assert_eq!(label("abc\u{7}def", 4), "abc\\u{7}…");
+        assert_eq!(
+            xml("kind\u{202e}42"),
+            "kind\\u{202e}42",
+            "no reversed amounts"
+        );
     }
 
     #[test]
