@@ -87,6 +87,8 @@ fn files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == ".ec-billing.lock") {
+                // The export's lock, held while it writes.
             } else {
                 let name = path.strip_prefix(dir).unwrap().display().to_string();
                 out.insert(name, std::fs::read(&path).unwrap());
@@ -331,4 +333,40 @@ async fn a_dataset_never_follows_a_planted_link_nor_believes_an_old_manifest() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_second_export_into_a_dataset_being_written_is_refused() {
+    let dir = TempDir::new("dataset-locked");
+    let ledger = Ledger::open(dir.join("costs.db")).await.unwrap();
+    ledger
+        .record(
+            "o",
+            "d",
+            month("2024-01-01", "2024-02-01"),
+            &answer(&[("data_out", "0.25")]),
+            at("2024-06-01T00:00:00Z"),
+            jiff::SignedDuration::ZERO,
+        )
+        .await
+        .unwrap();
+    let out = dir.join("focus");
+    let export = Export::new(ExportFormat::Focus);
+    ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
+    // Another export holds the folder's lock.
+    let held = std::fs::File::open(out.join(".ec-billing.lock")).unwrap();
+    held.lock().unwrap();
+    let err = ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another export"), "{err}");
+    drop(held);
+    ledger
+        .export_dataset(&Query::all(), &export, &out, DatasetFormat::Parquet)
+        .await
+        .unwrap();
 }

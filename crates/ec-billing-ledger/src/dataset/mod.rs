@@ -77,6 +77,9 @@ pub struct DatasetSummary {
     pub rows: u64,
 }
 
+/// The lock file in a dataset's folder: held while an export writes it.
+const LOCK: &str = ".ec-billing.lock";
+
 /// The manifest's name in a dataset's folder.
 pub const MANIFEST: &str = "manifest.json";
 
@@ -195,6 +198,33 @@ impl Ledger {
             Error::Storage(FileError::new(dir, what.to_string(), Some(Box::new(e))))
         };
         std::fs::create_dir_all(dir).map_err(|e| failed("cannot make the dataset's folder", e))?;
+        // One export into a folder at a time: a second one is refused, never left to
+        // interleave its manifest with the first's. The lock is the OS's (a killed
+        // export leaves none).
+        let lock_path = dir.join(LOCK);
+        if std::fs::symlink_metadata(&lock_path).is_ok_and(|m| !m.is_file()) {
+            return Err(Error::Storage(FileError::new(
+                &lock_path,
+                "is not the dataset's lock file (a link or a device is never followed)",
+                None,
+            )));
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| failed("cannot open the dataset's lock file", e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => Error::Storage(FileError::new(
+                    dir,
+                    "another export is writing this dataset; try again when it is done",
+                    None,
+                )),
+                std::fs::TryLockError::Error(e) => failed("cannot lock the dataset", e),
+            });
+        }
         let spool_dir = dir.join(format!(".spool-{}", unique()));
         let _ = std::fs::remove_dir_all(&spool_dir);
         std::fs::create_dir_all(&spool_dir).map_err(|e| failed("cannot make a spool folder", e))?;
@@ -203,6 +233,7 @@ impl Ledger {
             .await;
         // A spool may be large: removed off the async executor.
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(spool_dir)).await;
+        drop(lock);
         result
     }
 
