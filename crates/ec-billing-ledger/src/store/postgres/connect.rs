@@ -84,7 +84,10 @@ pub(super) fn pool(url: &str) -> Result<(Pool, String)> {
         config,
         tls,
         ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+            // A pooled connection is checked (one empty query) before it is handed out:
+            // one the server ended (a restart, a failover, an administrator) is replaced,
+            // never given to the next sync to fail on.
+            recycling_method: RecyclingMethod::Verified,
         },
     );
     let pool = Pool::builder(manager)
