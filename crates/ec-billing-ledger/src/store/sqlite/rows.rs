@@ -174,40 +174,31 @@ const WINDOW_WIDTH: usize = 10;
 
 /// A line's key and values, from the columns starting at `first` ([`LINE_COLUMNS`]).
 pub(super) fn answer_line(row: &Row<'_>, first: usize) -> rusqlite::Result<AnswerLine> {
-    Ok(AnswerLine {
-        key: key(row, first)?,
-        hours: row.get(first + 7)?,
-        instance_count: row.get(first + 8)?,
-        price_per_hour: optional_money(row, first + 9)?,
-        quantity: optional_money(row, first + 10)?,
-        quantity_formatted: row.get(first + 11)?,
-        rate: optional_money(row, first + 12)?,
-        rate_formatted: row.get(first + 13)?,
-        cost: money(row, first + 14)?,
-    })
+    let mut line = AnswerLine {
+        key: blank_key(),
+        hours: None,
+        instance_count: None,
+        price_per_hour: None,
+        quantity: None,
+        quantity_formatted: None,
+        rate: None,
+        rate_formatted: None,
+        cost: Decimal::ZERO,
+    };
+    answer_line_into(row, first, &mut line)?;
+    Ok(line)
 }
 
 /// Reads a line as [`answer_line`] does into `line`, a line given back by the reader:
 /// its texts are written into the room they already have (no allocation per row).
 fn answer_line_into(row: &Row<'_>, first: usize, line: &mut AnswerLine) -> rusqlite::Result<()> {
-    fn text_into(target: &mut String, text: &str) {
-        target.clear();
-        target.push_str(text);
-    }
     fn optional_text_into(target: &mut Option<String>, text: Option<&str>) {
         match (target.as_mut(), text) {
             (Some(room), Some(text)) => text_into(room, text),
             (_, text) => *target = text.map(str::to_string),
         }
     }
-    let line_type = row.get_ref(first)?.as_str()?;
-    line.key.line_type = LineType::parse(line_type).ok_or_else(|| invalid(first, line_type))?;
-    text_into(&mut line.key.kind, row.get_ref(first + 1)?.as_str()?);
-    text_into(&mut line.key.sku, row.get_ref(first + 2)?.as_str()?);
-    text_into(&mut line.key.name, row.get_ref(first + 3)?.as_str()?);
-    line.key.period_start = timestamp(row, first + 4)?;
-    line.key.period_end = timestamp(row, first + 5)?;
-    line.key.ordinal = row.get(first + 6)?;
+    key_into(row, first, &mut line.key)?;
     line.hours = row.get(first + 7)?;
     line.instance_count = row.get(first + 8)?;
     line.price_per_hour = optional_money(row, first + 9)?;
@@ -227,16 +218,41 @@ fn answer_line_into(row: &Row<'_>, first: usize, line: &mut AnswerLine) -> rusql
 
 /// A natural key from the columns starting at `first`.
 pub(super) fn key(row: &Row<'_>, first: usize) -> rusqlite::Result<LineKey> {
+    let mut key = blank_key();
+    key_into(row, first, &mut key)?;
+    Ok(key)
+}
+
+/// Reads a natural key as [`key`] does into `key`, its texts into the room they have.
+fn key_into(row: &Row<'_>, first: usize, key: &mut LineKey) -> rusqlite::Result<()> {
     let line_type = row.get_ref(first)?.as_str()?;
-    Ok(LineKey {
-        line_type: LineType::parse(line_type).ok_or_else(|| invalid(first, line_type))?,
-        kind: row.get(first + 1)?,
-        sku: row.get(first + 2)?,
-        name: row.get(first + 3)?,
-        period_start: timestamp(row, first + 4)?,
-        period_end: timestamp(row, first + 5)?,
-        ordinal: row.get(first + 6)?,
-    })
+    key.line_type = LineType::parse(line_type).ok_or_else(|| invalid(first, line_type))?;
+    text_into(&mut key.kind, row.get_ref(first + 1)?.as_str()?);
+    text_into(&mut key.sku, row.get_ref(first + 2)?.as_str()?);
+    text_into(&mut key.name, row.get_ref(first + 3)?.as_str()?);
+    key.period_start = timestamp(row, first + 4)?;
+    key.period_end = timestamp(row, first + 5)?;
+    key.ordinal = row.get(first + 6)?;
+    Ok(())
+}
+
+/// A key to read a row into.
+fn blank_key() -> LineKey {
+    LineKey {
+        line_type: LineType::Resource,
+        kind: String::new(),
+        sku: String::new(),
+        name: String::new(),
+        period_start: Timestamp::UNIX_EPOCH,
+        period_end: Timestamp::UNIX_EPOCH,
+        ordinal: 0,
+    }
+}
+
+/// Writes `text` into `target`'s room.
+fn text_into(target: &mut String, text: &str) {
+    target.clear();
+    target.push_str(text);
 }
 
 /// An instant stored as RFC 3339 text.
