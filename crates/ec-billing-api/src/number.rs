@@ -82,18 +82,34 @@ pub trait ExactAdd: Sized {
 }
 
 impl ExactAdd for Decimal {
+    #[inline]
     fn exact_add(self, other: Decimal) -> Option<Decimal> {
-        let sum = self.checked_add(other)?;
-        // The three at one scale, as 128-bit integers: the sum is exact when it equals
-        // the sum of the other two (one that cannot be checked so is refused).
-        let scale = self.scale().max(other.scale()).max(sum.scale());
-        let at_scale = |d: Decimal| {
-            d.mantissa()
-                .checked_mul(10i128.checked_pow(scale - d.scale())?)
-        };
-        let exact = at_scale(self)?.checked_add(at_scale(other)?)?;
-        (at_scale(sum)? == exact).then_some(sum)
+        // The common case of a running total, two amounts at one scale and neither
+        // negative: their mantissas (each below 2^96) add exactly in 128 bits, and
+        // `checked_add` would give the same sum when it fits 96 bits.
+        if self.scale() == other.scale() && self.is_sign_positive() && other.is_sign_positive() {
+            let sum = self.mantissa() + other.mantissa();
+            if sum < 1 << 96 {
+                return Decimal::try_from_i128_with_scale(sum, self.scale()).ok();
+            }
+        }
+        exact_add_checked(self, other)
     }
+}
+
+/// [`ExactAdd::exact_add`] in general: `checked_add`, then the check that it did not
+/// round.
+fn exact_add_checked(left: Decimal, right: Decimal) -> Option<Decimal> {
+    let sum = left.checked_add(right)?;
+    // The three at one scale, as 128-bit integers: the sum is exact when it equals the
+    // sum of the other two (one that cannot be checked so is refused).
+    let scale = left.scale().max(right.scale()).max(sum.scale());
+    let at_scale = |d: Decimal| {
+        d.mantissa()
+            .checked_mul(10i128.checked_pow(scale - d.scale())?)
+    };
+    let exact = at_scale(left)?.checked_add(at_scale(right)?)?;
+    (at_scale(sum)? == exact).then_some(sum)
 }
 
 /// Reads decimal text exactly: `12.50`, `-0.0011`, `1e-7`, `1.5E+3`, `+.5`.
@@ -193,27 +209,38 @@ fn plain_decimal(bytes: &[u8]) -> Option<Decimal> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
+    // The whole part, then after a `.` the places: at most 20 bytes, one of them a `.`
+    // when there are 20, so never more than 19 digits, which always fit a u64.
     let mut value: u64 = 0;
-    let mut scale = 0u32;
-    let mut dot = false;
-    for &byte in digits {
+    let mut rest = digits;
+    while let Some((&byte, tail)) = rest.split_first() {
         let digit = byte.wrapping_sub(b'0');
-        if digit < 10 {
-            // At most 20 bytes, one of them a `.` when there are 20: never more than
-            // 19 digits, which always fit a u64.
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-            scale += u32::from(dot);
-        } else if byte == b'.' && !dot {
-            dot = true;
-        } else {
-            return None;
+        if digit >= 10 {
+            break;
         }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        rest = tail;
+    }
+    let mut places = 0;
+    if let Some((b'.', tail)) = rest.split_first() {
+        places = tail.len();
+        for &byte in tail {
+            let digit = byte.wrapping_sub(b'0');
+            if digit >= 10 {
+                return None;
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        }
+    } else if !rest.is_empty() {
+        return None;
     }
     // A bare `.` is not a number; 20 digits and no `.` may not fit.
+    let dot = places > 0 || rest.first() == Some(&b'.');
     let count = digits.len() - usize::from(dot);
     if count == 0 || count > 19 {
         return None;
     }
+    let scale = places as u32;
     Some(Decimal::from_parts(
         value as u32,
         (value >> 32) as u32,
@@ -546,7 +573,86 @@ fn exact<E: de::Error>(text: &str) -> Result<ExactNumber, E> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// A decimal from its parts: any mantissa up to 96 bits, scale and sign.
+    fn decimals() -> impl Strategy<Value = Decimal> {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            0u32..=28,
+            any::<bool>(),
+            0u8..4,
+        )
+            .prop_map(|(lo, mid, hi, scale, negative, size)| {
+                // Small mantissas too, where sums do not overflow.
+                let (mid, hi) = match size {
+                    0 => (0, 0),
+                    1 => (mid, 0),
+                    _ => (mid, hi),
+                };
+                Decimal::from_parts(lo, mid, hi, negative, scale)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn plain_decimal_text_reads_as_rust_decimal_reads_it(
+            text in "-?[0-9]{0,21}(\\.[0-9]{0,21})?|[0-9.x+-]{0,6}",
+        ) {
+            let ours = parse_decimal_bytes(text.as_bytes()).ok();
+            let theirs = Decimal::from_str_exact(&text).ok().filter(|_| {
+                // rust_decimal also takes `_` and `+`, and text it rounds, which ours
+                // refuses; compare where both are plain.
+                !text.contains('+') && !text.is_empty()
+            });
+            if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                prop_assert_eq!(ours, theirs);
+                prop_assert_eq!(ours.scale(), theirs.scale());
+                prop_assert_eq!(ours.to_string(), theirs.to_string());
+            }
+            // A plain text of at most 19 digits always reads.
+            let digits = text.bytes().filter(u8::is_ascii_digit).count();
+            let plain = text.strip_prefix('-').unwrap_or(&text);
+            if (1..=19).contains(&digits)
+                && plain.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && plain.matches('.').count() <= 1
+            {
+                prop_assert!(ours.is_some(), "{} not read", text);
+            }
+        }
+
+        #[test]
+        fn the_quick_exact_sum_is_the_checked_one(
+            left in decimals(),
+            right in decimals(),
+            same_scale in any::<bool>(),
+        ) {
+            let right = if same_scale {
+                Decimal::from_parts(
+                    right.mantissa().unsigned_abs() as u32,
+                    (right.mantissa().unsigned_abs() >> 32) as u32,
+                    (right.mantissa().unsigned_abs() >> 64) as u32,
+                    right.is_sign_negative(),
+                    left.scale(),
+                )
+            } else {
+                right
+            };
+            let quick = left.exact_add(right);
+            let checked = exact_add_checked(left, right);
+            prop_assert_eq!(quick, checked);
+            prop_assert_eq!(
+                quick.map(|d| (d.to_string(), d.scale(), d.is_sign_negative())),
+                checked.map(|d| (d.to_string(), d.scale(), d.is_sign_negative()))
+            );
+        }
+    }
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str(text).unwrap_or_else(|err| panic!("{text}: {err}"))

@@ -235,6 +235,11 @@ fn loose_ascii<'b>(text: &[u8], buffer: &'b mut [u8; 32]) -> Option<&'b [u8]> {
 /// a space of another kind, the rest as `str::trim` does.
 #[inline]
 pub(super) fn trim(text: &[u8]) -> &[u8] {
+    // Most cells start and end with a visible ASCII byte, which no trim cuts.
+    let visible = |byte: Option<&u8>| byte.is_none_or(|b| (0x21..0x80).contains(b));
+    if visible(text.first()) && visible(text.last()) {
+        return text;
+    }
     let trimmed = text.trim_ascii();
     // `str::trim` also cuts the vertical tab, which `trim_ascii` keeps, and spaces
     // beyond ASCII.

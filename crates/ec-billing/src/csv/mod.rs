@@ -2,9 +2,10 @@
 //! time, into the same types as the JSON.
 //!
 //! Rooms: `layout` (the alias table, the words a cell may hold, the header row mapped
-//! to fields), `source` (the bytes as the csv crate reads them, and where a record
-//! is), `row` (one record read into a line, classified by its own evidence) and
-//! `reader` ([`ItemsCsvReader`]). The layout rules below live in `layouts.md`: they
+//! to fields), `source` (the bytes, how their lines end, the bound on a record),
+//! `records` (the records as the csv crate reads them, at its positions: a plain line
+//! split where it lies, any other record by `csv_core`), `row` (one record read into a
+//! line, classified by its own evidence) and `reader` ([`ItemsCsvReader`]). The layout rules below live in `layouts.md`: they
 //! are both this module's docs and the "Layouts" section of [`ItemsCsvReader`]'s
 //! public docs.
 //!
@@ -12,6 +13,7 @@
 
 mod layout;
 mod reader;
+mod records;
 mod row;
 mod source;
 #[cfg(test)]

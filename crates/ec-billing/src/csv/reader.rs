@@ -9,8 +9,9 @@ use rust_decimal::Decimal;
 
 use super::{
     layout::{FIELD_COUNT, FIELDS, Field, extra_keys, field_columns},
+    records::Records,
     row::{ItemLine, Row},
-    source::{Source, header_error, is_blank, mark_record_end, read_failure, record_line},
+    source::{Source, header_error, is_blank, read_failure},
 };
 use crate::{
     error::{Error, OverflowError},
@@ -51,25 +52,20 @@ const USAGES_REMEMBERED: usize = 8;
 #[doc = include_str!("layouts.md")]
 #[derive(Debug)]
 pub struct ItemsCsvReader<R> {
-    pub(super) reader: csv::Reader<Source<R>>,
+    pub(super) records: Records<R>,
     /// The known columns and their fields, by field, each field's best ranked first.
     columns: Vec<(Field, usize)>,
     /// Where each field's columns are in `columns`, by `Field as usize`.
     field_columns: [(usize, usize); FIELD_COUNT],
-    /// Each column's field and its rank among the field's columns, by column.
-    column_fields: Vec<Option<(Field, u8)>>,
+    /// The columns of the fields every row reads, as `columns` orders them.
+    walk: Vec<(Field, usize)>,
     /// The header of every column, as the document spells it (trimmed).
     pub(super) headers: Vec<String>,
     /// The key of every column in a line's `extra`: its header, numbered when repeated.
     pub(super) keys: Vec<String>,
-    /// The record being read, as bytes: a cell is decoded as UTF-8 when it is read as
-    /// text, and every cell of a line that is kept.
-    record: csv::ByteRecord,
     /// Blank lines of a CRLF document, which the csv crate reads as records of one
     /// `\r` field: they are skipped and do not count as records.
     pub(super) skipped: u64,
-    /// Whether lines end with a bare CR, which the csv crate does not count as lines.
-    pub(super) bare_cr: bool,
     /// The last period start and end read, by their bytes: consecutive lines mostly
     /// share them, and a cached instant saves parsing it again.
     pub(super) periods: RefCell<[(Vec<u8>, Option<Timestamp>); 2]>,
@@ -84,25 +80,11 @@ impl<R: Read> ItemsCsvReader<R> {
     /// header is not UTF-8, no column is a cost column (`cost`, `price`, ...), or the
     /// header row is longer than [`MAX_CSV_RECORD_BYTES`](super::MAX_CSV_RECORD_BYTES) ([`CsvErrorKind::TooLarge`](crate::error::CsvErrorKind::TooLarge)).
     pub fn new(reader: R) -> Result<Self, Error> {
-        let source = Source::new(reader);
-        let bare_cr = source.bare_cr;
-        let mut builder = csv::ReaderBuilder::new();
-        builder
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(64 * 1024);
-        if !bare_cr {
-            // Records end at a line feed, which the csv crate then counts in the same
-            // read: line numbers come out right for CRLF too. The CR before it is cut
-            // with the spaces of the last cell, and a CRLF blank line is skipped below.
-            builder.terminator(csv::Terminator::Any(b'\n'));
-        }
-        let mut reader = builder.from_reader(source);
-        let mut header = csv::ByteRecord::new();
+        let mut records = Records::new(Source::new(reader));
         let mut skipped = 0;
         loop {
-            match reader.read_byte_record(&mut header) {
-                Ok(true) => mark_record_end(&mut reader),
+            match records.read() {
+                Ok(true) => {}
                 Ok(false) => {
                     return Err(header_error(
                         "no header row (the document is empty)".to_string(),
@@ -110,16 +92,18 @@ impl<R: Read> ItemsCsvReader<R> {
                         1,
                     ));
                 }
-                Err(err) => return Err(read_failure(&reader, err)),
+                Err(failure) => return Err(read_failure(failure)),
             }
-            if !is_blank(header.iter()) {
+            if !is_blank(records.record().iter()) {
                 break;
             }
             skipped += 1;
         }
-        let line = record_line(&reader, header.position(), header.as_slice(), bare_cr, 0);
+        let header = records.record();
+        // A bare-CR document's lines are counted by record.
+        let line = if records.bare_cr() { 1 } else { header.line };
         let mut headers = Vec::with_capacity(header.len());
-        for cell in &header {
+        for cell in header.iter() {
             match std::str::from_utf8(cell) {
                 Ok(text) => headers.push(text.trim().to_string()),
                 Err(err) => {
@@ -150,25 +134,19 @@ impl<R: Read> ItemsCsvReader<R> {
         }
         // The text-only fields are left out of the walk: a row reads them when its line
         // is kept (`Row::cell`).
-        let mut column_fields = vec![None; headers.len()];
-        for &(start, end) in &field_columns {
-            for (rank, &(field, column)) in columns[start..end].iter().enumerate() {
-                if field.read_by_every_row() {
-                    let rank = u8::try_from(rank).unwrap_or(u8::MAX - 1);
-                    column_fields[column] = Some((field, rank));
-                }
-            }
-        }
+        let walk = columns
+            .iter()
+            .copied()
+            .filter(|(field, _)| field.read_by_every_row())
+            .collect();
         Ok(Self {
-            reader,
+            records,
             columns,
             field_columns,
-            column_fields,
+            walk,
             headers,
             keys,
-            record: csv::ByteRecord::new(),
             skipped,
-            bare_cr,
             periods: RefCell::default(),
         })
     }
@@ -197,7 +175,17 @@ impl<R: Read> ItemsCsvReader<R> {
     }
 
     /// Totals every remaining line, keeping the lines themselves when `keep_lines`.
-    pub(crate) fn accumulate(mut self, keep_lines: bool) -> Result<(Items, u64), Error> {
+    pub(crate) fn accumulate(self, keep_lines: bool) -> Result<(Items, u64), Error> {
+        // Two copies of the loop: the one that keeps no line drops what only a line needs.
+        if keep_lines {
+            self.accumulate_lines::<true>()
+        } else {
+            self.accumulate_lines::<false>()
+        }
+    }
+
+    fn accumulate_lines<const KEEP_LINES: bool>(mut self) -> Result<(Items, u64), Error> {
+        let keep_lines = KEEP_LINES;
         let mut items = Items::default();
         let mut costs = CostsSum::default();
         // Where `capacity` and the first few usage types are in `costs`: most lines
@@ -207,7 +195,7 @@ impl<R: Read> ItemsCsvReader<R> {
         let mut lines = 0;
         while self.read_record()? {
             lines += 1;
-            let row = Row::new(&self, &self.record);
+            let row = Row::new(&self, self.records.record());
             if keep_lines {
                 row.check_utf8()?;
             }
@@ -246,11 +234,11 @@ impl<R: Read> ItemsCsvReader<R> {
         Ok((items, lines))
     }
 
-    /// Each column's field and its rank among the field's columns (0 the best), if
-    /// the column is known and every row reads it, by column.
+    /// The known columns of the fields every row reads, by field, each field's best
+    /// ranked first.
     #[inline]
-    pub(super) fn column_fields(&self) -> &[Option<(Field, u8)>] {
-        &self.column_fields
+    pub(super) fn walk(&self) -> &[(Field, usize)] {
+        &self.walk
     }
 
     /// The known columns of `field`, best ranked first.
@@ -260,34 +248,35 @@ impl<R: Read> ItemsCsvReader<R> {
         self.columns.get(start..end).unwrap_or_default()
     }
 
-    /// Reads the next record that is not a blank line into `self.record`; `false` at
-    /// the end of the document.
+    /// Reads the next record that is not a blank line; `false` at the end of the
+    /// document.
     fn read_record(&mut self) -> Result<bool, Error> {
         loop {
-            match self.reader.read_byte_record(&mut self.record) {
+            match self.records.read() {
                 Ok(false) => return Ok(false),
-                Ok(true) => mark_record_end(&mut self.reader),
-                Err(err) => {
-                    let mut err = read_failure(&self.reader, err);
+                Ok(true) => {}
+                Err(failure) => {
+                    let mut err = read_failure(failure);
                     if let Error::Csv(csv) = &mut err {
                         csv.record = csv.record.saturating_sub(self.skipped);
-                        if self.bare_cr {
+                        if self.records.bare_cr() {
                             csv.line = csv.record.saturating_add(1);
                         }
                     }
                     return Err(err);
                 }
             }
-            if is_blank(self.record.iter()) {
+            let record = self.records.record();
+            if is_blank(record.iter()) {
                 self.skipped += 1;
                 continue;
             }
-            if self.record.len() != self.headers.len() {
-                let row = Row::new(self, &self.record);
+            if record.len() != self.headers.len() {
+                let row = Row::new(self, record);
                 return Err(row.error(
                     &format!(
                         "a record with {} fields where the header has {}",
-                        self.record.len(),
+                        record.len(),
                         self.headers.len()
                     ),
                     None,
@@ -305,7 +294,7 @@ impl<R: Read> Iterator for ItemsCsvReader<R> {
         match self.read_record() {
             Ok(false) => None,
             Ok(true) => {
-                let row = Row::new(self, &self.record);
+                let row = Row::new(self, self.records.record());
                 let line = row
                     .check_utf8()
                     .and_then(|()| row.parse())

@@ -14,7 +14,7 @@ use ec_billing_api::{DecimalError, parse_decimal_bytes};
 use super::{
     layout::{FIELD_COUNT, Field, LineKind, Word, trim, word},
     reader::ItemsCsvReader,
-    source::record_line,
+    records::Record,
 };
 use crate::{
     error::{CsvError, CsvErrorKind, Error},
@@ -106,26 +106,21 @@ type Labelled<'a> = Option<(Cell<'a>, Word)>;
 /// field.
 pub(super) struct Row<'a, R> {
     reader: &'a ItemsCsvReader<R>,
-    record: &'a csv::ByteRecord,
+    record: Record<'a>,
     cells: [Option<Cell<'a>>; FIELD_COUNT],
 }
 
 impl<'a, R: Read> Row<'a, R> {
-    pub(super) fn new(reader: &'a ItemsCsvReader<R>, record: &'a csv::ByteRecord) -> Self {
-        // The first non-empty cell of each field's columns, best ranked first: the
-        // record's cells are walked once, in order.
+    #[inline]
+    pub(super) fn new(reader: &'a ItemsCsvReader<R>, record: Record<'a>) -> Self {
+        // The first non-empty cell of each field's columns, best ranked first.
         let mut cells: [Option<Cell<'a>>; FIELD_COUNT] = [None; FIELD_COUNT];
-        let mut ranks = [u8::MAX; FIELD_COUNT];
-        for (column, (bytes, known)) in record.iter().zip(reader.column_fields()).enumerate() {
-            let Some((field, rank)) = *known else {
-                continue;
-            };
-            let at = field as usize;
-            if rank < ranks[at] {
-                let bytes = trim(bytes);
+        for &(field, column) in reader.walk() {
+            let cell = &mut cells[field as usize];
+            if cell.is_none() {
+                let bytes = trim(record.get(column).unwrap_or_default());
                 if !bytes.is_empty() {
-                    cells[at] = Some(Cell { column, bytes });
-                    ranks[at] = rank;
+                    *cell = Some(Cell { column, bytes });
                 }
             }
         }
@@ -176,6 +171,7 @@ impl<'a, R: Read> Row<'a, R> {
     }
 
     /// The row's kind of line and its checked values.
+    #[inline(always)]
     pub(super) fn parse(&self) -> Result<Parsed<'a>, Error> {
         let cost = match self.cell(Field::Cost) {
             Some(cell) => self.decimal(cell)?,
@@ -579,24 +575,21 @@ impl<'a, R: Read> Row<'a, R> {
 
     /// An error about this record, naming `column` when one is to blame.
     pub(super) fn error(&self, problem: &str, column: Option<usize>) -> Error {
-        let start = self.record.position();
-        let record = start
-            .map_or(0, csv::Position::record)
-            .saturating_sub(self.reader.skipped);
-        let line = record_line(
-            &self.reader.reader,
-            start,
-            self.record.as_slice(),
-            self.reader.bare_cr,
-            record,
-        );
+        let position = self.record.position;
+        let record = position.record.saturating_sub(self.reader.skipped);
+        // A bare-CR document's lines are counted by record.
+        let line = if self.reader.records.bare_cr() {
+            record.saturating_add(1)
+        } else {
+            self.record.line
+        };
         CsvError {
             kind: CsvErrorKind::Malformed,
             problem: problem.to_string(),
             column: column.map(|index| self.reader.headers[index].clone()),
             record,
             line,
-            byte: start.map_or(0, csv::Position::byte),
+            byte: position.byte,
             source: None,
         }
         .into()

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::{
     ItemsCsvReader, MAX_CSV_RECORD_BYTES,
-    layout::{FIELDS, LineKind, WORDS, Word, extra_keys, loose_name, word},
+    layout::{FIELDS, LineKind, WORDS, Word, extra_keys, loose_name, trim, word},
     source::SNIFF_LIMIT,
 };
 use crate::error::{CsvErrorKind, Error};
@@ -195,5 +195,165 @@ fn words_are_compared_loosely_without_allocating() {
         ("", Word::Other),
     ] {
         assert_eq!(word(text.as_bytes()), meaning, "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn a_cell_is_trimmed_as_str_trim_trims_it(
+        cell in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(b" \t\r\n\x0b\x0ca,.\"-".to_vec()),
+                proptest::prelude::any::<u8>(),
+            ],
+            0..12,
+        ),
+        unicode in "[ \u{a0}\u{3000}\u{feff}a\u{2028}]{0,4}",
+    ) {
+        for cell in [cell.clone(), [unicode.as_bytes(), &cell, unicode.as_bytes()].concat()] {
+            let expected = match std::str::from_utf8(&cell) {
+                Ok(text) => text.trim().as_bytes(),
+                Err(_) => cell.trim_ascii(),
+            };
+            proptest::prop_assert_eq!(trim(&cell), expected);
+        }
+    }
+}
+
+mod records {
+    //! The records as the csv crate reads them: any document, read in any pieces,
+    //! gives the same records at the same positions.
+
+    use std::io::{self, Read};
+
+    use proptest::prelude::*;
+
+    use super::super::{
+        records::{Position, Records},
+        source::Source,
+    };
+
+    /// A document given in pieces of the sizes in `pieces`, in turn.
+    struct Pieces<'a> {
+        document: &'a [u8],
+        pieces: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let piece = self.pieces[self.turn % self.pieces.len()];
+            self.turn += 1;
+            let n = piece.min(buf.len()).min(self.document.len());
+            buf[..n].copy_from_slice(&self.document[..n]);
+            self.document = &self.document[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every record's cells, position and first line, and where the last ended, as
+    /// the csv crate reads `document`; `bare_cr` as the source sniffed.
+    fn as_the_csv_crate_reads(document: &[u8], bare_cr: bool) -> Vec<(Vec<Vec<u8>>, Position)> {
+        let mut builder = csv::ReaderBuilder::new();
+        builder.has_headers(false).flexible(true);
+        if !bare_cr {
+            builder.terminator(csv::Terminator::Any(b'\n'));
+        }
+        let mut reader = builder.from_reader(document);
+        let mut record = csv::ByteRecord::new();
+        let mut records = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let start = record.position().unwrap();
+            records.push((
+                record.iter().map(<[u8]>::to_vec).collect(),
+                Position {
+                    byte: start.byte(),
+                    line: start.line(),
+                    record: start.record(),
+                },
+            ));
+        }
+        records
+    }
+
+    fn documents() -> impl Strategy<Value = Vec<u8>> {
+        // Mostly plain cells, with quotes, line ends of every kind, a byte-order mark
+        // and bytes that are not UTF-8 among them.
+        let piece = prop_oneof![
+            8 => "[a-z0-9 .]{0,6}".prop_map(String::into_bytes),
+            4 => Just(b",".to_vec()),
+            3 => Just(b"\n".to_vec()),
+            2 => Just(b"\r\n".to_vec()),
+            1 => Just(b"\r".to_vec()),
+            2 => Just(b"\"".to_vec()),
+            1 => Just(b"\"a,\nb\"\"c\"".to_vec()),
+            3 => Just(b"\"q, r\"".to_vec()),
+            1 => Just(b"\xef\xbb\xbf".to_vec()),
+            1 => Just(b"\xff\xc3".to_vec()),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_document_in_any_pieces_gives_the_csv_crates_records_and_positions(
+            document in documents(),
+            pieces in prop::collection::vec(1usize..40, 1..4),
+        ) {
+            let source = Source::new(Pieces { document: &document, pieces, turn: 0 });
+            let bare_cr = source.bare_cr;
+            let expected = as_the_csv_crate_reads(&document, bare_cr);
+            let mut records = Records::new(source);
+            let mut read = Vec::new();
+            while records.read().unwrap() {
+                let record = records.record();
+                read.push((record.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), record.position));
+                // The bytes the cells lie in: UTF-8 and line feeds only where cells have them.
+                let cells = record.iter().collect::<Vec<_>>();
+                prop_assert_eq!(
+                    std::str::from_utf8(record.as_slice()).is_ok(),
+                    cells.iter().all(|cell| std::str::from_utf8(cell).is_ok())
+                );
+                prop_assert_eq!(
+                    record.as_slice().contains(&b'\n'),
+                    cells.iter().any(|cell| cell.contains(&b'\n'))
+                );
+                for (column, cell) in record.iter().enumerate() {
+                    prop_assert_eq!(record.get(column), Some(cell));
+                }
+                prop_assert_eq!(record.get(record.len()), None);
+                if !bare_cr {
+                    // Its first line: where the last record ended, and the blank lines
+                    // before it.
+                    let mut rest = &document[record.position.byte as usize..];
+                    if record.position.byte == 0 {
+                        rest = rest.strip_prefix(b"\xef\xbb\xbf").unwrap_or(rest);
+                    }
+                    let blank = rest
+                        .iter()
+                        .take_while(|&&b| b == b'\n')
+                        .count();
+                    prop_assert_eq!(record.line, record.position.line + blank as u64);
+                }
+            }
+            prop_assert_eq!(&read, &expected, "{:?}", String::from_utf8_lossy(&document));
+            // The end, where the csv crate places it.
+            let mut reader = csv::ReaderBuilder::new();
+            reader.has_headers(false).flexible(true);
+            if !bare_cr {
+                reader.terminator(csv::Terminator::Any(b'\n'));
+            }
+            let mut reader = reader.from_reader(&document[..]);
+            for _ in reader.byte_records() {}
+            let end = reader.position();
+            prop_assert_eq!(
+                records.position(),
+                Position { byte: end.byte(), line: end.line(), record: end.record() }
+            );
+        }
     }
 }
