@@ -509,6 +509,98 @@ async fn a_focus_export_that_fails_at_a_rate_writes_nothing_and_names_the_line()
 }
 
 #[tokio::test]
+async fn an_export_to_a_file_that_fails_leaves_the_file_as_it_was_and_nothing_beside_it() {
+    let dir = TempDir::new("file-export-fails");
+    let (path, ledger) = january(&dir).await;
+    let out = dir.join("focus.csv");
+    std::fs::write(&out, "keep me").unwrap();
+    // The files beside the export, the ledger's own (its journal comes and goes) aside.
+    let names = || {
+        let mut names: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with("costs.db"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names();
+
+    // A line's FOCUS amount that cannot be exact at the rate asked.
+    let export = Export::new(ExportFormat::Focus)
+        .billing_currency("EUR", "0.1234567890123456789012345678".parse().unwrap())
+        .unwrap();
+    let err = ledger
+        .export_to_file(&Query::all(), &export, &out)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    assert_eq!(names(), before);
+
+    // A window whose lines are not those of its record: found only at the window's
+    // end, after its lines were written to the file beside.
+    drop(ledger);
+    tamper(
+        &path,
+        "UPDATE lines SET cost = '9.25' WHERE kind = 'data_out'",
+    );
+    let ledger = Ledger::open_read_only(&path).await.unwrap();
+    let err = ledger
+        .export_to_file(&Query::all(), &Export::new(ExportFormat::Focus), &out)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Inconsistent(_)), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    assert_eq!(names(), before);
+}
+
+#[tokio::test]
+async fn an_export_to_a_file_never_replaces_the_ledger_or_follows_a_link() {
+    let dir = TempDir::new("file-export-targets");
+    let (path, ledger) = january(&dir).await;
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let link = dir.join("link.csv");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let export = Export::new(ExportFormat::Csv);
+    for out in [path.clone(), wal.into(), link, dir.join("")] {
+        let err = ledger
+            .export_to_file(&Query::all(), &export, &out)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput(_)),
+            "{}: {err}",
+            out.display()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(ledger.lines(&Query::all()).await.unwrap().len(), 3);
+
+    // A file there is replaced whole.
+    let out = dir.join("lines.csv");
+    std::fs::write(
+        &out,
+        "an older export, longer than the new one will be, by far: ".repeat(99),
+    )
+    .unwrap();
+    let summary = ledger
+        .export_to_file(&Query::all(), &export, &out)
+        .await
+        .unwrap();
+    let mut streamed = Vec::new();
+    ledger
+        .export(&Query::all(), &export, &mut streamed)
+        .await
+        .unwrap();
+    assert_eq!(summary.lines, 3);
+    assert!(std::fs::read(&out).unwrap() == streamed);
+}
+
+#[tokio::test]
 async fn the_journal_ends_a_sync_on_the_syncs_own_clock() {
     let sim = revising_simulator().await;
     let dir = TempDir::new("journal");

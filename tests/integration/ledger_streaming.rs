@@ -1,7 +1,7 @@
 //! Reading the ledger back a chunk at a time: a window of many thousand lines is read
 //! without holding it whole, and comes out whole and in order; lines whose periods
 //! sort one way as text and another in time still export in time order, the same
-//! bytes from either store.
+//! bytes from either store, to a stream or to a file.
 
 use ec_billing::Decimal;
 use ec_billing_ledger::{DatasetFormat, Export, ExportFormat, Ledger, Query};
@@ -49,12 +49,27 @@ fn periods(periods: &[(&str, &str)]) -> ec_billing::Items {
     ec_billing::Items::from_json(json.as_bytes()).unwrap()
 }
 
+/// The export to a stream; the export to a file (one pass where the windows allow) is
+/// checked to be the same bytes, with nothing left beside it.
 async fn export(ledger: &Ledger, format: ExportFormat) -> Vec<u8> {
     let mut out = Vec::new();
-    ledger
+    let streamed = ledger
         .export(&Query::all(), &Export::new(format), &mut out)
         .await
         .unwrap();
+    let dir = crate::support::TempDir::new("export-to-file");
+    let path = dir.join("export");
+    let written = ledger
+        .export_to_file(&Query::all(), &Export::new(format), &path)
+        .await
+        .unwrap();
+    assert_eq!(written, streamed);
+    assert!(
+        std::fs::read(&path).unwrap() == out,
+        "the file is the stream's bytes"
+    );
+    let beside = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+    assert_eq!(beside, 1, "nothing left beside it");
     out
 }
 

@@ -254,6 +254,12 @@ pub(crate) struct ExportArgs {
     /// With --dataset: the files' format.
     #[arg(long, default_value = "parquet", value_name = "parquet|csv")]
     pub(crate) file_format: String,
+
+    /// Write to this file instead of stdout: written beside it and renamed into place
+    /// once whole (an export that fails leaves the file as it was), in one pass over the
+    /// ledger where stdout takes two.
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1832,6 +1832,65 @@ fn export_writes_a_focus_dataset_folder_per_billing_period_with_a_manifest() {
 }
 
 #[test]
+fn export_to_a_file_writes_what_stdout_gets_and_says_so_in_one_line() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-out");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let out = scratch.file("focus.csv");
+
+    let streamed = ec_billing()
+        .args(["export", "--db", &db, "--format", "focus"])
+        .output()
+        .unwrap();
+    let written = ec_billing()
+        .args(["export", "--db", &db, "--format", "focus", "--out", &out])
+        .output()
+        .unwrap();
+    let over_the_ledger = ec_billing()
+        .args(["export", "--db", &db, "--format", "csv", "--out", &db])
+        .output()
+        .unwrap();
+    let both = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--out",
+            &out,
+            "--dataset",
+            &out,
+        ])
+        .output()
+        .unwrap();
+
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert_eq!(std::fs::read(&out).unwrap(), streamed.stdout);
+    let said = String::from_utf8_lossy(&written.stdout);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.starts_with("Export ") && said.contains(" lines, "),
+        "{said}"
+    );
+    assert_eq!(
+        over_the_ledger.status.code(),
+        Some(2),
+        "{}",
+        stderr(&over_the_ledger)
+    );
+    assert!(stderr(&over_the_ledger).contains("ledger's own file"));
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    // The ledger is still a ledger.
+    let again = ec_billing()
+        .args(["export", "--db", &db, "--format", "focus"])
+        .output()
+        .unwrap();
+    assert_eq!(again.stdout, streamed.stdout);
+}
+
+#[test]
 fn report_writes_one_self_contained_page_with_the_exact_total_and_refuses_bad_input() {
     let sim = Sim::start(Faults::default());
     let scratch = Scratch::new("report");

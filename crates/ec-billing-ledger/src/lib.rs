@@ -138,6 +138,7 @@ pub use deadpool_postgres;
 pub use error::{AnswerError, Error, FileError, Inconsistency, Result};
 pub use export::{
     CSV_COLUMNS, Export, ExportFormat, ExportSummary, FOCUS_COLUMNS, FOCUS_TABLE, FocusVersion,
+    check_output_file,
 };
 pub use ledger::{Ledger, is_database_url};
 pub use query::{Change, Query, Revision, WindowRecord};

@@ -19,6 +19,8 @@ pub(crate) struct ExportTask {
     export: Export,
     /// `--dataset DIR` and its file format.
     dataset: Option<(PathBuf, ec_billing_ledger::DatasetFormat)>,
+    /// `--out FILE`.
+    out: Option<PathBuf>,
 }
 
 /// `export`, checked.
@@ -64,15 +66,20 @@ pub(super) fn check(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::
         }
         Some(dir) => Some((dir, args.file_format.trim().parse()?)),
     };
+    if let Some(out) = &args.out {
+        ec_billing_ledger::check_output_file(args.db.as_os_str(), out)
+            .map_err(|err| format!("--out {err}"))?;
+    }
     Ok(ExportTask {
         db: args.db,
         query,
         export,
         dataset,
+        out: args.out,
     })
 }
 
-/// Writes the ledger's lines to stdout.
+/// Writes the ledger's lines to stdout, a file or a dataset.
 pub(super) async fn run(task: ExportTask) -> anyhow::Result<Outcome> {
     let ledger = Ledger::open_read_only(&task.db).await?;
     if let Some((dir, format)) = &task.dataset {
@@ -88,6 +95,19 @@ pub(super) async fn run(task: ExportTask) -> anyhow::Result<Outcome> {
             summary.rows
         );
         let _ = stdout.write_all(line.as_bytes());
+        return Ok(Outcome::Complete);
+    }
+    if let Some(out) = &task.out {
+        let summary = ledger
+            .export_to_file(&task.query, &task.export, out)
+            .await?;
+        let line = format!(
+            "Export {}: {} lines, {} ECU\n",
+            escape(&out.display().to_string()).truncate(200),
+            summary.lines,
+            summary.total
+        );
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
         return Ok(Outcome::Complete);
     }
     let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());

@@ -122,45 +122,7 @@ pub(super) fn check(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::
 /// is the ledger itself or one of its files: a mistyped `--out` must not replace the
 /// costs it draws.
 fn check_out(db: &DbLocation, out: &Path) -> Result<(), String> {
-    let shown = || escape(&out.display().to_string()).truncate(200).to_string();
-    if let Ok(meta) = std::fs::symlink_metadata(out)
-        && !meta.is_file()
-    {
-        return Err(format!(
-            "--out {}: not a regular file (a folder, a link or a device is never replaced)",
-            shown()
-        ));
-    }
-    if ec_billing_ledger::is_database_url(db.as_os_str()) {
-        return Ok(());
-    }
-    // Both as the file system resolves them: an --out that does not exist yet is its
-    // folder's, resolved, and its name.
-    let resolved = |path: &Path| {
-        std::fs::canonicalize(path).ok().or_else(|| {
-            let name = path.file_name()?;
-            let parent = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            Some(std::fs::canonicalize(parent).ok()?.join(name))
-        })
-    };
-    let (Some(ledger), Some(target)) = (resolved(db), resolved(out)) else {
-        return Ok(());
-    };
-    let ledger_files = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
-        let mut name = ledger.clone().into_os_string();
-        name.push(suffix);
-        PathBuf::from(name)
-    });
-    if ledger_files.contains(&target) {
-        return Err(format!(
-            "--out {} is the ledger's own file: the report is written elsewhere",
-            shown()
-        ));
-    }
-    Ok(())
+    ec_billing_ledger::check_output_file(db.as_os_str(), out).map_err(|err| format!("--out {err}"))
 }
 
 /// Writes the report's page to its file, through a file beside it renamed into place.

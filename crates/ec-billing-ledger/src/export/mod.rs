@@ -1,6 +1,7 @@
 //! Exports of the ledger's lines: FOCUS 1.2 CSV, plain CSV, JSON. Each is written one
 //! line at a time (memory stays flat), and every amount is exact.
 
+mod file;
 mod focus;
 mod pricing;
 
@@ -11,6 +12,7 @@ use ec_billing::ExactAdd;
 use jiff::Timestamp;
 use serde::Serialize;
 
+pub use file::check_output_file;
 pub(crate) use focus::{Cell, FocusCsv, FocusRow, focus_amounts};
 pub use focus::{FOCUS_COLUMNS, FOCUS_TABLE, FocusVersion};
 pub(crate) use pricing::check_line;
@@ -192,41 +194,57 @@ impl Ledger {
         export: &Export,
         out: impl Write,
     ) -> Result<ExportSummary> {
+        self.export_in_passes(query, export, out, 2)
+            .await
+            .map(|(summary, _)| summary)
+    }
+
+    /// Writes the lines in `query` to `out` in `passes` passes over one snapshot: with
+    /// two, every line is read, checked against its window's record, summed and, for
+    /// FOCUS, priced, then written, so that an export that fails writes nothing; with
+    /// one, each line is written as it is read (pass 0 gives a window's lines in the
+    /// order the store holds them). Also says whether every window came in the
+    /// export's order.
+    pub(crate) async fn export_in_passes(
+        &self,
+        query: &Query,
+        export: &Export,
+        out: impl Write,
+        passes: u8,
+    ) -> Result<(ExportSummary, bool)> {
         let mut summary = ExportSummary::default();
         let mut checked = Decimal::ZERO;
         let mut writer = Writer::new(export.format, export.version, out);
-        // Two passes over one snapshot: first every line is read, checked against its
-        // window's record, summed and, for FOCUS, priced; then written. An export that
-        // fails writes nothing.
         let indices = export.version.indices();
-        self.each_line(query, 2, |pass, line| {
-            if pass == 0 {
-                checked = checked
+        let in_order = self
+            .each_line_in_order(query, passes, |pass, line| {
+                if pass + 1 < passes {
+                    checked = checked
+                        .exact_add(line.cost)
+                        .ok_or_else(|| overflow("the total of the lines asked for"))?;
+                    if export.format == ExportFormat::Focus {
+                        focus_amounts(line, export)?;
+                    }
+                    return Ok(());
+                }
+                summary.lines += 1;
+                summary.total = summary
+                    .total
                     .exact_add(line.cost)
-                    .ok_or_else(|| overflow("the total of the lines asked for"))?;
-                if export.format == ExportFormat::Focus {
-                    focus_amounts(line, export)?;
+                    .ok_or_else(|| overflow("the total"))?;
+                match export.format {
+                    ExportFormat::Focus => {
+                        let row = FocusRow::new(line, export)?;
+                        writer.focus(&row, indices)
+                    }
+                    ExportFormat::Csv => writer.record(&csv_record(line)),
+                    ExportFormat::Json => writer.json(&JsonLine::from(line)),
                 }
-                return Ok(());
-            }
-            summary.lines += 1;
-            summary.total = summary
-                .total
-                .exact_add(line.cost)
-                .ok_or_else(|| overflow("the total"))?;
-            match export.format {
-                ExportFormat::Focus => {
-                    let row = FocusRow::new(line, export)?;
-                    writer.focus(&row, indices)
-                }
-                ExportFormat::Csv => writer.record(&csv_record(line)),
-                ExportFormat::Json => writer.json(&JsonLine::from(line)),
-            }
-            .map_err(|e| self.written(e))
-        })
-        .await?;
+                .map_err(|e| self.written(e))
+            })
+            .await?;
         writer.finish(&summary).map_err(|e| self.written(e))?;
-        Ok(summary)
+        Ok((summary, in_order))
     }
 
     fn written(&self, error: impl std::error::Error + Send + Sync + 'static) -> Error {

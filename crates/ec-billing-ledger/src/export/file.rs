@@ -1,0 +1,163 @@
+//! An export to a file: written into a file of its own beside it and renamed into
+//! place once whole, so that the file holds the whole export or is left as it was; and
+//! the check that a file may take an export or a report at all.
+
+use std::{
+    ffi::OsStr,
+    path::{Path, PathBuf},
+};
+
+use super::{Export, ExportSummary};
+use crate::{
+    error::{Error, FileError, Result},
+    ledger::{Ledger, is_database_url},
+    query::Query,
+};
+
+/// Refuses `out` as the file an export or a report is written to when it is not a
+/// regular file (a folder, a link, a device), or when it is the SQLite ledger at `db`
+/// or one of its files (its journal, its lock): a mistyped output path must not
+/// replace the costs it was made from. A file that does not exist yet is fine.
+///
+/// ```
+/// let err = ec_billing_ledger::check_output_file("costs.db".as_ref(), "costs.db-wal".as_ref());
+/// assert!(err.is_err());
+/// assert!(ec_billing_ledger::check_output_file("costs.db".as_ref(), "focus.csv".as_ref()).is_ok());
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`], saying which of the two it is.
+pub fn check_output_file(db: &OsStr, out: &Path) -> Result<()> {
+    let shown = || {
+        ec_billing::text::escape(&out.display().to_string())
+            .truncate(200)
+            .to_string()
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.is_file()
+    {
+        return Err(Error::InvalidInput(format!(
+            "{}: not a regular file (a folder, a link or a device is never replaced)",
+            shown()
+        )));
+    }
+    if is_database_url(db) {
+        return Ok(());
+    }
+    // Both as the file system resolves them: a path that does not exist yet is its
+    // folder's, resolved, and its name.
+    let resolved = |path: &Path| {
+        std::fs::canonicalize(path).ok().or_else(|| {
+            let name = path.file_name()?;
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(name))
+        })
+    };
+    let (Some(ledger), Some(target)) = (resolved(Path::new(db)), resolved(out)) else {
+        return Ok(());
+    };
+    let ledger_files = ["", "-wal", "-shm", "-journal", ".lock"].map(|suffix| {
+        let mut name = ledger.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    });
+    if ledger_files.contains(&target) {
+        return Err(Error::InvalidInput(format!(
+            "{} is the ledger's own file: write it elsewhere",
+            shown()
+        )));
+    }
+    Ok(())
+}
+
+impl Ledger {
+    /// Writes the lines in `query` to the file at `path`, as [`export`](Self::export)
+    /// writes them to a stream, in one pass: into a file of its own beside `path`
+    /// (created new, so nothing planted there is followed), which is renamed into place
+    /// once every line is written and every window checked against its record. A
+    /// reader of `path` sees the old file or the whole export, never part of one, and
+    /// an export that fails leaves `path` as it was.
+    ///
+    /// One pass over the ledger, where a stream takes two, when every window comes in
+    /// the export's order (a ledger as the ledger writes it); otherwise the file is
+    /// made again in two passes. The file is not flushed to the disk: as with any
+    /// write, the OS writes it back.
+    ///
+    /// ```no_run
+    /// use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
+    ///
+    /// # async fn run() -> Result<(), ec_billing_ledger::Error> {
+    /// let ledger = Ledger::open_read_only("costs.db").await?;
+    /// let summary = ledger
+    ///     .export_to_file(&Query::all(), &Export::new(ExportFormat::Focus), "focus.csv")
+    ///     .await?;
+    /// eprintln!("{} lines, {} ECU", summary.lines, summary.total);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`export`](Self::export); [`Error::InvalidInput`] when `path` is not a
+    /// regular file or is one of the ledger's own files ([`check_output_file`]);
+    /// [`Error::Storage`] when the file cannot be written or put in place.
+    pub async fn export_to_file(
+        &self,
+        query: &Query,
+        export: &Export,
+        path: impl AsRef<Path>,
+    ) -> Result<ExportSummary> {
+        let path = path.as_ref();
+        check_output_file(self.path().as_os_str(), path)?;
+        let failed = |what: &str, e: std::io::Error| {
+            Error::Storage(FileError::new(path, what.to_string(), Some(Box::new(e))))
+        };
+        let mut passes = 1;
+        loop {
+            let part = part_path(path);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&part)
+                .map_err(|e| failed("cannot create the export's file beside it", e))?;
+            let written = self
+                .export_in_passes(query, export, &mut file, passes)
+                .await;
+            drop(file);
+            match written {
+                Ok((summary, in_order)) if in_order || passes == 2 => {
+                    return std::fs::rename(&part, path).map(|()| summary).map_err(|e| {
+                        let _ = std::fs::remove_file(&part);
+                        failed("cannot put the export's file in place", e)
+                    });
+                }
+                Ok(_) => {
+                    // A window came out of the export's order: made again in two
+                    // passes, which give each window in that order.
+                    let _ = std::fs::remove_file(&part);
+                    passes = 2;
+                }
+                Err(err) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// A file of its own beside `path`: `.NAME.PID-NANOS.part`.
+fn part_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    path.with_file_name(format!(".{name}.{}-{nanos}.part", std::process::id()))
+}
