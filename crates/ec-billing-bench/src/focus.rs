@@ -29,13 +29,19 @@ async fn figures(size: Size, dir: &Path) -> Result<Vec<Figure>> {
     let lines = build(&db, target).await?;
     // The ledger at rest: its gigabyte written back to the disk before the exports run.
     std::fs::File::open(&db)?.sync_all()?;
-    let csv = child(&db, "csv", &dir.join("export.csv"))?;
     // Gigabytes of CSV still being written back to the disk would slow the next export
-    // down: each file is removed (its size is taken) before the next run.
-    let _ = std::fs::remove_file(dir.join("export.csv"));
-    let stream = child(&db, "csv-stream", &dir.join("stream.csv"))?;
-    let _ = std::fs::remove_file(dir.join("stream.csv"));
+    // down: each output is removed (its size is taken), and the disk let settle, before
+    // the next run.
+    let settle = |path: &Path| {
+        let _ = std::fs::remove_file(path).or_else(|_| std::fs::remove_dir_all(path));
+        let _ = Command::new("sync").status();
+    };
     let parquet = child(&db, "parquet", &dir.join("dataset"))?;
+    settle(&dir.join("dataset"));
+    let csv = child(&db, "csv", &dir.join("export.csv"))?;
+    settle(&dir.join("export.csv"));
+    let stream = child(&db, "csv-stream", &dir.join("stream.csv"))?;
+    settle(&dir.join("stream.csv"));
     let rate = |report: &Value| -> Result<f64> {
         Ok(report["rows"].as_f64().context("rows")?
             / report["seconds"].as_f64().context("seconds")?)

@@ -84,11 +84,23 @@ impl WindowCheck {
         }
     }
 
-    /// Takes a chunk of the window's lines, in the order read.
-    pub(crate) fn add(&mut self, window: &StoredWindow, lines: &[AnswerLine]) {
+    /// Takes a chunk of the window's lines, in the order read, and the sum of their
+    /// hashes if the store made it.
+    pub(crate) fn add(
+        &mut self,
+        window: &StoredWindow,
+        lines: &[AnswerLine],
+        digest: Option<u128>,
+    ) {
+        match digest {
+            Some(digest) => self.tally.add_digest(digest),
+            None => lines
+                .iter()
+                .for_each(|line| self.tally.add_digest(crate::record::line_hash(line))),
+        }
         let mut previous = self.last.as_ref();
         for line in lines {
-            self.tally.add(line);
+            self.tally.count(line);
             if line.key.line_type == LineType::Dts
                 && (line.key.period_start, line.key.period_end) != (window.start, window.end)
             {
@@ -273,7 +285,7 @@ impl Ledger {
     /// [`verify_check`](Self::verify_check)).
     pub(crate) fn verify(&self, window: &StoredWindow, lines: &[AnswerLine]) -> Result<()> {
         let mut check = WindowCheck::new();
-        check.add(window, lines);
+        check.add(window, lines, None);
         self.verify_check(window, &check)
     }
 
@@ -411,12 +423,12 @@ impl Reading {
                 self.check = (pass == 0).then(WindowCheck::new);
                 Ok(())
             }
-            Scanned::Lines(lines) => {
+            Scanned::Lines(lines, digest) => {
                 let Some(window) = &self.window else {
                     return Ok(());
                 };
                 if let Some(check) = &mut self.check {
-                    check.add(window, lines);
+                    check.add(window, lines, *digest);
                 }
                 if pass > 0 && self.unordered.contains(&self.index) {
                     self.held.append(lines);

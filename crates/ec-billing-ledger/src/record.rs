@@ -353,9 +353,19 @@ impl Tally {
     }
 
     pub(crate) fn add(&mut self, line: &AnswerLine) {
+        self.count(line);
+        self.add_digest(line_hash(line));
+    }
+
+    /// Counts and sums a line, whose hash is added apart ([`add_digest`](Self::add_digest)).
+    pub(crate) fn count(&mut self, line: &AnswerLine) {
         self.lines += 1;
         self.sum = self.sum.and_then(|sum| sum.exact_add(line.cost));
-        self.digest = self.digest.wrapping_add(line_hash(line));
+    }
+
+    /// Adds the hashes of lines counted, or their sum ([`line_hash`]).
+    pub(crate) fn add_digest(&mut self, hashes: u128) {
+        self.digest = self.digest.wrapping_add(hashes);
     }
 
     /// Whether the count and the sum agree with a record's (not the digest).
@@ -412,7 +422,7 @@ pub(crate) fn digest(lines: &[AnswerLine]) -> String {
 
 /// One line's hash: 128-bit FNV-1a over each field's length and text. It tells whether
 /// lines changed; it is not a security digest.
-fn line_hash(line: &AnswerLine) -> u128 {
+pub(crate) fn line_hash(line: &AnswerLine) -> u128 {
     use crate::text::{push_decimal_text, push_instant};
     // Each field's text is made in one buffer, as `to_string` would make it.
     let mut text: Vec<u8> = Vec::with_capacity(64);

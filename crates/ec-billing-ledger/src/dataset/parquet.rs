@@ -381,15 +381,33 @@ fn row_group(
 /// power of ten (exact, in 128 bits); `None` when it has more fraction digits than
 /// `scale` or does not fit.
 pub(super) fn unscaled(amount: ec_billing::Decimal, scale: u32) -> Option<i128> {
-    // The spool holds amounts normalized; another amount is normalized here.
-    let amount = if amount.mantissa() % 10 == 0 && amount.scale() > 0 {
+    // The spool holds amounts normalized; another amount is normalized here. (Most
+    // mantissas fit 64 bits, where a remainder is no 128-bit division.)
+    let mantissa = amount.mantissa();
+    let trailing_zero = match u64::try_from(mantissa.unsigned_abs()) {
+        Ok(small) => small % 10 == 0,
+        Err(_) => mantissa % 10 == 0,
+    };
+    let amount = if trailing_zero && amount.scale() > 0 {
         amount.normalize()
     } else {
         amount
     };
     let up = scale.checked_sub(amount.scale())?;
-    amount.mantissa().checked_mul(10i128.checked_pow(up)?)
+    let power = POWERS_OF_TEN.get(usize::try_from(up).ok()?)?;
+    amount.mantissa().checked_mul(*power)
 }
+
+/// 10⁰ to 10³⁸, the powers of ten an `i128` holds.
+const POWERS_OF_TEN: [i128; 39] = {
+    let mut powers = [1i128; 39];
+    let mut at = 1;
+    while at < powers.len() {
+        powers[at] = powers[at - 1] * 10;
+        at += 1;
+    }
+    powers
+};
 
 #[cfg(test)]
 mod tests {

@@ -119,15 +119,23 @@ impl Ledger {
         let mut passes = 1;
         loop {
             let part = part_path(path);
-            let mut file = std::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&part)
                 .map_err(|e| failed("cannot create the export's file beside it", e))?;
+            // The file is written on a thread of its own, while the next lines are made.
+            let mut writer =
+                FileWriter::new(file).map_err(|e| failed("cannot start the export's writer", e))?;
             let written = self
-                .export_in_passes(query, export, &mut file, passes)
+                .export_in_passes(query, export, &mut writer, passes)
                 .await;
-            drop(file);
+            let closed = writer.finish();
+            let written = match (written, closed) {
+                (Ok(done), Ok(())) => Ok(done),
+                (Err(err), _) => Err(err),
+                (Ok(_), Err(e)) => Err(failed("cannot write the export's file", e)),
+            };
             match written {
                 Ok((summary, in_order)) if in_order || passes == 2 => {
                     return std::fs::rename(&part, path).map(|()| summary).map_err(|e| {
@@ -147,6 +155,100 @@ impl Ledger {
                 }
             }
         }
+    }
+}
+
+/// How many bytes the export hands the file's thread at a time.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// A file written on a thread of its own: the export fills a buffer, the thread writes
+/// full ones (two wait at most), and gives their room back. Memory holds four buffers
+/// at most.
+struct FileWriter {
+    buffer: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl FileWriter {
+    fn new(mut file: std::fs::File) -> std::io::Result<Self> {
+        use std::io::Write;
+        let (full, to_write) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (give_back, empty) = std::sync::mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("ec-billing-export".to_string())
+            .spawn(move || {
+                for mut buffer in to_write {
+                    file.write_all(&buffer)?;
+                    buffer.clear();
+                    let _ = give_back.send(buffer);
+                }
+                file.flush()
+            })?;
+        Ok(Self {
+            buffer: Vec::with_capacity(WRITE_BUFFER),
+            full: Some(full),
+            empty,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands the buffer to the thread.
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(WRITE_BUFFER));
+        let full = std::mem::replace(&mut self.buffer, next);
+        let sent = self.full.as_ref().map(|sender| sender.send(full));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped: its error says why.
+            _ => Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| std::io::Error::other("the export's writer stopped"))),
+        }
+    }
+
+    /// Waits for the thread to write what it was given and end.
+    fn join(&mut self) -> std::io::Result<()> {
+        self.full = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(std::io::Error::other("the export's writer stopped")),
+        }
+    }
+
+    /// Writes what is left and waits for the file to be written.
+    fn finish(mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+impl std::io::Write for FileWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= WRITE_BUFFER {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    /// The buffer goes to the file when full, and at the end ([`FileWriter::finish`]).
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        let _ = self.join();
     }
 }
 

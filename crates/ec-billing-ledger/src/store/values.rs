@@ -101,8 +101,9 @@ pub(crate) const SCAN_CHUNK: usize = 2048;
 pub(crate) enum Scanned {
     /// A window starts: its record.
     Start(StoredWindow),
-    /// Lines of the window that started last.
-    Lines(Vec<AnswerLine>),
+    /// Lines of the window that started last, and the sum of their hashes when the
+    /// store made it as it read them ([`WindowChunks::hashing`]).
+    Lines(Vec<AnswerLine>, Option<u128>),
     /// The window ends. `unreadable`: a row of it could not be read as the ledger
     /// writes it (the window is then named, and repaired).
     End {
@@ -123,9 +124,27 @@ pub(crate) struct WindowChunks {
     /// ([`spare`](Self::spare)), and their chunks' room.
     spare_lines: Vec<AnswerLine>,
     spare_chunks: Vec<Vec<AnswerLine>>,
+    /// The sum of the hashes of `lines`, when they are hashed as they are read.
+    digest: Option<u128>,
 }
 
 impl WindowChunks {
+    /// Chunks whose lines are hashed as they are read, for the digest a window's check
+    /// compares (a store that reads on a thread of its own so takes that work off the
+    /// reader's).
+    pub(crate) fn hashing() -> Self {
+        Self {
+            digest: Some(0),
+            ..Self::default()
+        }
+    }
+
+    /// The chunk read so far, and its lines' digest sum, made anew.
+    fn take_chunk(&mut self) -> Scanned {
+        let digest = self.digest.as_mut().map(std::mem::take);
+        Scanned::Lines(std::mem::take(&mut self.lines), digest)
+    }
+
     /// Whether a row of this organization, deployment and start is of the window being
     /// read (a store asks before it reads a row's record: a record is read once).
     pub(crate) fn is_current(
@@ -172,9 +191,13 @@ impl WindowChunks {
                         None => self.lines.reserve_exact(SCAN_CHUNK),
                     }
                 }
+                if let Some(digest) = &mut self.digest {
+                    *digest = digest.wrapping_add(crate::record::line_hash(&line));
+                }
                 self.lines.push(line);
                 if self.lines.len() >= SCAN_CHUNK {
-                    return emit(Scanned::Lines(std::mem::take(&mut self.lines)));
+                    let chunk = self.take_chunk();
+                    return emit(chunk);
                 }
             }
             Some(None) => self.unreadable = true,
@@ -208,8 +231,11 @@ impl WindowChunks {
         if self.current.take().is_none() {
             return true;
         }
-        if !self.lines.is_empty() && !emit(Scanned::Lines(std::mem::take(&mut self.lines))) {
-            return false;
+        if !self.lines.is_empty() {
+            let chunk = self.take_chunk();
+            if !emit(chunk) {
+                return false;
+            }
         }
         emit(Scanned::End {
             unreadable: std::mem::take(&mut self.unreadable),

@@ -109,6 +109,10 @@ pub(super) struct Records<R> {
     end: usize,
     /// Whether the source has ended.
     eof: bool,
+    /// Whether a read failed: then the document ends there, as it does for the csv
+    /// crate, and nothing more is read (a caller that skips failures is not handed a
+    /// record started in the middle of another, nor the same failure for ever).
+    failed: bool,
     /// The csv crate's parser, configured as the csv crate would configure it.
     core: csv_core::Reader,
     /// Whether a line without a quote may be split in place: not in a bare-CR
@@ -155,6 +159,7 @@ impl<R: Read> Records<R> {
             start: 0,
             end: 0,
             eof: false,
+            failed: false,
             core: builder.build(),
             split_in_place: false,
             held: Held::Cells,
@@ -198,8 +203,18 @@ impl<R: Read> Records<R> {
     ///
     /// # Errors
     ///
-    /// The source's failure, or a record longer than [`MAX_CSV_RECORD_BYTES`].
+    /// The source's failure, or a record longer than [`MAX_CSV_RECORD_BYTES`]; every
+    /// read after a failure finds the end.
     pub(super) fn read(&mut self) -> Result<bool, ReadFailure> {
+        if self.failed {
+            return Ok(false);
+        }
+        let read = self.read_record();
+        self.failed = read.is_err();
+        read
+    }
+
+    fn read_record(&mut self) -> Result<bool, ReadFailure> {
         self.current = self.position;
         if !self.split_in_place {
             let read = self.read_parsed();

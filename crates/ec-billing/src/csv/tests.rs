@@ -357,3 +357,371 @@ mod records {
         }
     }
 }
+
+mod hostile_documents {
+    //! Hostile documents: the records, positions, bounds and failures the csv crate
+    //! (as the reader used it before) gives.
+
+    use std::io::{self, Read};
+
+    use proptest::prelude::*;
+
+    use super::super::{
+        records::{Position, Records},
+        source::Source,
+    };
+
+    /// A document given in pieces of the sizes in `pieces`, in turn.
+    struct Pieces<'a> {
+        document: &'a [u8],
+        pieces: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let piece = self.pieces[self.turn % self.pieces.len()];
+            self.turn += 1;
+            let n = piece.min(buf.len()).min(self.document.len());
+            buf[..n].copy_from_slice(&self.document[..n]);
+            self.document = &self.document[n..];
+            Ok(n)
+        }
+    }
+
+    fn builder(bare_cr: bool) -> csv::ReaderBuilder {
+        let mut builder = csv::ReaderBuilder::new();
+        builder.has_headers(false).flexible(true);
+        if !bare_cr {
+            builder.terminator(csv::Terminator::Any(b'\n'));
+        }
+        builder
+    }
+
+    type Read1 = (Vec<Vec<u8>>, Position, u64);
+
+    /// Records, positions, and each record's first line, both ways.
+    fn both_ways(
+        document: &[u8],
+        pieces: Vec<usize>,
+    ) -> (Vec<Read1>, Vec<Read1>, Position, Position) {
+        let source = Source::new(Pieces {
+            document,
+            pieces,
+            turn: 0,
+        });
+        let bare_cr = source.bare_cr;
+        let mut reader = builder(bare_cr).from_reader(document);
+        let mut record = csv::ByteRecord::new();
+        let mut expected = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let start = record.position().unwrap();
+            let position = Position {
+                byte: start.byte(),
+                line: start.line(),
+                record: start.record(),
+            };
+            // The first line: where the record starts, after blank lines (and a BOM).
+            let mut rest = &document[start.byte() as usize..];
+            if start.byte() == 0 {
+                rest = rest.strip_prefix(b"\xef\xbb\xbf").unwrap_or(rest);
+            }
+            let blank = rest
+                .iter()
+                .take_while(|&&b| b == b'\n' || (bare_cr && b == b'\r'))
+                .filter(|&&b| b == b'\n')
+                .count();
+            let line = if bare_cr {
+                0
+            } else {
+                start.line() + blank as u64
+            };
+            expected.push((record.iter().map(<[u8]>::to_vec).collect(), position, line));
+        }
+        let end = reader.position();
+        let end = Position {
+            byte: end.byte(),
+            line: end.line(),
+            record: end.record(),
+        };
+        let mut records = Records::new(source);
+        let mut read = Vec::new();
+        while records.read().unwrap() {
+            let record = records.record();
+            let line = if bare_cr { 0 } else { record.line };
+            read.push((
+                record.iter().map(<[u8]>::to_vec).collect(),
+                record.position,
+                line,
+            ));
+        }
+        (read, expected, records.position(), end)
+    }
+
+    fn hostile() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            8 => "[a-z0-9 ]{0,11}".prop_map(String::into_bytes),
+            5 => Just(b",".to_vec()),
+            4 => Just(b"\n".to_vec()),
+            2 => Just(b"\r\n".to_vec()),
+            1 => Just(b"\r".to_vec()),
+            3 => Just(b"\"".to_vec()),
+            2 => Just(b"\"\"".to_vec()),
+            2 => Just(b"\",".to_vec()),
+            2 => Just(b",\"".to_vec()),
+            2 => Just(b"\"\r\n".to_vec()),
+            2 => Just(b"\"\n".to_vec()),
+            3 => Just(b"\"q, r\"".to_vec()),
+            1 => Just(b"\0".to_vec()),
+            1 => Just(b"\xef\xbb\xbf".to_vec()),
+            1 => Just(b"\xff\xc3\x80".to_vec()),
+            1 => Just(vec![b'x'; 70_000]),
+        ];
+        prop::collection::vec(piece, 0..80).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn hostile_documents_in_any_pieces_read_as_the_csv_crate_reads_them(
+            document in hostile(),
+            pieces in prop::collection::vec(prop_oneof![1usize..20, 60_000usize..140_000], 1..4),
+        ) {
+            let (read, expected, end, expected_end) = both_ways(&document, pieces);
+            prop_assert_eq!(read.len(), expected.len());
+            for (read, expected) in read.iter().zip(&expected) {
+                prop_assert_eq!(read, expected);
+            }
+            prop_assert_eq!(end, expected_end);
+        }
+
+        #[test]
+        fn bare_cr_and_bom_documents_read_as_the_csv_crate_reads_them(
+            head in prop_oneof![Just(b"".to_vec()), Just(b"\xef\xbb\xbf".to_vec()), Just(b"\xef\xbb\xbf\n\n".to_vec()), Just(b"\r".to_vec()), Just(b"\"a\r\"\r".to_vec())],
+            body in prop::collection::vec(prop_oneof![
+                4 => "[a-z ]{0,9}".prop_map(String::into_bytes),
+                3 => Just(b",".to_vec()),
+                4 => Just(b"\r".to_vec()),
+                1 => Just(b"\n".to_vec()),
+                1 => Just(b"\r\n".to_vec()),
+                2 => Just(b"\"".to_vec()),
+                1 => Just(b"\"\r".to_vec()),
+                1 => Just(b"\xef\xbb\xbf".to_vec()),
+            ], 0..60),
+            pieces in prop::collection::vec(1usize..6, 1..4),
+        ) {
+            let document = [head, body.concat()].concat();
+            let (read, expected, end, expected_end) = both_ways(&document, pieces);
+            prop_assert_eq!(read, expected);
+            prop_assert_eq!(end, expected_end);
+        }
+    }
+}
+
+mod after_a_failure {
+    //! After a failure to read a record (over the bound, or the reader's error), the
+    //! csv crate's reader is at its end (`ReaderEofState::IOError`): every later read
+    //! is `Ok(false)`, nothing more is read. The iterator of lines did end there.
+
+    use std::io::{self, Read};
+
+    use super::{
+        super::{ItemsCsvReader, MAX_CSV_RECORD_BYTES},
+        HEADER,
+    };
+    use crate::{
+        csv::ItemLine,
+        error::{CsvErrorKind, Error},
+    };
+
+    fn kind(item: &Option<Result<ItemLine, Error>>) -> String {
+        match item {
+            None => "end".to_string(),
+            Some(Ok(ItemLine::Resource(line))) => format!("resource line costing {}", line.cost),
+            Some(Ok(ItemLine::Dts(line))) => format!("DTS line costing {}", line.cost),
+            Some(Err(Error::Csv(err))) => format!(
+                "{:?} at record {} byte {}: {err}",
+                err.kind(),
+                err.record(),
+                err.byte()
+            ),
+            Some(Err(err)) => format!("{err}"),
+        }
+    }
+
+    #[test]
+    fn the_csv_crate_itself_ends_after_a_failure() {
+        struct Failing(u8);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += 1;
+                match self.0 {
+                    1 => {
+                        buf[..3].copy_from_slice(b"a,b");
+                        Ok(3)
+                    }
+                    2 => Err(io::Error::new(io::ErrorKind::TimedOut, "slow")),
+                    3 => {
+                        buf[..4].copy_from_slice(b"\nc,d");
+                        Ok(4)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(Failing(0));
+        let mut record = csv::ByteRecord::new();
+        assert!(reader.read_byte_record(&mut record).is_err());
+        assert!(!reader.read_byte_record(&mut record).unwrap());
+    }
+
+    /// A line over the bound without a quote: every later `next` fails again, without
+    /// end, so `filter_map(Result::ok)` (skipping bad rows, as a malformed row can be
+    /// skipped) never returns.
+    #[test]
+    fn after_a_line_over_the_bound_the_lines_end() {
+        let document = format!(
+            "Name,Cost\n{},1\nx,2\n",
+            "y".repeat(MAX_CSV_RECORD_BYTES + 10)
+        );
+        let mut reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
+        let first = reader.next();
+        assert!(
+            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::TooLarge),
+            "{}",
+            kind(&first)
+        );
+        let later: Vec<String> = (0..3).map(|_| kind(&reader.next())).collect();
+        assert_eq!(later, ["end", "end", "end"]);
+    }
+
+    /// A quoted cell over the bound, read by `csv_core`: a second `next` reads on past
+    /// it, the rest of the quoted cell split at its line feeds as if they ended
+    /// records, so text inside a quoted cell comes out as a line the server forged
+    /// (cost 9), though the csv crate read nothing more.
+    #[test]
+    fn after_a_quoted_cell_over_the_bound_nothing_more_is_read() {
+        let line = "elasticsearch,ES,es,1,1,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,1";
+        let document = format!(
+            "{HEADER}{line},1,\"a\n{}\n{line},9,r\n\"\n",
+            "x".repeat(MAX_CSV_RECORD_BYTES + 200_000)
+        );
+        let mut reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
+        let first = reader.next();
+        assert!(
+            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::TooLarge),
+            "{}",
+            kind(&first)
+        );
+        let later: Vec<String> = (0..3).map(|_| kind(&reader.next())).collect();
+        assert_eq!(later, ["end", "end", "end"]);
+    }
+
+    /// The reader fails in the middle of a quoted record, then gives more: the csv crate
+    /// ends there; this reader reads on with `csv_core` still inside the quote.
+    #[test]
+    fn after_the_readers_failure_the_lines_end() {
+        struct Failing(u8);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += 1;
+                let piece: &[u8] = match self.0 {
+                    1 => b"Name,Cost,Quantity,Rate\n\"a\"\"b",
+                    2 => return Err(io::Error::new(io::ErrorKind::TimedOut, "slow")),
+                    3 => b"\",5,1,5\nc,6,1,6\n\"d\"\"e\",7,1,7\n",
+                    _ => b"",
+                };
+                buf[..piece.len()].copy_from_slice(piece);
+                Ok(piece.len())
+            }
+        }
+        let mut reader = ItemsCsvReader::new(Failing(0)).unwrap();
+        let first = reader.next();
+        assert!(
+            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::Io),
+            "{}",
+            kind(&first)
+        );
+        let later: Vec<String> = (0..4).map(|_| kind(&reader.next())).collect();
+        assert_eq!(later, ["end", "end", "end", "end"]);
+    }
+}
+
+mod reader_failures {
+    //! The reader's failures in the middle of a record: their kind and position
+    //! (these hold; kept as what was tried).
+
+    use std::io::{self, Read};
+
+    use super::super::ItemsCsvReader;
+    use crate::error::{CsvErrorKind, Error};
+
+    /// `pieces` in turn, each an error of its kind when `Err`.
+    struct Script(Vec<Result<&'static [u8], io::ErrorKind>>);
+
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            match self.0.remove(0) {
+                Ok(piece) => {
+                    let n = piece.len().min(buf.len());
+                    buf[..n].copy_from_slice(&piece[..n]);
+                    if n < piece.len() {
+                        self.0.insert(0, Ok(&piece[n..]));
+                    }
+                    Ok(n)
+                }
+                Err(kind) => Err(io::Error::new(kind, "scripted")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_mid_record_is_an_io_error_where_the_record_starts() {
+        for (second, record_byte) in [
+            // Fast path, a blank line before the record: placed before it.
+            (&b"\nab"[..], 10),
+            // A quoted record read by csv_core.
+            (&b"\"a\"\"b"[..], 10),
+        ] {
+            let reader = Script(vec![
+                Ok(b"Name,Cost\n"),
+                Ok(second),
+                Err(io::ErrorKind::ConnectionReset),
+            ]);
+            let mut lines = ItemsCsvReader::new(reader).unwrap();
+            let Some(Err(Error::Csv(err))) = lines.next() else {
+                panic!()
+            };
+            assert_eq!(err.kind(), CsvErrorKind::Io);
+            assert_eq!(
+                err.io_error().map(io::Error::kind),
+                Some(io::ErrorKind::ConnectionReset)
+            );
+            assert_eq!(
+                (err.record(), err.line(), err.byte()),
+                (1, 2, record_byte),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interrupted_read_is_retried_anywhere() {
+        let reader = Script(vec![
+            Err(io::ErrorKind::Interrupted),
+            Ok(b"Name,Cost,Quantity,Rate\n\"a"),
+            Err(io::ErrorKind::Interrupted),
+            Ok(b"\",1,1,1\nb,2,1,2"),
+            Err(io::ErrorKind::Interrupted),
+            Ok(b"\n\"c\"\"\",3,1,3"),
+        ]);
+        let totals = ItemsCsvReader::new(reader).unwrap().read_totals().unwrap();
+        assert_eq!((totals.0.total.to_string(), totals.1), ("6".to_string(), 3));
+    }
+}

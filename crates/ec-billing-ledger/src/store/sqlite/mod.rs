@@ -282,7 +282,10 @@ impl SqliteStore {
                 // One snapshot for every pass.
                 let snapshot = conn.unchecked_transaction().map_err(|e| storage(path, e))?;
                 for pass in 0..passes {
-                    let sent = scan_once(&snapshot, path, &scope, &recycled, |item| {
+                    // A one-pass read's lines are hashed here, off the reader's thread,
+                    // which has the more work then; in two passes this thread has it.
+                    let hashing = passes == 1;
+                    let sent = scan_once(&snapshot, path, &scope, &recycled, hashing, |item| {
                         items.blocking_send(Ok((pass, item))).is_ok()
                     });
                     match sent {
@@ -301,7 +304,7 @@ impl SqliteStore {
         while let Some(item) = received.recv().await {
             let (pass, mut item) = item?;
             each(pass, &mut item)?;
-            if let Scanned::Lines(lines) = item {
+            if let Scanned::Lines(lines, _) = item {
                 let _ = recycle.send(lines);
             }
         }

@@ -99,6 +99,7 @@ pub(super) fn scan_once(
     path: &Path,
     scope: &Query,
     recycled: &std::sync::mpsc::Receiver<Vec<AnswerLine>>,
+    hashing: bool,
     mut emit: impl FnMut(Scanned) -> bool,
 ) -> Result<bool> {
     let (condition, values) = condition(scope, "w", false);
@@ -117,7 +118,11 @@ pub(super) fn scan_once(
     // A window's lines come in the order of the lines' primary key (the join reads
     // them through it); the reader checks that order, and sorts a window that is not
     // in it (asking SQLite to sort would hold each window in its sorter).
-    let mut chunks = WindowChunks::default();
+    let mut chunks = if hashing {
+        WindowChunks::hashing()
+    } else {
+        WindowChunks::default()
+    };
     while let Some(row) = rows.next().map_err(|e| storage(path, e))? {
         // A window's record is read from its first row only.
         let same = match (row.get_ref(0), row.get_ref(1), row.get_ref(2)) {
