@@ -978,6 +978,32 @@ fn a_closed_stdout_is_not_a_failure_in_any_format() {
 }
 
 #[test]
+fn items_without_dates_on_the_simulator_at_an_instant_fetch_that_instants_month_to_date() {
+    let output = ec_billing()
+        .args([
+            "--simulate",
+            "--simulate-at",
+            "2024-03-05",
+            "items",
+            "--org",
+            "acme",
+            "--deployment",
+            "prod",
+            "--format",
+            "json",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = String::from_utf8_lossy(&output.stdout);
+    assert!(json.contains("2024-03-01T00:00:00Z"), "{json}");
+    assert!(!json.contains("2024-02-"), "{json}");
+    assert!(!json.contains("2024-03-06"), "{json}");
+}
+
+#[test]
 fn simulate_with_a_base_url_flag_is_a_usage_error_and_ignores_the_variable() {
     let mut args = vec!["items", "--org", "acme", "--deployment", "prod"];
     args.extend(JANUARY);

@@ -77,6 +77,8 @@ fn plan(
 ) -> Result<Plan, Box<dyn std::error::Error>> {
     let window: WindowSize = window.parse()?;
     let client = ClientSettings::from_flags(global)?;
+    // On the simulator at `--simulate-at`, "now" is that instant.
+    let now = client.simulate_at.unwrap_or(now);
     let range = range(target.from.as_deref(), target.to.as_deref(), now)?;
     let mut seen = std::collections::HashSet::new();
     let deployments = target
