@@ -236,9 +236,9 @@ pub(crate) struct ExportArgs {
     pub(crate) currency: String,
 
     /// FOCUS: the billing currency's amount per ECU (Elastic's nominal rate is 1.00 USD;
-    /// use your contract's).
-    #[arg(long, default_value = "1", value_name = "DECIMAL")]
-    pub(crate) rate_per_ecu: String,
+    /// use your contract's). Needed with any --currency but USD.
+    #[arg(long, value_name = "DECIMAL")]
+    pub(crate) rate_per_ecu: Option<String>,
 
     /// FOCUS: the version written, 1.2 or 1.3 (1.3 adds ServiceProviderName and
     /// HostProviderName).

@@ -1917,6 +1917,53 @@ fn export_to_a_file_writes_what_stdout_gets_and_says_so_in_one_line() {
 }
 
 #[test]
+fn export_never_assumes_a_currencys_rate_and_names_a_dataset_path_that_is_a_file() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-refusals");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let file = scratch.file("not-a-folder");
+    std::fs::write(&file, "keep me").unwrap();
+
+    let euros = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--currency",
+            "EUR",
+        ])
+        .output()
+        .unwrap();
+    let dataset = ec_billing()
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "focus",
+            "--dataset",
+            &file,
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(euros.status.code(), Some(2), "{}", stderr(&euros));
+    assert!(euros.stdout.is_empty());
+    assert_eq!(stderr(&euros).lines().count(), 1, "{}", stderr(&euros));
+    assert!(stderr(&euros).contains("--currency EUR needs --rate-per-ecu"));
+    assert!(!dataset.status.success());
+    assert!(
+        stderr(&dataset).contains("not a folder"),
+        "{}",
+        stderr(&dataset)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}
+
+#[test]
 fn report_writes_one_self_contained_page_with_the_exact_total_and_refuses_bad_input() {
     let sim = Sim::start(Faults::default());
     let scratch = Scratch::new("report");

@@ -30,20 +30,20 @@ pub(super) fn check(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::
         ExportFormatArg::Csv => ExportFormat::Csv,
         ExportFormatArg::Json => ExportFormat::Json,
     };
-    // Plain decimal text only (`0.92`), read without rounding.
-    let text = args.rate_per_ecu.trim();
-    let rate = text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.')
-        .then(|| Decimal::from_str_exact(text).ok())
-        .flatten()
-        .ok_or_else(|| {
-            format!(
-                "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
-                 decimal places",
-                ec_billing::text::escape(&args.rate_per_ecu)
+    // ECU are priced at 1.00 USD, Elastic's nominal rate: any other currency's rate is
+    // the user's to give, never assumed.
+    let rate = match &args.rate_per_ecu {
+        Some(rate) => super::rate_per_ecu(rate)?,
+        None if args.currency.trim() == "USD" => Decimal::ONE,
+        None => {
+            return Err(format!(
+                "--currency {} needs --rate-per-ecu: its amount per ECU (Elastic's nominal \
+                 rate of 1.00 is in USD)",
+                ec_billing::text::escape(&args.currency).truncate(40)
             )
-        })?;
+            .into());
+        }
+    };
     let version: ec_billing_ledger::FocusVersion = args.focus_version.trim().parse()?;
     let export = Export::new(format)
         .billing_currency(&args.currency, rate)?

@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Args, builder::TypedValueParser as _};
-use ec_billing::{Decimal, text::escape};
+use ec_billing::text::escape;
 use ec_billing_ledger::Ledger;
 use ec_billing_report::Report;
 
@@ -94,21 +94,7 @@ pub(super) fn check(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::
         report = report.to(to);
     }
     if let Some(rate) = &args.rate_per_ecu {
-        // Plain decimal text only (`0.92`), read without rounding.
-        let text = rate.trim();
-        let rate = text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.')
-            .then(|| Decimal::from_str_exact(text).ok())
-            .flatten()
-            .ok_or_else(|| {
-                format!(
-                    "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most \
-                     28 decimal places",
-                    escape(rate).truncate(40)
-                )
-            })?;
-        report = report.billing_currency(args.currency.trim(), rate)?;
+        report = report.billing_currency(args.currency.trim(), super::rate_per_ecu(rate)?)?;
     }
     check_out(&args.db, &args.out)?;
     Ok(ReportTask {

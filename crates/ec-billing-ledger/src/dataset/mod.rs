@@ -197,6 +197,12 @@ impl Ledger {
         let failed = |what: &str, e: std::io::Error| {
             Error::Storage(FileError::new(dir, what.to_string(), Some(Box::new(e))))
         };
+        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::InvalidInput(format!(
+                "{}: not a folder (a dataset is written into a folder of its own)",
+                ec_billing::text::escape(&dir.display().to_string()).truncate(200)
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| failed("cannot make the dataset's folder", e))?;
         // One export into a folder at a time: a second one is refused, never left to
         // interleave its manifest with the first's. The lock is the OS's (a killed
