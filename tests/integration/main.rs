@@ -93,3 +93,6 @@ mod focus_dataset;
 // The cost report: exact totals in the text, one chart per section, valid SVG, nothing
 // outside the page, server text escaped.
 mod report;
+
+// Red team: exports to a file, and one-pass reads hashed on SQLite's thread.
+mod export_to_file;

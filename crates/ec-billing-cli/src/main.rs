@@ -58,7 +58,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(task.run(&progress));
+    let outcome = runtime.block_on(async {
+        // A file over the process's size limit fails its write (EFBIG), said in one line
+        // and cleaned up, instead of SIGXFSZ ending the process half-way (as Rust's
+        // runtime does for SIGPIPE). The listener is held for the run.
+        #[cfg(unix)]
+        let _file_size_limit =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ));
+        task.run(&progress).await
+    });
     progress.finish_and_clear();
     exit::exit_status(outcome, key.as_ref())
 }

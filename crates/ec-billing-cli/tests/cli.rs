@@ -2072,3 +2072,148 @@ fn report_never_writes_over_its_ledger_or_through_a_link() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }
+
+// `export --out FILE` when the file cannot be written whole, and odd names.
+
+/// A ledger of `prod` and `staging` by day from 2021 to the first quarter of 2024: a
+/// FOCUS export of more than two of the export's 1 MiB write buffers (the writer's
+/// error is then found mid-export, not at its end).
+fn large_ledger(sim: &Sim, scratch: &Scratch) -> String {
+    let db = scratch.file("costs.db");
+    let mut args = sync_args(&db, "day");
+    args[10] = "2021-01-01";
+    let synced = sim.run(&args);
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    let whole = ec_billing()
+        .args(["export", "--db", &db, "--format", "focus"])
+        .output()
+        .unwrap();
+    assert!(whole.stdout.len() > 2 << 20, "{} bytes", whole.stdout.len());
+    db
+}
+
+/// `ec-billing export --db DB --format focus --out OUT` under `ulimit -f 64` (64 KiB),
+/// with `shell` run first (to set the disposition of SIGXFSZ).
+fn export_under_a_size_limit(shell: &str, db: &str, out: &str) -> Output {
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{shell} ulimit -f 64; exec \"$0\" export --db \"$1\" --format focus --out \"$2\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_ec-billing"))
+        .arg(db)
+        .arg(out)
+        .env_remove("EC_API_KEY")
+        .env_remove("EC_BASE_URL")
+        .env_remove("EC_LEDGER_DB")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// The names beside `out` that are parts of an export.
+fn parts_beside(out: &str) -> Vec<String> {
+    let dir = std::path::Path::new(out).parent().unwrap();
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".part"))
+        .collect()
+}
+
+/// A write that fails mid-export (here EFBIG, as ENOSPC on a full disk) is one line
+/// naming the file that could not be written, not the ledger, with its cause once; the
+/// target is as it was and nothing is left beside it.
+#[test]
+fn a_write_that_fails_mid_export_names_the_file_written_not_the_ledger() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-efbig");
+    let db = large_ledger(&sim, &scratch);
+    let out = scratch.file("focus.csv");
+    std::fs::write(&out, "keep me").unwrap();
+
+    let run = export_under_a_size_limit("trap '' XFSZ;", &db, &out);
+
+    let said = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{:?}: {said}", run.status);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    assert!(parts_beside(&out).is_empty(), "{:?}", parts_beside(&out));
+    assert!(said.contains("focus.csv"), "the file is named: {said}");
+    assert!(
+        !said.contains("costs.db"),
+        "the ledger is not blamed: {said}"
+    );
+}
+
+/// Under a file-size limit the export is not killed by SIGXFSZ: its write fails (EFBIG),
+/// it says so in one line, exits 1 and leaves nothing beside the target.
+#[test]
+fn an_export_over_a_file_size_limit_fails_with_a_line_and_leaves_no_part() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-xfsz");
+    let db = large_ledger(&sim, &scratch);
+    let out = scratch.file("focus.csv");
+    std::fs::write(&out, "keep me").unwrap();
+
+    let run = export_under_a_size_limit("", &db, &out);
+
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    assert!(parts_beside(&out).is_empty(), "{:?}", parts_beside(&out));
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{:?}: {}",
+        run.status,
+        stderr(&run)
+    );
+}
+
+/// A target whose name is legal but long (here 244 bytes, under NAME_MAX 255) is
+/// written: the part file beside it keeps its name short enough.
+#[test]
+fn a_target_with_a_long_legal_name_is_written() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-long-name");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let out = scratch.file(&format!("{}.csv", "a".repeat(240)));
+    std::fs::write(&out, "keep me").unwrap();
+
+    let run = ec_billing()
+        .args(["export", "--db", &db, "--format", "csv", "--out", &out])
+        .output()
+        .unwrap();
+
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_ne!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}
+
+/// A refused or failed `--out` says one line, exits 2 when refused before the
+/// ledger is read (a folder, the ledger) and 1 when the file cannot be made (a folder
+/// that does not exist); the ledger is untouched, nothing is left beside.
+#[test]
+fn odd_out_targets_say_one_line_and_leave_nothing() {
+    let sim = Sim::start(Faults::default());
+    let scratch = Scratch::new("export-odd");
+    let db = scratch.file("costs.db");
+    assert!(sim.run(&sync_args(&db, "month")).status.success());
+    let before = std::fs::read(&db).unwrap();
+    for (out, code) in [
+        (scratch.file(""), 2),
+        (scratch.file("costs.db-journal"), 2),
+        (scratch.file("missing/focus.csv"), 1),
+        (scratch.file("x/../costs.db"), 1),
+    ] {
+        let run = ec_billing()
+            .args(["export", "--db", &db, "--format", "focus", "--out", &out])
+            .output()
+            .unwrap();
+        let said = stderr(&run);
+        assert_eq!(run.status.code(), Some(code), "{out}: {said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+        assert!(run.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    assert!(parts_beside(&db).is_empty());
+}

@@ -85,7 +85,9 @@ impl Ledger {
     /// One pass over the ledger, where a stream takes two, when every window comes in
     /// the export's order (a ledger as the ledger writes it); otherwise the file is
     /// made again in two passes. The file is not flushed to the disk: as with any
-    /// write, the OS writes it back.
+    /// write, the OS writes it back. The file beside is removed when the export fails or
+    /// its future is dropped (only a killed process leaves it); a file replaced keeps
+    /// its permissions.
     ///
     /// ```no_run
     /// use ec_billing_ledger::{Export, ExportFormat, Ledger, Query};
@@ -116,44 +118,67 @@ impl Ledger {
         let failed = |what: &str, e: std::io::Error| {
             Error::Storage(FileError::new(path, what.to_string(), Some(Box::new(e))))
         };
+        // The file replaced keeps its permissions.
+        let permissions = std::fs::metadata(path).ok().map(|meta| meta.permissions());
         let mut passes = 1;
         loop {
-            let part = part_path(path);
+            let part = Part(part_path(path));
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(&part)
+                .open(&part.0)
                 .map_err(|e| failed("cannot create the export's file beside it", e))?;
+            if let Some(permissions) = &permissions {
+                file.set_permissions(permissions.clone()).map_err(|e| {
+                    failed(
+                        "cannot give the export's file the permissions of the one it replaces",
+                        e,
+                    )
+                })?;
+            }
             // The file is written on a thread of its own, while the next lines are made.
             let mut writer =
                 FileWriter::new(file).map_err(|e| failed("cannot start the export's writer", e))?;
             let written = self
-                .export_in_passes(query, export, &mut writer, passes)
+                .export_in_passes(query, export, &mut writer, passes, path)
                 .await;
             let closed = writer.finish();
             let written = match (written, closed) {
                 (Ok(done), Ok(())) => Ok(done),
                 (Err(err), _) => Err(err),
-                (Ok(_), Err(e)) => Err(failed("cannot write the export's file", e)),
+                (Ok(_), Err(e)) => Err(failed("the export could not be written", e)),
             };
             match written {
                 Ok((summary, in_order)) if in_order || passes == 2 => {
-                    return std::fs::rename(&part, path).map(|()| summary).map_err(|e| {
-                        let _ = std::fs::remove_file(&part);
-                        failed("cannot put the export's file in place", e)
-                    });
+                    std::fs::rename(&part.0, path)
+                        .map_err(|e| failed("cannot put the export's file in place", e))?;
+                    part.keep();
+                    return Ok(summary);
                 }
-                Ok(_) => {
-                    // A window came out of the export's order: made again in two
-                    // passes, which give each window in that order.
-                    let _ = std::fs::remove_file(&part);
-                    passes = 2;
-                }
-                Err(err) => {
-                    let _ = std::fs::remove_file(&part);
-                    return Err(err);
-                }
+                // A window came out of the export's order: made again in two passes,
+                // which give each window in that order.
+                Ok(_) => passes = 2,
+                Err(err) => return Err(err),
             }
+        }
+    }
+}
+
+/// The part file of an export, removed when dropped (an export that fails, or whose
+/// future is dropped half-way) unless it was put in place.
+struct Part(PathBuf);
+
+impl Part {
+    /// It is in place: nothing to remove.
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
         }
     }
 }
@@ -252,12 +277,18 @@ impl Drop for FileWriter {
     }
 }
 
-/// A file of its own beside `path`: `.NAME.PID-NANOS.part`.
+/// A file of its own beside `path`: `.NAME.PID-NANOS.part`, the name cut so that the
+/// whole stays within the 255 bytes a file name may have.
 fn part_path(path: &Path) -> PathBuf {
-    let name = path
+    let mut name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut keep = name.len().min(200);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    name.truncate(keep);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());

@@ -194,7 +194,7 @@ impl Ledger {
         export: &Export,
         out: impl Write,
     ) -> Result<ExportSummary> {
-        self.export_in_passes(query, export, out, 2)
+        self.export_in_passes(query, export, out, 2, self.path())
             .await
             .map(|(summary, _)| summary)
     }
@@ -204,13 +204,14 @@ impl Ledger {
     /// FOCUS, priced, then written, so that an export that fails writes nothing; with
     /// one, each line is written as it is read (pass 0 gives a window's lines in the
     /// order the store holds them). Also says whether every window came in the
-    /// export's order.
+    /// export's order. A failure to write names `written_to`.
     pub(crate) async fn export_in_passes(
         &self,
         query: &Query,
         export: &Export,
         out: impl Write,
         passes: u8,
+        written_to: &std::path::Path,
     ) -> Result<(ExportSummary, bool)> {
         let mut summary = ExportSummary::default();
         let mut checked = Decimal::ZERO;
@@ -240,20 +241,28 @@ impl Ledger {
                     ExportFormat::Csv => writer.record(&csv_record(line)),
                     ExportFormat::Json => writer.json(&JsonLine::from(line)),
                 }
-                .map_err(|e| self.written(e))
+                .map_err(|e| written(written_to, e))
             })
             .await?;
-        writer.finish(&summary).map_err(|e| self.written(e))?;
+        writer
+            .finish(&summary)
+            .map_err(|e| written(written_to, e))?;
         Ok((summary, in_order))
     }
+}
 
-    fn written(&self, error: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Storage(FileError::new(
-            self.path(),
-            "the export could not be written",
-            Some(Box::new(error)),
-        ))
-    }
+/// A failure to write an export to `path`: its cause is the writer's own error (once).
+fn written(path: &std::path::Path, error: WriteError) -> Error {
+    let cause: Box<dyn std::error::Error + Send + Sync> = match error {
+        WriteError::Csv(e) => Box::new(e),
+        WriteError::Io(e) => Box::new(e),
+        WriteError::Json(e) => Box::new(e),
+    };
+    Error::Storage(FileError::new(
+        path,
+        "the export could not be written",
+        Some(cause),
+    ))
 }
 
 /// An export's output: its header (or the JSON document's start) written with the
@@ -282,26 +291,6 @@ enum WriteError {
     Csv(csv::Error),
     Io(std::io::Error),
     Json(serde_json::Error),
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Csv(e) => e.fmt(f),
-            Self::Io(e) => e.fmt(f),
-            Self::Json(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for WriteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Csv(e) => Some(e),
-            Self::Io(e) => Some(e),
-            Self::Json(e) => Some(e),
-        }
-    }
 }
 
 impl<W: Write> Writer<W> {
