@@ -374,6 +374,26 @@ pub(crate) fn bounds(
     Ok((from, to))
 }
 
+/// A `--rate-per-ecu`: plain decimal text only (`0.92`), read without rounding.
+///
+/// # Errors
+///
+/// The message for the user, quoting the bad input.
+pub(crate) fn rate_per_ecu(given: &str) -> Result<ec_billing::Decimal, String> {
+    let text = given.trim();
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.')
+        .then(|| ec_billing::Decimal::from_str_exact(text).ok())
+        .flatten()
+        .ok_or_else(|| {
+            format!(
+                "invalid --rate-per-ecu \"{}\": expected a decimal like 0.92, of at most 28 \
+                 decimal places",
+                ec_billing::text::escape(given).truncate(40)
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

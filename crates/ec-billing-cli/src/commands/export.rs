@@ -33,7 +33,7 @@ pub(super) fn check(args: ExportArgs) -> Result<ExportTask, Box<dyn std::error::
     // ECU are priced at 1.00 USD, Elastic's nominal rate: any other currency's rate is
     // the user's to give, never assumed.
     let rate = match &args.rate_per_ecu {
-        Some(rate) => super::rate_per_ecu(rate)?,
+        Some(rate) => crate::args::rate_per_ecu(rate)?,
         None if args.currency.trim() == "USD" => Decimal::ONE,
         None => {
             return Err(format!(

@@ -94,7 +94,7 @@ pub(super) fn check(args: ReportArgs) -> Result<ReportTask, Box<dyn std::error::
         report = report.to(to);
     }
     if let Some(rate) = &args.rate_per_ecu {
-        report = report.billing_currency(args.currency.trim(), super::rate_per_ecu(rate)?)?;
+        report = report.billing_currency(args.currency.trim(), crate::args::rate_per_ecu(rate)?)?;
     }
     check_out(&args.db, &args.out)?;
     Ok(ReportTask {
