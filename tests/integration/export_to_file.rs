@@ -9,30 +9,12 @@ use jiff::SignedDuration;
 
 use crate::{
     ledger::{at, month},
+    ledger_streaming::many_lines,
     support::{TempDir, TestStore, connect_postgres, stores},
 };
 
 /// How many lines the large window has: three chunks of a scan (2048 each).
 const MANY: usize = 5000;
-
-/// An answer of `count` DTS lines, each of its own SKU and cost (`sku-00000`…).
-fn many_lines(count: usize) -> ec_billing::Items {
-    let dts: Vec<String> = (0..count)
-        .map(|i| {
-            format!(
-                r#"{{"cost":0.{i:04},"name":"n","quantity":{{"value":1,"formatted_value":"1 GB"}},"rate":{{"value":0.{i:04},"formatted_value":"0.{i:04} per GB"}},"sku":"sku-{i:05}","type":"data_out"}}"#
-            )
-        })
-        .collect();
-    let total: ec_billing::Decimal = (0..count)
-        .map(|i| format!("0.{i:04}").parse::<ec_billing::Decimal>().unwrap())
-        .sum();
-    let json = format!(
-        r#"{{"costs":{{"total":{total},"dimensions":[]}},"data_transfer_and_storage":[{}],"resources":[]}}"#,
-        dts.join(",")
-    );
-    ec_billing::Items::from_json(json.as_bytes()).unwrap()
-}
 
 /// Resource lines whose periods sort otherwise as text than in time: a window whose
 /// lines a one-pass read gives out of the export's order (the file is then made again

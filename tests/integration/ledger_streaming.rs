@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// An answer of `count` DTS lines of one usage type, each of its own SKU and cost.
-fn many_lines(count: usize) -> ec_billing::Items {
+pub(crate) fn many_lines(count: usize) -> ec_billing::Items {
     let dts: Vec<String> = (0..count)
         .map(|i| {
             format!(

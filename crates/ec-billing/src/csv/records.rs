@@ -524,8 +524,11 @@ fn repeat(byte: u8) -> u64 {
 /// Eight bytes as a word, the first the lowest.
 #[inline]
 fn word_of(bytes: &[u8]) -> u64 {
+    // Always eight bytes (`chunks_exact(8)`); fewer would read as zeros, never panic.
     let mut word = [0; 8];
-    word.copy_from_slice(bytes);
+    for (to, from) in word.iter_mut().zip(bytes) {
+        *to = *from;
+    }
     u64::from_le_bytes(word)
 }
 

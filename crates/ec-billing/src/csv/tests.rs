@@ -236,10 +236,10 @@ mod records {
     };
 
     /// A document given in pieces of the sizes in `pieces`, in turn.
-    struct Pieces<'a> {
-        document: &'a [u8],
-        pieces: Vec<usize>,
-        turn: usize,
+    pub(super) struct Pieces<'a> {
+        pub(super) document: &'a [u8],
+        pub(super) pieces: Vec<usize>,
+        pub(super) turn: usize,
     }
 
     impl Read for Pieces<'_> {
@@ -253,15 +253,21 @@ mod records {
         }
     }
 
-    /// Every record's cells, position and first line, and where the last ended, as
-    /// the csv crate reads `document`; `bare_cr` as the source sniffed.
-    fn as_the_csv_crate_reads(document: &[u8], bare_cr: bool) -> Vec<(Vec<Vec<u8>>, Position)> {
+    /// The csv crate configured as the reader used it: records end at a line feed, or
+    /// at any CR or LF in a bare-CR document.
+    pub(super) fn builder(bare_cr: bool) -> csv::ReaderBuilder {
         let mut builder = csv::ReaderBuilder::new();
         builder.has_headers(false).flexible(true);
         if !bare_cr {
             builder.terminator(csv::Terminator::Any(b'\n'));
         }
-        let mut reader = builder.from_reader(document);
+        builder
+    }
+
+    /// Every record's cells and position as the csv crate reads `document`; `bare_cr`
+    /// as the source sniffed.
+    fn as_the_csv_crate_reads(document: &[u8], bare_cr: bool) -> Vec<(Vec<Vec<u8>>, Position)> {
+        let mut reader = builder(bare_cr).from_reader(document);
         let mut record = csv::ByteRecord::new();
         let mut records = Vec::new();
         while reader.read_byte_record(&mut record).unwrap() {
@@ -342,12 +348,7 @@ mod records {
             }
             prop_assert_eq!(&read, &expected, "{:?}", String::from_utf8_lossy(&document));
             // The end, where the csv crate places it.
-            let mut reader = csv::ReaderBuilder::new();
-            reader.has_headers(false).flexible(true);
-            if !bare_cr {
-                reader.terminator(csv::Terminator::Any(b'\n'));
-            }
-            let mut reader = reader.from_reader(&document[..]);
+            let mut reader = builder(bare_cr).from_reader(&document[..]);
             for _ in reader.byte_records() {}
             let end = reader.position();
             prop_assert_eq!(
@@ -362,41 +363,15 @@ mod hostile_documents {
     //! Hostile documents: the records, positions, bounds and failures the csv crate
     //! (as the reader used it before) gives.
 
-    use std::io::{self, Read};
-
     use proptest::prelude::*;
 
-    use super::super::{
-        records::{Position, Records},
-        source::Source,
+    use super::{
+        super::{
+            records::{Position, Records},
+            source::Source,
+        },
+        records::{Pieces, builder},
     };
-
-    /// A document given in pieces of the sizes in `pieces`, in turn.
-    struct Pieces<'a> {
-        document: &'a [u8],
-        pieces: Vec<usize>,
-        turn: usize,
-    }
-
-    impl Read for Pieces<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let piece = self.pieces[self.turn % self.pieces.len()];
-            self.turn += 1;
-            let n = piece.min(buf.len()).min(self.document.len());
-            buf[..n].copy_from_slice(&self.document[..n]);
-            self.document = &self.document[n..];
-            Ok(n)
-        }
-    }
-
-    fn builder(bare_cr: bool) -> csv::ReaderBuilder {
-        let mut builder = csv::ReaderBuilder::new();
-        builder.has_headers(false).flexible(true);
-        if !bare_cr {
-            builder.terminator(csv::Terminator::Any(b'\n'));
-        }
-        builder
-    }
 
     type Read1 = (Vec<Vec<u8>>, Position, u64);
 
