@@ -496,8 +496,9 @@ mod hostile_documents {
 
 mod after_a_failure {
     //! After a failure to read a record (over the bound, or the reader's error), the
-    //! csv crate's reader is at its end (`ReaderEofState::IOError`): every later read
-    //! is `Ok(false)`, nothing more is read. The iterator of lines did end there.
+    //! document ends there, as it does for the csv crate's reader
+    //! (`ReaderEofState::IOError`): every later read finds the end, and nothing more is
+    //! read.
 
     use std::io::{self, Read};
 
@@ -553,30 +554,37 @@ mod after_a_failure {
         assert!(!reader.read_byte_record(&mut record).unwrap());
     }
 
-    /// A line over the bound without a quote: every later `next` fails again, without
-    /// end, so `filter_map(Result::ok)` (skipping bad rows, as a malformed row can be
-    /// skipped) never returns.
+    /// The first line of `reader` fails as `failure`, and the next `later` find the end.
+    fn ends_after_its_failure(
+        mut reader: ItemsCsvReader<impl Read>,
+        failure: CsvErrorKind,
+        later: usize,
+    ) {
+        let first = reader.next();
+        assert!(
+            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == failure),
+            "{}",
+            kind(&first)
+        );
+        let found: Vec<String> = (0..later).map(|_| kind(&reader.next())).collect();
+        assert_eq!(found, vec!["end"; later]);
+    }
+
+    /// A line over the bound without a quote: every later `next` finds the end, so
+    /// `filter_map(Result::ok)` (skipping bad rows, as a malformed row can be skipped)
+    /// returns rather than meeting the same failure for ever.
     #[test]
     fn after_a_line_over_the_bound_the_lines_end() {
         let document = format!(
             "Name,Cost\n{},1\nx,2\n",
             "y".repeat(MAX_CSV_RECORD_BYTES + 10)
         );
-        let mut reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
-        let first = reader.next();
-        assert!(
-            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::TooLarge),
-            "{}",
-            kind(&first)
-        );
-        let later: Vec<String> = (0..3).map(|_| kind(&reader.next())).collect();
-        assert_eq!(later, ["end", "end", "end"]);
+        let reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
+        ends_after_its_failure(reader, CsvErrorKind::TooLarge, 3);
     }
 
-    /// A quoted cell over the bound, read by `csv_core`: a second `next` reads on past
-    /// it, the rest of the quoted cell split at its line feeds as if they ended
-    /// records, so text inside a quoted cell comes out as a line the server forged
-    /// (cost 9), though the csv crate read nothing more.
+    /// A quoted cell over the bound, read by `csv_core`: nothing past it is read, so
+    /// text inside the quoted cell (a line costing 9) never comes out as a line.
     #[test]
     fn after_a_quoted_cell_over_the_bound_nothing_more_is_read() {
         let line = "elasticsearch,ES,es,1,1,2024-01-01T00:00:00Z,2024-01-02T00:00:00Z,1";
@@ -584,19 +592,13 @@ mod after_a_failure {
             "{HEADER}{line},1,\"a\n{}\n{line},9,r\n\"\n",
             "x".repeat(MAX_CSV_RECORD_BYTES + 200_000)
         );
-        let mut reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
-        let first = reader.next();
-        assert!(
-            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::TooLarge),
-            "{}",
-            kind(&first)
-        );
-        let later: Vec<String> = (0..3).map(|_| kind(&reader.next())).collect();
-        assert_eq!(later, ["end", "end", "end"]);
+        let reader = ItemsCsvReader::new(document.as_bytes()).unwrap();
+        ends_after_its_failure(reader, CsvErrorKind::TooLarge, 3);
     }
 
-    /// The reader fails in the middle of a quoted record, then gives more: the csv crate
-    /// ends there; this reader reads on with `csv_core` still inside the quote.
+    /// The reader fails in the middle of a quoted record, then gives more: the document
+    /// ends at the failure, as the csv crate's does; nothing is read from inside the
+    /// quote as if it started a record.
     #[test]
     fn after_the_readers_failure_the_lines_end() {
         struct Failing(u8);
@@ -613,21 +615,13 @@ mod after_a_failure {
                 Ok(piece.len())
             }
         }
-        let mut reader = ItemsCsvReader::new(Failing(0)).unwrap();
-        let first = reader.next();
-        assert!(
-            matches!(&first, Some(Err(Error::Csv(err))) if err.kind() == CsvErrorKind::Io),
-            "{}",
-            kind(&first)
-        );
-        let later: Vec<String> = (0..4).map(|_| kind(&reader.next())).collect();
-        assert_eq!(later, ["end", "end", "end", "end"]);
+        let reader = ItemsCsvReader::new(Failing(0)).unwrap();
+        ends_after_its_failure(reader, CsvErrorKind::Io, 4);
     }
 }
 
 mod reader_failures {
-    //! The reader's failures in the middle of a record: their kind and position
-    //! (these hold; kept as what was tried).
+    //! The reader's failures in the middle of a record: their kind and position.
 
     use std::io::{self, Read};
 
